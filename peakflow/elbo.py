@@ -1,0 +1,176 @@
+"""The policy rollout and the relaxed negative ELBO (the paper's Eqs. 11-15).
+
+A rollout visits the states s_0..s_K (K = K_max): at s_k the policy reads the residual x_k
+(x_0 = x) and emits q_{k+1} and the probability π_k of stopping at s_k; a peak θ_{k+1} ~ q_{k+1}
+is subtracted to give x_{k+1}. The stop at s_K is forced (π_K := 1), so the policy runs K times
+and `lax.scan` (unrolled: XLA:CPU differentiates convolutions in a rolled loop ~12× slower)
+carries the residual through them.
+
+For each state k the ELBO term is
+
+    log p(x | θ_{1:k}) + Σ_{i≤k} log p(θ_i) + log p(K=k)
+      - [log π_k + Σ_{i<k} log(1 - π_i) + Σ_{i≤k} log q(θ_i)] + log P_B(τ_k)
+
+and the loss is ``-Σ_k ρ_k · term_k`` (Eq. 15), with ρ_k the relaxed stop weights of Eq. 14
+(``relaxation="gumbel"``) or the exact probabilities of stopping at s_k (``"exact"``).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from peakflow.config import Config
+from peakflow.model import Peaks, log_likelihood, pseudo_voigt
+from peakflow.priors import log_prior_count, log_prior_peak
+from peakflow.variational import PeakQ, heads
+
+ApplyFn = Callable[[dict, jax.Array], tuple[jax.Array, jax.Array]]
+
+
+class Trajectory(NamedTuple):
+    """One rollout of the policy over a batch; K = K_max, B = batch size.
+
+    Attributes:
+      q: variational parameters of the peak added at each step, fields (K, B).
+      stop_logit: (K, B) logit of stopping at states s_0..s_{K-1}.
+      peaks: the peaks subtracted (samples, or the means), fields (K, B).
+      log_q: (K, B) log q(θ_k) of those peaks (zeros for a mean rollout).
+      log_lik: (K+1, B) log-likelihood of the model with the first k peaks, k = 0..K.
+    """
+
+    q: PeakQ
+    stop_logit: jax.Array
+    peaks: Peaks
+    log_q: jax.Array
+    log_lik: jax.Array
+
+
+def rollout(apply_fn: ApplyFn, params: dict, spectra: jax.Array, key: jax.Array | None,
+            config: Config) -> Trajectory:
+    """Runs the policy K_max times on the successive residuals.
+
+    Args:
+      apply_fn: the policy's ``apply``: (params, residual (B, W)) → (raw (B, 9), anchor (B,)).
+      params: policy variables.
+      spectra: (B, W) input spectra.
+      key: PRNG key to sample each step's peak; None subtracts the posterior means instead
+        (the deterministic path used for inference).
+      config: model and simulator settings.
+
+    Returns:
+      The `Trajectory`.
+    """
+    noise = config.sim.noise
+    omega = jnp.arange(spectra.shape[-1], dtype=jnp.float32)
+    subtract = jax.vmap(pseudo_voigt, in_axes=(None, 0))
+    k_max = config.model.k_max
+
+    def step(residual, step_key):
+        raw, anchor = apply_fn(params, residual)
+        q, stop_logit = heads(raw, anchor, config.model.heads)
+        if key is None:
+            theta, log_q = q.mean(), jnp.zeros_like(stop_logit)
+        else:
+            theta = q.sample(step_key)
+            log_q = q.log_prob(theta)
+        residual = residual - subtract(omega, theta)
+        return residual, (q, stop_logit, theta, log_q, log_likelihood(residual, 0.0, noise))
+
+    keys = jax.random.split(key if key is not None else jax.random.PRNGKey(0), k_max)
+    _, (q, stop_logit, theta, log_q, log_lik) = jax.lax.scan(step, spectra, keys, unroll=True)
+    log_lik0 = log_likelihood(spectra, 0.0, noise)
+    return Trajectory(q, stop_logit, theta, log_q, jnp.concatenate([log_lik0[None], log_lik]))
+
+
+def log_stop_probs(stop_logit: jax.Array) -> jax.Array:
+    """Log probability of stopping at each state: log π_k + Σ_{i<k} log(1 - π_i).
+
+    Args:
+      stop_logit: (K, ...) logits of π_0..π_{K-1}; π_K = 1.
+
+    Returns:
+      (K+1, ...) log-probabilities; they sum (exponentiated) to 1 over the first axis.
+    """
+    log_stop = jax.nn.log_sigmoid(stop_logit)
+    log_cont = jax.nn.log_sigmoid(-stop_logit)
+    zeros = jnp.zeros_like(stop_logit[:1])
+    survive = jnp.concatenate([zeros, jnp.cumsum(log_cont, axis=0)])
+    return survive + jnp.concatenate([log_stop, zeros])
+
+
+def _log_backward(k: jax.Array, backward: str) -> jax.Array:
+    """log P_B of a k-step trajectory: -log k! (uniform) or -log (k+1)! (paper's Eq. 12)."""
+    shift = 1.0 if backward == "paper" else 0.0
+    return -jax.scipy.special.gammaln(k + 1.0 + shift)
+
+
+def state_elbos(traj: Trajectory, config: Config) -> jax.Array:
+    """The ELBO term of each terminal state (see the module docstring).
+
+    Returns:
+      (K+1, B) terms for k = 0..K_max.
+    """
+    model = config.model
+    k = jnp.arange(model.k_max + 1, dtype=jnp.float32)[:, None]
+    zeros = jnp.zeros_like(traj.log_q[:1])
+    log_prior = log_prior_peak(traj.peaks, model, config.sim)
+    cum_prior = jnp.concatenate([zeros, jnp.cumsum(log_prior, axis=0)])
+    cum_log_q = jnp.concatenate([zeros, jnp.cumsum(traj.log_q, axis=0)])
+    log_p = traj.log_lik + cum_prior + log_prior_count(k, model)
+    log_q = log_stop_probs(traj.stop_logit) + cum_log_q
+    return log_p - log_q + _log_backward(k, model.backward)
+
+
+def stop_weights(stop_logit: jax.Array, key: jax.Array, config: Config) -> jax.Array:
+    """ρ_k of Eq. 14: relaxed with a binary Gumbel-softmax, or exact.
+
+    Args:
+      stop_logit: (K, B) logits.
+      key: PRNG key of the logistic noise ℓ.
+
+    Returns:
+      (K+1, B) weights summing to 1 over the first axis.
+    """
+    model = config.model
+    if model.relaxation == "exact":
+        return jnp.exp(log_stop_probs(stop_logit))
+    noise = jax.random.logistic(key, stop_logit.shape)
+    relaxed_logit = (stop_logit + noise) / model.temperature
+    return jnp.exp(log_stop_probs(relaxed_logit))
+
+
+class LossInfo(NamedTuple):
+    """Diagnostics of one loss evaluation, each ()."""
+
+    elbo: jax.Array
+    expected_k: jax.Array
+    log_lik: jax.Array
+
+
+def relaxed_loss(params: dict, apply_fn: ApplyFn, spectra: jax.Array, key: jax.Array,
+                 config: Config) -> tuple[jax.Array, LossInfo]:
+    """Relaxed negative ELBO (Eq. 15), single-sample pathwise estimate, averaged over the batch.
+
+    Args:
+      params: policy variables.
+      apply_fn: the policy's ``apply``.
+      spectra: (B, W) spectra.
+      key: PRNG key (peak samples and the Gumbel noise).
+      config: the configuration.
+
+    Returns:
+      (loss, info): the () loss in nats per spectrum and its `LossInfo`.
+    """
+    sample_key, stop_key = jax.random.split(key)
+    traj = rollout(apply_fn, params, spectra, sample_key, config)
+    terms = state_elbos(traj, config)
+    rho = stop_weights(traj.stop_logit, stop_key, config)
+    loss = -jnp.mean(jnp.sum(rho * terms, axis=0))
+    probs = jnp.exp(log_stop_probs(traj.stop_logit))
+    k = jnp.arange(config.model.k_max + 1, dtype=jnp.float32)[:, None]
+    info = LossInfo(elbo=-loss, expected_k=jnp.mean(jnp.sum(probs * k, axis=0)),
+                    log_lik=jnp.mean(jnp.sum(probs * traj.log_lik, axis=0)))
+    return loss, info

@@ -1,0 +1,69 @@
+"""Matplotlib figures of a fit: data, fit, components, uncertainty band and residual."""
+
+from __future__ import annotations
+
+import jax
+import matplotlib
+
+matplotlib.use("Agg")  # headless by default; callers with a display may switch back
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from peakflow.inference import Posterior  # noqa: E402
+from peakflow.model import Peaks, pseudo_voigt, spectrum  # noqa: E402
+
+
+def band(post: Posterior, key: jax.Array, n: int = 200, level: float = 0.95
+         ) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise central credible band of the fitted curve of a single-spectrum posterior.
+
+    Returns:
+      (lo, hi), each (W,).
+    """
+    draws = post.sample(key, n)  # fields (n, P)
+    present = ~np.isnan(draws.amplitude[0])
+    omega = np.arange(post.fitted.shape[-1], dtype=np.float32)
+    filled = Peaks(*(np.where(present, d, 1.0).astype(np.float32) for d in draws))
+    curves = np.asarray(jax.vmap(spectrum, in_axes=(None, 0, None))(omega, filled, present))
+    tail = (1.0 - level) / 2
+    return np.quantile(curves, tail, axis=0), np.quantile(curves, 1 - tail, axis=0)
+
+
+def plot_fit(x: np.ndarray, post: Posterior, truth: Peaks | None = None,
+             key: jax.Array | None = None, title: str | None = None) -> plt.Figure:
+    """Figure of one spectrum's fit.
+
+    Args:
+      x: (W,) the spectrum.
+      post: its single-spectrum `Posterior`.
+      truth: optional true peaks (fields (K,), NaN or zero amplitude for absent ones).
+      key: PRNG key for the 95 % band (default PRNGKey(0)).
+    """
+    key = jax.random.PRNGKey(0) if key is None else key
+    omega = np.arange(x.shape[-1], dtype=np.float32)
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 1]})
+    top.plot(omega, x, color="0.6", lw=0.8, label="data")
+    lo, hi = band(post, key)
+    top.fill_between(omega, lo, hi, color="C0", alpha=0.3, label="95 % band")
+    top.plot(omega, post.fitted, color="C0", lw=1.5, label="posterior-mean fit")
+    for i in range(int(post.num_peaks)):
+        peak = Peaks(*(getattr(post, name).mean[i] for name in Peaks._fields))
+        top.plot(omega, np.asarray(pseudo_voigt(omega, peak)), "--", lw=1,
+                 label="components" if i == 0 else None, color="C1")
+        top.axvspan(peak.location - 2 * post.location.std[i],
+                    peak.location + 2 * post.location.std[i], color="C1", alpha=0.2)
+    if truth is not None:
+        present = np.asarray(truth.amplitude) > 0
+        top.plot(np.asarray(truth.location)[present], np.asarray(truth.amplitude)[present],
+                 "kv", label="true peaks")
+    probs = ", ".join(f"{p:.2f}" for p in post.k_probs)
+    top.set_title(title or f"{int(post.num_peaks)} peak(s);  P(K=0..) = [{probs}]")
+    top.legend(loc="upper right", fontsize=8)
+    top.set_ylabel("intensity")
+    bottom.plot(omega, x - post.fitted, color="0.3", lw=0.8)
+    bottom.axhline(0, color="C0", lw=1)
+    bottom.set_ylabel("residual")
+    bottom.set_xlabel("grid point")
+    fig.tight_layout()
+    return fig
