@@ -22,6 +22,7 @@ from peakflow.inference import Model, ParamPosterior, Posterior, infer, load_mod
 from peakflow.model import Peaks, fwhm, log_likelihood, pseudo_voigt, spectrum
 from peakflow.policy import make_policy
 from peakflow.predict import Prediction, predict
+from peakflow.refine import refine
 from peakflow.simulator import Simulated, simulate, simulate_batch
 from peakflow.train import TrainState, make_train
 from peakflow.variational import PeakQ, heads
@@ -52,6 +53,7 @@ __all__ = [
     "predict",
     "preset",
     "pseudo_voigt",
+    "refine",
     "relaxed_loss",
     "rollout",
     "simulate",

@@ -174,7 +174,7 @@ class TrainConfig:
       keep: checkpoints kept by the Orbax manager.
     """
 
-    steps: int = 20_000
+    steps: int = 5_000
     batch_size: int = 128
     schedule: str = "cosine"
     lr: float = 1e-3
@@ -184,8 +184,8 @@ class TrainConfig:
     cyclic_drop: float = 2 / 3
     clip_norm: float = 1e4
     seed: int = 0
-    eval_every: int = 500
-    checkpoint_every: int = 500
+    eval_every: int = 250
+    checkpoint_every: int = 250
     validation_size: int = 500
     validation_seed: int = 12345
     keep: int = 3

@@ -21,7 +21,7 @@ import numpy as np
 
 from peakflow.checkpoint import load_params
 from peakflow.config import Config
-from peakflow.model import PARAMETERS, Peaks
+from peakflow.model import PARAMETERS, Peaks, log_likelihood, spectrum
 from peakflow.policy import make_policy
 from peakflow.predict import Prediction, predict
 from peakflow.variational import PeakQ
@@ -185,18 +185,66 @@ def _row_errors(batch: np.ndarray) -> list[str | None]:
     return errors
 
 
-def _sorted_posterior(pred: Prediction, k_max: int) -> tuple[dict, PeakQ]:
-    """Masks slots beyond num_peaks with NaN and sorts the rest by location."""
-    present = np.arange(k_max)[None, :] < pred.num_peaks[:, None]
-    order = np.argsort(np.where(present, pred.q.location_mean, np.inf), axis=-1)
+def assemble(q: PeakQ, num_peaks: np.ndarray, k_probs: np.ndarray, spectra: np.ndarray,
+             noise: float, errors: list[str | None]) -> Posterior:
+    """Builds a batch `Posterior` from per-slot variational parameters.
+
+    Args:
+      q: fields (N, P), in any slot order; slots at or beyond `num_peaks` may hold anything.
+      num_peaks: (N,) int numbers of peaks.
+      k_probs: (N, K+1) probabilities of each number of peaks.
+      spectra: (N, W) the spectra (for the fit's log-likelihood).
+      noise: the likelihood's noise sd.
+      errors: per row, None or why the row is invalid (its results become NaN, K = -1).
+    """
+    bad = np.array([e is not None for e in errors])
+    slots = q.amplitude_mean.shape[-1]
+    present = (np.arange(slots)[None, :] < num_peaks[:, None]) & ~bad[:, None]
+    order = np.argsort(np.where(present, np.asarray(q.location_mean), np.inf), axis=-1)
     take = lambda a: np.take_along_axis(np.asarray(a, np.float64), order, axis=-1)
-    q = PeakQ(*(take(a) for a in pred.q))
     present = np.take_along_axis(present, order, axis=-1)
+    q = PeakQ(*(np.where(present, take(a), np.nan) for a in q))
     mean, std = q.mean(), q.std()
-    params = {name: ParamPosterior(np.where(present, np.asarray(m), np.nan),
-                                   np.where(present, np.asarray(s), np.nan))
-              for name, m, s in zip(PARAMETERS, mean, std)}
-    return params, q
+    omega = np.arange(spectra.shape[-1], dtype=np.float32)
+    filled = Peaks(*(np.where(present, m, 1.0).astype(np.float32) for m in mean))
+    fitted = np.asarray(jax.vmap(spectrum, in_axes=(None, 0, 0))(omega, filled, present),
+                        np.float64)
+    rows = bad.reshape(-1, 1)
+    return Posterior(
+        num_peaks=np.where(bad, -1, num_peaks).astype(np.int64),
+        k_probs=np.where(rows, np.nan, np.asarray(k_probs, np.float64)),
+        **{name: ParamPosterior(np.asarray(m), np.asarray(s))
+           for name, m, s in zip(PARAMETERS, mean, std)},
+        fitted=np.where(rows, np.nan, fitted),
+        log_likelihood=np.where(bad, np.nan,
+                                np.asarray(log_likelihood(spectra, fitted, noise), np.float64)),
+        valid=~bad,
+        errors=tuple(errors),
+        _q=q,
+    )
+
+
+def validate_spectra(spectra: Any, num_points: int) -> tuple[np.ndarray, bool, list]:
+    """Checks `spectra` for `infer`-like entry points.
+
+    Returns:
+      (batch (N, W) float32 with bad rows zeroed, whether the input was 1-D, per-row errors).
+
+    Raises:
+      TypeError, ValueError: as documented in `infer`.
+    """
+    batch, single = _as_batch(spectra, num_points)
+    errors = _row_errors(batch)
+    bad = np.array([e is not None for e in errors])
+    if bad.all():
+        where = "" if single else f" (all {len(errors)} rows)"
+        raise ValueError(f"{errors[0]}{where}; the model needs finite values")
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        warnings.warn(f"{len(rows)} of {len(errors)} spectra are not finite (rows "
+                      f"{rows[:10].tolist()}{'...' if len(rows) > 10 else ''}); their results "
+                      f"are NaN, see Posterior.errors", RuntimeWarning, stacklevel=3)
+    return np.where(bad[:, None], 0.0, batch), single, errors
 
 
 def infer(spectra: Any, *, model: str | os.PathLike | Model | None = None,
@@ -221,38 +269,14 @@ def infer(spectra: Any, *, model: str | os.PathLike | Model | None = None,
         their reason in ``errors`` (and a warning is issued).
     """
     mdl = load_model(model)
-    batch, single = _as_batch(spectra, mdl.num_points)
-    errors = _row_errors(batch)
-    bad = np.array([e is not None for e in errors])
-    if bad.all():
-        where = "" if single else f" (all {len(errors)} rows)"
-        raise ValueError(f"{errors[0]}{where}; the model needs finite values")
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        warnings.warn(f"{len(rows)} of {len(errors)} spectra are not finite (rows "
-                      f"{rows[:10].tolist()}{'...' if len(rows) > 10 else ''}); their results "
-                      f"are NaN, see Posterior.errors", RuntimeWarning, stacklevel=2)
-    pred = mdl.predict(np.where(bad[:, None], 0.0, batch), key=key)
-    params, q = _sorted_posterior(pred, mdl.config.model.k_max)
-
-    def clean(a, fill=np.nan):
-        a = np.asarray(a, np.float64 if fill is np.nan else a.dtype)
-        return np.where(bad.reshape((-1,) + (1,) * (a.ndim - 1)), fill, a)
-
-    post = Posterior(
-        num_peaks=clean(pred.num_peaks.astype(np.int64), fill=-1),
-        k_probs=clean(pred.k_probs),
-        **{name: ParamPosterior(clean(p.mean), clean(p.std)) for name, p in params.items()},
-        fitted=clean(pred.fitted),
-        log_likelihood=clean(pred.log_lik),
-        valid=~bad,
-        errors=tuple(errors),
-        _q=PeakQ(*(clean(a) for a in q)),
-    )
-    return _squeeze(post) if single else post
+    batch, single, errors = validate_spectra(spectra, mdl.num_points)
+    pred = mdl.predict(batch, key=key)
+    post = assemble(pred.q, pred.num_peaks, pred.k_probs, batch, mdl.config.sim.noise, errors)
+    return squeeze(post) if single else post
 
 
-def _squeeze(post: Posterior) -> Posterior:
+def squeeze(post: Posterior) -> Posterior:
+    """The single-spectrum view of a batch posterior of one row."""
     fields = {name: jax.tree.map(lambda a: a[0], getattr(post, name),
                                  is_leaf=lambda x: isinstance(x, np.ndarray))
               for name in post.__dataclass_fields__ if name != "errors"}

@@ -20,7 +20,7 @@ def test_stop_probabilities_form_a_distribution():
     # P(stop at 0) = π_0, P(stop at 1) = (1 - π_0) π_1
     pi = jax.nn.sigmoid(logits)
     np.testing.assert_allclose(probs[0], pi[0], rtol=1e-5)
-    np.testing.assert_allclose(probs[1], (1 - pi[0]) * pi[1], rtol=1e-5)
+    np.testing.assert_allclose(probs[1], (1 - pi[0]) * pi[1], rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.parametrize("relaxation", ["gumbel", "exact"])
@@ -28,7 +28,8 @@ def test_stop_weights_sum_to_one(relaxation):
     cfg = peakflow.with_overrides(peakflow.preset("tiny"), {"model.relaxation": relaxation})
     rho = stop_weights(jnp.zeros((4, 50)), jax.random.PRNGKey(0), cfg)
     np.testing.assert_allclose(rho.sum(0), 1.0, rtol=1e-5)
-    assert (float(rho.std()) > 0.05) == (relaxation == "gumbel")
+    spread_over_batch = float(rho.std(axis=1).max())  # same logits: only noise differs
+    assert (spread_over_batch > 0.05) == (relaxation == "gumbel")
 
 
 def _setup(name="tiny", **overrides):

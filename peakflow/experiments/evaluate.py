@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> dict:
     model = peakflow.load_model(args.model)
     data = peakflow.simulate_batch(jax.random.PRNGKey(args.seed), model.config.sim, args.n)
     spectra = np.asarray(data.spectrum)
-    peakflow.infer(spectra[:8], model=model)
+    peakflow.infer(spectra, model=model)  # compile for this batch size first
     start = time.perf_counter()
     post = peakflow.infer(spectra, model=model)
     elapsed = time.perf_counter() - start

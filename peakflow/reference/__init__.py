@@ -1,0 +1,9 @@
+"""Reference fits to compare amortized inference with: NumPyro SVI and NUTS, lmfit least squares."""
+
+from peakflow.reference.lsq import LsqFit, fit_lsq
+from peakflow.reference.mcmc import SampleSummary, run_mcmc
+from peakflow.reference.model import peak_model, site_priors
+from peakflow.reference.svi import fit_svi, fit_svi_restarts, mean_field_guide, random_init
+
+__all__ = ["LsqFit", "SampleSummary", "fit_lsq", "fit_svi", "fit_svi_restarts",
+           "mean_field_guide", "peak_model", "random_init", "run_mcmc", "site_priors"]
