@@ -173,15 +173,13 @@ def _as_batch(spectra: Any, num_points: int) -> tuple[np.ndarray, bool]:
 
 
 def _row_errors(batch: np.ndarray) -> list[str | None]:
-    errors = []
-    for row in batch:
-        nan, inf = int(np.isnan(row).sum()), int(np.isinf(row).sum())
-        if nan or inf:
-            what = " and ".join(s for s in (f"{nan} NaN" if nan else "",
-                                            f"{inf} inf" if inf else "") if s)
-            errors.append(f"spectrum contains {what} value(s)")
-        else:
-            errors.append(None)
+    """Per row: None when finite, else a message counting its NaN and inf values."""
+    nan, inf = np.isnan(batch).sum(axis=1), np.isinf(batch).sum(axis=1)
+    errors: list[str | None] = [None] * batch.shape[0]
+    for i in np.flatnonzero(nan + inf):
+        what = " and ".join(s for s in (f"{nan[i]} NaN" if nan[i] else "",
+                                        f"{inf[i]} inf" if inf[i] else "") if s)
+        errors[i] = f"spectrum contains {what} value(s)"
     return errors
 
 

@@ -18,11 +18,8 @@ import numpy as np
 import peakflow
 
 
-def train_speed(name: str, steps: int, batch_size: int | None = None) -> dict:
-    """Steps/s of preset `name` (optionally at another batch size), compile excluded."""
-    config = peakflow.preset(name)
-    if batch_size is not None:
-        config = peakflow.with_overrides(config, {"train.batch_size": batch_size})
+def train_speed(config: peakflow.Config, steps: int) -> dict:
+    """Training speed of `config` on this machine, compile excluded (mean over `steps`)."""
     init, step = peakflow.make_train(config)
     step = jax.jit(step, donate_argnums=0)
     key = jax.random.PRNGKey(0)
@@ -36,7 +33,7 @@ def train_speed(name: str, steps: int, batch_size: int | None = None) -> dict:
         state, _ = step(state, key)
     jax.block_until_ready(state)
     seconds = (time.perf_counter() - start) / steps
-    return {"preset": name, "batch_size": config.train.batch_size, "s_per_step": seconds,
+    return {"preset": config.preset, "batch_size": config.train.batch_size, "s_per_step": seconds,
             "steps_per_s": 1.0 / seconds, "compile_s": compile_s,
             "spectra_per_s": config.train.batch_size / seconds}
 
@@ -83,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
                "train": [], "inference": None}
     print(f"{'preset':<10}{'batch':>7}{'s/step':>10}{'steps/s':>10}{'spectra/s':>11}")
     for name in args.presets:
-        r = train_speed(name, args.steps)
+        r = train_speed(peakflow.preset(name), args.steps)
         results["train"].append(r)
         print(f"{name:<10}{r['batch_size']:>7}{r['s_per_step']:>10.4f}{r['steps_per_s']:>10.2f}"
               f"{r['spectra_per_s']:>11.0f}", flush=True)

@@ -21,6 +21,7 @@ from numpyro.distributions import constraints
 from numpyro.infer import SVI, Trace_ELBO
 
 from peakflow.config import SimulatorConfig
+from peakflow.reference.lsq import initial_guesses
 from peakflow.reference.model import peak_model
 from peakflow.variational import PeakQ
 
@@ -53,6 +54,21 @@ def random_init(key: jax.Array, num_spectra: int, slots: int, num_points: int) -
     full = lambda v: jnp.full(shape, v, jnp.float32)
     return PeakQ(full(0.5), full(0.05), jax.random.uniform(key, shape) * (num_points - 1),
                  full(5.0), full(10.0), full(1.0), full(1.0), full(1.0))
+
+
+def guessed_init(spectra: np.ndarray, num_peaks: np.ndarray, slots: int) -> PeakQ:
+    """Initial guides at `find_peaks` guesses (as the least-squares baseline starts from);
+    sds as in `random_init`. Fields (N, slots)."""
+    n = spectra.shape[0]
+    init = jax.tree.map(np.asarray, random_init(jax.random.PRNGKey(0), n, slots,
+                                                spectra.shape[-1]))
+    fields = {name: np.array(getattr(init, name)) for name in PeakQ._fields}
+    for i in range(n):
+        for j, guess in enumerate(initial_guesses(np.asarray(spectra[i], float),
+                                                  int(num_peaks[i]))):
+            for name in ("amplitude", "location", "width"):
+                fields[f"{name}_mean"][i, j] = guess[name]
+    return PeakQ(**{k: jnp.asarray(v, jnp.float32) for k, v in fields.items()})
 
 
 def _params_to_q(params: dict) -> PeakQ:
@@ -115,14 +131,31 @@ def fit_svi(spectra: jax.Array, num_peaks: jax.Array, init: PeakQ, *, key: jax.A
 def fit_svi_restarts(spectra: jax.Array, num_peaks: jax.Array, *, key: jax.Array,
                      restarts: int, steps: int, lr: float, noise: float,
                      sim: SimulatorConfig, slots: int, prior: str = "flat",
+                     init: str = "random",
                      progress: Callable[[int], None] | None = None) -> PeakQ:
-    """Plain SVI from random initial guides, keeping each spectrum's best of `restarts` runs
-    (lowest final loss). Returns the guide, fields (N, slots)."""
+    """Plain SVI, keeping each spectrum's best of `restarts` runs (lowest final loss).
+
+    Args:
+      init: ``"random"`` (uninformed starts, as in the paper) or ``"peaks"`` (`find_peaks`
+        guesses; restarts after the first jitter the locations by ±2 points).
+
+    Returns:
+      The guide, fields (N, slots).
+    """
     n, num_points = spectra.shape
     init_key, fit_key = jax.random.split(key)
-    init = random_init(init_key, n * restarts, slots, num_points)
     tiled = jnp.repeat(spectra, restarts, axis=0)
     k = jnp.repeat(num_peaks, restarts, axis=0)
+    if init == "random":
+        init = random_init(init_key, n * restarts, slots, num_points)
+    elif init == "peaks":
+        base = jax.tree.map(lambda a: jnp.repeat(a, restarts, axis=0),
+                            guessed_init(np.asarray(spectra), np.asarray(num_peaks), slots))
+        jitter = 2.0 * jax.random.normal(init_key, base.location_mean.shape)
+        first = (jnp.arange(n * restarts) % restarts == 0)[:, None]
+        init = base._replace(location_mean=base.location_mean + jnp.where(first, 0.0, jitter))
+    else:
+        raise ValueError(f"init must be 'random' or 'peaks', got {init!r}")
     q, loss = fit_svi(tiled, k, init, key=fit_key, steps=steps, lr=lr, noise=noise, sim=sim,
                       prior=prior, progress=progress)
     loss = np.asarray(loss).reshape(n, restarts)
