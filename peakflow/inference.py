@@ -1,9 +1,11 @@
 """`peakflow.infer`: spectra in, number of peaks and per-peak posteriors out.
 
-The policy runs once per spectrum along its posterior-mean trajectory (`predict.predict`),
-jit-compiled once per padded batch size: batches are padded up to a power of two (at least 8)
-and processed in chunks of at most `CHUNK` spectra, so calls with different batch sizes reuse
-a handful of compiled programs.
+The policy runs once per spectrum along its posterior-mean trajectory (`predict.predict`).
+Inputs stream through in chunks of at most `CHUNK` spectra: each chunk is read (a
+memory-mapped ``.npy`` is never loaded whole), checked, padded to a power of two (at least 8
+and a multiple of the device count, so a handful of compiled programs serve every batch size),
+split over all local devices with `jax.sharding`, and its results copied back. Host memory
+therefore grows with N·K_max, not N·W: the fitted curves are computed only when asked for.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm import tqdm
 
 from peakflow.checkpoint import load_params
 from peakflow.config import Config
+from peakflow.devices import batch_sharding, data_mesh, replicated
 from peakflow.model import PARAMETERS, Peaks, log_likelihood, spectrum
 from peakflow.policy import make_policy
 from peakflow.predict import Prediction, predict
@@ -57,20 +61,34 @@ class Model:
         return jax.jit(functools.partial(predict, policy.apply, config=self.config),
                        static_argnames=("num_paths",))
 
-    def predict(self, spectra: np.ndarray, key: jax.Array | None = None,
-                num_paths: int = 32) -> Prediction:
-        """`predict.predict` on a (B, W) float32 array, padded and chunked; numpy out."""
-        outputs = []
-        for start in range(0, spectra.shape[0], CHUNK):
-            chunk = spectra[start:start + CHUNK]
-            size = max(8, 1 << (chunk.shape[0] - 1).bit_length())
-            padded = np.zeros((size, spectra.shape[1]), np.float32)
-            padded[:chunk.shape[0]] = chunk
-            chunk_key = None if key is None else jax.random.fold_in(key, start)
-            out = self._predict(self.params, jnp.asarray(padded), key=chunk_key,
-                                num_paths=num_paths)
-            outputs.append(jax.tree.map(lambda a, n=chunk.shape[0]: np.asarray(a)[:n], out))
-        return jax.tree.map(lambda *a: np.concatenate(a), *outputs)
+    @functools.cached_property
+    def mesh(self):
+        """The data-parallel mesh over all local devices."""
+        return data_mesh()
+
+    @functools.cached_property
+    def _device_params(self):
+        return jax.device_put(self.params, replicated(self.mesh))
+
+    def chunk_size(self, n: int) -> int:
+        """Padded size of a chunk of `n` spectra: a power of two, >= 8 and the device count."""
+        devices = self.mesh.devices.size
+        size = max(8, devices, 1 << (max(n, 1) - 1).bit_length())
+        return -(-size // devices) * devices
+
+    def predict_chunk(self, chunk: np.ndarray, key: jax.Array | None = None,
+                      num_paths: int = 32, pad_to: int | None = None) -> Prediction:
+        """`predict.predict` on one (B, W) float32 chunk, sharded over the devices.
+
+        Returns:
+          The `Prediction` as numpy arrays, except ``fitted`` (None: not copied back).
+        """
+        n = chunk.shape[0]
+        padded = np.zeros((self.chunk_size(max(n, pad_to or 0)), chunk.shape[1]), np.float32)
+        padded[:n] = chunk
+        spectra = jax.device_put(padded, batch_sharding(self.mesh))
+        out = self._predict(self._device_params, spectra, key=key, num_paths=num_paths)
+        return jax.tree.map(lambda a: np.asarray(a)[:n], out._replace(fitted=None))
 
 
 @functools.lru_cache(maxsize=8)
@@ -98,10 +116,10 @@ class Posterior:
       amplitude, location, width, lorentzian: `ParamPosterior` with (..., P) mean and sd,
         P = K_max; entries beyond each spectrum's own `num_peaks` are NaN. Peaks are sorted
         by location. `location` and `width` are in grid points; `width` is γ, see `fwhm`.
-      fitted: (..., W) reconstruction from the posterior means.
       log_likelihood: (...,) Gaussian log-likelihood of `fitted` (nats).
       valid: (...,) bool, False for rows that were not finite (their results are NaN).
       errors: per row, None or the message explaining why the row is invalid.
+      num_points: W, the grid length.
     """
 
     num_peaks: np.ndarray
@@ -110,11 +128,25 @@ class Posterior:
     location: ParamPosterior
     width: ParamPosterior
     lorentzian: ParamPosterior
-    fitted: np.ndarray
     log_likelihood: np.ndarray
     valid: np.ndarray
     errors: tuple
+    num_points: int
     _q: PeakQ
+
+    @functools.cached_property
+    def fitted(self) -> np.ndarray:
+        """(..., W) reconstruction from the posterior means (computed on first access)."""
+        curves = fitted_curves(self.mean(), self.num_points)
+        return np.where(np.asarray(self.valid)[..., None], curves, np.float32(np.nan))
+
+    def mean(self) -> Peaks:
+        """Posterior means as `Peaks` with fields (..., P)."""
+        return Peaks(*(getattr(self, name).mean for name in PARAMETERS))
+
+    def std(self) -> Peaks:
+        """Posterior sds as `Peaks` with fields (..., P)."""
+        return Peaks(*(getattr(self, name).std for name in PARAMETERS))
 
     @property
     def fwhm(self) -> ParamPosterior:
@@ -153,10 +185,82 @@ class Posterior:
         return "\n".join(lines)
 
 
-def _as_batch(spectra: Any, num_points: int) -> tuple[np.ndarray, bool]:
-    """Validates the shape and type of `spectra`; returns (N, W) float32 and whether 1-D."""
+_curves = jax.jit(jax.vmap(spectrum, in_axes=(None, 0, 0)))
+
+
+def fitted_curves(mean: Peaks, num_points: int) -> np.ndarray:
+    """Sum of the peaks at `mean` (fields (..., P), NaN for absent peaks) on the grid 0..W-1.
+
+    Returns:
+      (..., W) float32 curves (absent peaks contribute zero), computed in padded chunks.
+    """
+    lead = np.shape(mean.amplitude)[:-1]
+    flat = Peaks(*(np.reshape(m, (-1, np.shape(m)[-1])) for m in mean))
+    n, slots = flat.amplitude.shape
+    omega = np.arange(num_points, dtype=np.float32)
+    out = np.empty((n, num_points), np.float32)
+    size = min(CHUNK, max(8, 1 << (max(n, 1) - 1).bit_length()))
+    for start in range(0, n, size):
+        part = [np.ones((size, slots), np.float32) for _ in Peaks._fields]
+        rows = min(size, n - start)
+        for dest, src in zip(part, flat):
+            dest[:rows] = np.nan_to_num(src[start:start + rows], nan=1.0)
+        present = np.zeros((size, slots), bool)
+        present[:rows] = ~np.isnan(flat.amplitude[start:start + rows])
+        out[start:start + rows] = np.asarray(_curves(omega, Peaks(*part), present))[:rows]
+    return out.reshape(lead + (num_points,))
+
+
+def fit_log_likelihood(spectra: np.ndarray, mean: Peaks, noise: float) -> np.ndarray:
+    """(N,) log-likelihood of the fits at `mean` (fields (N, P)) to (N, W) spectra."""
+    curves = fitted_curves(mean, spectra.shape[-1])
+    return np.asarray(log_likelihood(jnp.asarray(spectra), jnp.asarray(curves), noise))
+
+
+def assemble(q: PeakQ, num_peaks: np.ndarray, k_probs: np.ndarray, log_lik: np.ndarray,
+             errors: list[str | None], num_points: int) -> Posterior:
+    """Builds a batch `Posterior` from per-slot variational parameters.
+
+    Args:
+      q: fields (N, P), in any slot order; slots at or beyond `num_peaks` may hold anything.
+      num_peaks: (N,) int numbers of peaks.
+      k_probs: (N, K+1) probabilities of each number of peaks.
+      log_lik: (N,) log-likelihood of each posterior-mean fit.
+      errors: per row, None or why the row is invalid (its results become NaN, K = -1).
+      num_points: W.
+    """
+    bad = np.array([e is not None for e in errors])
+    slots = q.amplitude_mean.shape[-1]
+    present = (np.arange(slots)[None, :] < num_peaks[:, None]) & ~bad[:, None]
+    order = np.argsort(np.where(present, np.asarray(q.location_mean), np.inf), axis=-1)
+    take = lambda a: np.take_along_axis(np.asarray(a, np.float32), order, axis=-1)
+    present = np.take_along_axis(present, order, axis=-1)
+    q = PeakQ(*(np.where(present, take(a), np.float32(np.nan)) for a in q))
+    mean, std = q.mean(), q.std()
+    return Posterior(
+        num_peaks=np.where(bad, -1, num_peaks).astype(np.int64),
+        k_probs=np.where(bad[:, None], np.float32(np.nan), np.asarray(k_probs, np.float32)),
+        **{name: ParamPosterior(np.asarray(m), np.asarray(s))
+           for name, m, s in zip(PARAMETERS, mean, std)},
+        log_likelihood=np.where(bad, np.float32(np.nan), np.asarray(log_lik, np.float32)),
+        valid=~bad,
+        errors=tuple(errors),
+        num_points=num_points,
+        _q=q,
+    )
+
+
+def check_input(spectra: Any, num_points: int) -> tuple[np.ndarray, bool]:
+    """Checks type and shape without copying (a memory-mapped array stays on disk).
+
+    Returns:
+      (array of shape (N, W), whether the input was a single (W,) spectrum).
+
+    Raises:
+      TypeError, ValueError: as documented in `infer`.
+    """
     try:
-        array = np.asarray(spectra)
+        array = spectra if isinstance(spectra, np.ndarray) else np.asarray(spectra)
     except (ValueError, TypeError) as err:
         raise ValueError(f"spectra must be a rectangular numeric array: {err}") from err
     if array.dtype.kind not in "iuf":
@@ -168,11 +272,10 @@ def _as_batch(spectra: Any, num_points: int) -> tuple[np.ndarray, bool]:
     if array.shape[-1] != num_points:
         raise ValueError(f"spectrum length {array.shape[-1]} does not match the model's grid "
                          f"of W = {num_points} points")
-    single = array.ndim == 1
-    return np.atleast_2d(array).astype(np.float32), single
+    return (array[None] if array.ndim == 1 else array), array.ndim == 1
 
 
-def _row_errors(batch: np.ndarray) -> list[str | None]:
+def row_errors(batch: np.ndarray) -> list[str | None]:
     """Per row: None when finite, else a message counting its NaN and inf values."""
     nan, inf = np.isnan(batch).sum(axis=1), np.isinf(batch).sum(axis=1)
     errors: list[str | None] = [None] * batch.shape[0]
@@ -183,78 +286,43 @@ def _row_errors(batch: np.ndarray) -> list[str | None]:
     return errors
 
 
-def assemble(q: PeakQ, num_peaks: np.ndarray, k_probs: np.ndarray, spectra: np.ndarray,
-             noise: float, errors: list[str | None]) -> Posterior:
-    """Builds a batch `Posterior` from per-slot variational parameters.
-
-    Args:
-      q: fields (N, P), in any slot order; slots at or beyond `num_peaks` may hold anything.
-      num_peaks: (N,) int numbers of peaks.
-      k_probs: (N, K+1) probabilities of each number of peaks.
-      spectra: (N, W) the spectra (for the fit's log-likelihood).
-      noise: the likelihood's noise sd.
-      errors: per row, None or why the row is invalid (its results become NaN, K = -1).
-    """
-    bad = np.array([e is not None for e in errors])
-    slots = q.amplitude_mean.shape[-1]
-    present = (np.arange(slots)[None, :] < num_peaks[:, None]) & ~bad[:, None]
-    order = np.argsort(np.where(present, np.asarray(q.location_mean), np.inf), axis=-1)
-    take = lambda a: np.take_along_axis(np.asarray(a, np.float64), order, axis=-1)
-    present = np.take_along_axis(present, order, axis=-1)
-    q = PeakQ(*(np.where(present, take(a), np.nan) for a in q))
-    mean, std = q.mean(), q.std()
-    omega = np.arange(spectra.shape[-1], dtype=np.float32)
-    filled = Peaks(*(np.where(present, m, 1.0).astype(np.float32) for m in mean))
-    fitted = np.asarray(jax.vmap(spectrum, in_axes=(None, 0, 0))(omega, filled, present),
-                        np.float64)
-    rows = bad.reshape(-1, 1)
-    return Posterior(
-        num_peaks=np.where(bad, -1, num_peaks).astype(np.int64),
-        k_probs=np.where(rows, np.nan, np.asarray(k_probs, np.float64)),
-        **{name: ParamPosterior(np.asarray(m), np.asarray(s))
-           for name, m, s in zip(PARAMETERS, mean, std)},
-        fitted=np.where(rows, np.nan, fitted),
-        log_likelihood=np.where(bad, np.nan,
-                                np.asarray(log_likelihood(spectra, fitted, noise), np.float64)),
-        valid=~bad,
-        errors=tuple(errors),
-        _q=q,
-    )
-
-
-def validate_spectra(spectra: Any, num_points: int) -> tuple[np.ndarray, bool, list]:
-    """Checks `spectra` for `infer`-like entry points.
-
-    Returns:
-      (batch (N, W) float32 with bad rows zeroed, whether the input was 1-D, per-row errors).
-
-    Raises:
-      TypeError, ValueError: as documented in `infer`.
-    """
-    batch, single = _as_batch(spectra, num_points)
-    errors = _row_errors(batch)
-    bad = np.array([e is not None for e in errors])
-    if bad.all():
+def report_bad_rows(errors: list[str | None], single: bool) -> None:
+    """Raises when every row is bad; warns (naming the rows) when some are."""
+    bad = np.flatnonzero([e is not None for e in errors])
+    if len(bad) == len(errors):
         where = "" if single else f" (all {len(errors)} rows)"
-        raise ValueError(f"{errors[0]}{where}; the model needs finite values")
+        raise ValueError(f"{errors[bad[0]]}{where}; the model needs finite values")
+    if len(bad):
+        more = "..." if len(bad) > 10 else ""
+        warnings.warn(f"{len(bad)} of {len(errors)} spectra are not finite (rows "
+                      f"{bad[:10].tolist()}{more}); their results are NaN, see "
+                      f"Posterior.errors", RuntimeWarning, stacklevel=3)
+
+
+def read_chunk(array: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, list]:
+    """Rows [start, stop) as float32 with non-finite rows zeroed, and their errors."""
+    chunk = np.asarray(array[start:stop], np.float32)
+    errors = row_errors(chunk)
+    bad = np.array([e is not None for e in errors])
     if bad.any():
-        rows = np.flatnonzero(bad)
-        warnings.warn(f"{len(rows)} of {len(errors)} spectra are not finite (rows "
-                      f"{rows[:10].tolist()}{'...' if len(rows) > 10 else ''}); their results "
-                      f"are NaN, see Posterior.errors", RuntimeWarning, stacklevel=3)
-    return np.where(bad[:, None], 0.0, batch), single, errors
+        chunk = np.where(bad[:, None], np.float32(0.0), chunk)
+    return chunk, errors
 
 
 def infer(spectra: Any, *, model: str | os.PathLike | Model | None = None,
-          key: jax.Array | None = None) -> Posterior:
+          key: jax.Array | None = None, progress: bool | None = None,
+          chunk_size: int = CHUNK) -> Posterior:
     """Number of peaks and per-peak posteriors of spectra on the model's grid.
 
     Args:
-      spectra: (W,) or (N, W) real array (W = 500 for the default model).
+      spectra: (W,) or (N, W) real array (W = 500 for the default model); a memory-mapped
+        array (``np.load(path, mmap_mode="r")``) is streamed from disk chunk by chunk.
       model: a `Model`, a model or training-checkpoint directory, or None for the bundled
         default model.
       key: optional PRNG key: P(K) is then averaged over 32 trajectories whose peaks are
         sampled from the posterior, rather than read off the posterior-mean trajectory.
+      progress: show a progress bar over chunks (default: when there are more than 8).
+      chunk_size: spectra per device call; the working memory is proportional to it.
 
     Returns:
       A `Posterior`; a single spectrum gives no leading axis.
@@ -267,15 +335,44 @@ def infer(spectra: Any, *, model: str | os.PathLike | Model | None = None,
         their reason in ``errors`` (and a warning is issued).
     """
     mdl = load_model(model)
-    batch, single, errors = validate_spectra(spectra, mdl.num_points)
-    pred = mdl.predict(batch, key=key)
-    post = assemble(pred.q, pred.num_peaks, pred.k_probs, batch, mdl.config.sim.noise, errors)
+    array, single = check_input(spectra, mdl.num_points)
+    n, k_max = array.shape[0], mdl.config.model.k_max
+    q = PeakQ(*(np.empty((n, k_max), np.float32) for _ in PeakQ._fields))
+    num_peaks = np.empty(n, np.int64)
+    k_probs = np.empty((n, k_max + 1), np.float32)
+    log_lik = np.empty(n, np.float32)
+    errors: list[str | None] = []
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    starts = range(0, n, chunk_size)
+    show = len(starts) > 8 if progress is None else progress
+    for start in tqdm(starts, desc="infer", unit="chunk", disable=not show):
+        chunk, chunk_errors = read_chunk(array, start, start + chunk_size)
+        errors.extend(chunk_errors)
+        chunk_key = None if key is None else jax.random.fold_in(key, start)
+        # every chunk of a long input has one padded size, so one program serves them all
+        pred = mdl.predict_chunk(chunk, key=chunk_key,
+                                 pad_to=chunk_size if n > chunk_size else None)
+        rows = slice(start, start + chunk.shape[0])
+        for name in PeakQ._fields:
+            getattr(q, name)[rows] = getattr(pred.q, name)
+        num_peaks[rows], k_probs[rows], log_lik[rows] = pred.num_peaks, pred.k_probs, pred.log_lik
+    report_bad_rows(errors, single)
+    post = assemble(q, num_peaks, k_probs, log_lik, errors, mdl.num_points)
     return squeeze(post) if single else post
+
+
+def _reshape(post: Posterior, fn) -> Posterior:
+    fields = {name: jax.tree.map(fn, getattr(post, name))
+              for name in ("num_peaks", "k_probs", *PARAMETERS, "log_likelihood", "valid", "_q")}
+    return Posterior(errors=post.errors, num_points=post.num_points, **fields)
 
 
 def squeeze(post: Posterior) -> Posterior:
     """The single-spectrum view of a batch posterior of one row."""
-    fields = {name: jax.tree.map(lambda a: a[0], getattr(post, name),
-                                 is_leaf=lambda x: isinstance(x, np.ndarray))
-              for name in post.__dataclass_fields__ if name != "errors"}
-    return Posterior(errors=post.errors, **fields)
+    return _reshape(post, lambda a: np.asarray(a)[0])
+
+
+def unsqueeze(post: Posterior) -> Posterior:
+    """The batch view (leading axis of 1) of a single-spectrum posterior."""
+    return _reshape(post, lambda a: np.asarray(a)[None])

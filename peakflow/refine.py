@@ -13,7 +13,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from peakflow.inference import Model, Posterior, assemble, load_model, squeeze, validate_spectra
+from peakflow.inference import (
+    Model,
+    Posterior,
+    assemble,
+    check_input,
+    fit_log_likelihood,
+    load_model,
+    read_chunk,
+    report_bad_rows,
+    squeeze,
+    unsqueeze,
+)
 from peakflow.reference.svi import fit_svi
 from peakflow.variational import PeakQ
 
@@ -37,8 +48,10 @@ def refine(spectra: Any, post: Posterior, *, steps: int = 300, lr: float = 5e-3,
       log-likelihood.
     """
     mdl = load_model(model)
-    batch, single, errors = validate_spectra(spectra, mdl.num_points)
-    batch_post = post if post.num_peaks.ndim else _unsqueeze(post)
+    array, single = check_input(spectra, mdl.num_points)
+    batch, errors = read_chunk(array, 0, array.shape[0])
+    report_bad_rows(errors, single)
+    batch_post = post if post.num_peaks.ndim else unsqueeze(post)
     if batch_post.num_peaks.shape[0] != batch.shape[0]:
         raise ValueError(f"post holds {batch_post.num_peaks.shape[0]} spectra but "
                          f"{batch.shape[0]} were given")
@@ -48,11 +61,8 @@ def refine(spectra: Any, post: Posterior, *, steps: int = 300, lr: float = 5e-3,
     key = jax.random.PRNGKey(0) if key is None else key
     q, _ = fit_svi(jnp.asarray(batch), jnp.asarray(num_peaks), q0, key=key, steps=steps, lr=lr,
                    noise=mdl.config.sim.noise, sim=mdl.config.sim, prior=prior)
-    out = assemble(q, num_peaks, batch_post.k_probs, batch, mdl.config.sim.noise, errors)
+    present = np.arange(q.amplitude_mean.shape[-1])[None, :] < num_peaks[:, None]
+    mean = jax.tree.map(lambda a: np.where(present, np.asarray(a), np.nan), q.mean())
+    log_lik = fit_log_likelihood(batch, mean, mdl.config.sim.noise)
+    out = assemble(q, num_peaks, batch_post.k_probs, log_lik, errors, mdl.num_points)
     return squeeze(out) if single else out
-
-
-def _unsqueeze(post: Posterior) -> Posterior:
-    fields = {name: jax.tree.map(lambda a: np.asarray(a)[None], getattr(post, name))
-              for name in post.__dataclass_fields__ if name != "errors"}
-    return Posterior(errors=post.errors, **fields)

@@ -11,8 +11,10 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from jax.sharding import Mesh
 
 from peakflow.config import Config, TrainConfig
+from peakflow.devices import batch_sharding, check_divisible
 from peakflow.elbo import relaxed_loss
 from peakflow.policy import make_policy
 from peakflow.predict import predict
@@ -68,10 +70,16 @@ def make_optimizer(train: TrainConfig) -> optax.GradientTransformation:
                        optax.adam(make_schedule(train)))
 
 
-def make_train(config: Config) -> tuple[Callable[[jax.Array], TrainState],
-                                        Callable[[TrainState, jax.Array],
-                                                 tuple[TrainState, StepInfo]]]:
+def make_train(config: Config, mesh: Mesh | None = None
+               ) -> tuple[Callable[[jax.Array], TrainState],
+                          Callable[[TrainState, jax.Array], tuple[TrainState, StepInfo]]]:
     """Builds the pure training functions for a configuration.
+
+    Args:
+      config: the configuration.
+      mesh: optional data-parallel mesh (`peakflow.devices.data_mesh`): each simulated batch
+        is then split over its devices while parameters stay replicated, and XLA inserts the
+        gradient all-reduce. The result equals the one-device step up to float rounding.
 
     Returns:
       (init, step): ``init(key) -> TrainState``; ``step(state, key) -> (state, StepInfo)``,
@@ -79,6 +87,8 @@ def make_train(config: Config) -> tuple[Callable[[jax.Array], TrainState],
       jit at the boundary (`jax.jit(step, donate_argnums=0)`).
     """
     config.validate()
+    if mesh is not None:
+        check_divisible(config.train.batch_size, mesh)
     policy = make_policy(config.policy)
     optimizer = make_optimizer(config.train)
     schedule = make_schedule(config.train)
@@ -89,10 +99,11 @@ def make_train(config: Config) -> tuple[Callable[[jax.Array], TrainState],
 
     def step(state: TrainState, key: jax.Array) -> tuple[TrainState, StepInfo]:
         data_key, loss_key = jax.random.split(jax.random.fold_in(key, state.step))
-        batch = simulate_batch(data_key, config.sim, config.train.batch_size)
+        spectra = simulate_batch(data_key, config.sim, config.train.batch_size).spectrum
+        if mesh is not None:
+            spectra = jax.lax.with_sharding_constraint(spectra, batch_sharding(mesh))
         grad_fn = jax.value_and_grad(relaxed_loss, has_aux=True)
-        (loss, info), grads = grad_fn(state.params, policy.apply, batch.spectrum, loss_key,
-                                      config)
+        (loss, info), grads = grad_fn(state.params, policy.apply, spectra, loss_key, config)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         stats = StepInfo(loss, info.expected_k, info.log_lik, optax.global_norm(grads),

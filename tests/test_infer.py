@@ -118,11 +118,23 @@ def test_model_argument_and_wrong_grid(tiny_model_dir):
 
 def test_no_recompilation_across_batch_sizes():
     model = peakflow.load_model()
-    model.predict(np.zeros((3, W), np.float32))
+    peakflow.infer(np.zeros((3, W)), model=model)
     before = model._predict._cache_size()
     for n in (1, 5, 8):
-        model.predict(np.zeros((n, W), np.float32))
+        peakflow.infer(np.zeros((n, W)), model=model)
+    peakflow.infer(np.zeros(W), model=model)
     assert model._predict._cache_size() == before
+
+
+def test_memory_mapped_input_is_streamed_in_chunks(tmp_path, batch, post):
+    """A .npy opened with mmap_mode streams chunk by chunk, with the same results."""
+    path = tmp_path / "spectra.npy"
+    np.save(path, np.asarray(batch.spectrum))
+    streamed = peakflow.infer(np.load(path, mmap_mode="r"), progress=True, chunk_size=16)
+    np.testing.assert_array_equal(streamed.num_peaks, post.num_peaks)
+    np.testing.assert_allclose(streamed.k_probs, post.k_probs, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(streamed.location.mean, post.location.mean, rtol=1e-5)
+    np.testing.assert_allclose(streamed.fitted, post.fitted, atol=1e-5)
 
 
 # --- the bundled model recovers known parameters from simulated spectra -------------------

@@ -35,7 +35,8 @@ from tqdm import tqdm  # noqa: E402
 import peakflow  # noqa: E402
 from peakflow.calibration import coverage, normal_interval, q_intervals, sbc_ranks  # noqa: E402
 from peakflow.evaluation import confusion_matrix, match_peaks  # noqa: E402
-from peakflow.model import PARAMETERS, Peaks, log_likelihood, spectrum  # noqa: E402
+from peakflow.inference import fit_log_likelihood  # noqa: E402
+from peakflow.model import PARAMETERS, Peaks  # noqa: E402
 from peakflow.reference import fit_lsq, fit_svi_restarts, run_mcmc  # noqa: E402
 from peakflow.train import FAILURE_THRESHOLD  # noqa: E402
 
@@ -63,9 +64,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=2025)
     p.add_argument("--model", default=None, help="model directory (default: bundled)")
     p.add_argument("--out", type=Path, default=Path("experiments/results/compare"))
-    p.add_argument("--svi-steps", type=int, help="default 100000 (quick 3000)")
+    p.add_argument("--svi-steps", type=int, help="default 100000 (quick 5000)")
     p.add_argument("--svi-restarts", type=int, default=1)
-    p.add_argument("--svi-lr", type=float, default=1e-3)
+    p.add_argument("--svi-lr", type=float, help="default 1e-3 as in the paper (quick 1e-2)")
     p.add_argument("--refine-steps", type=int, default=300)
     p.add_argument("--mcmc-n", type=int, help="spectra for MCMC (default all; quick 20)")
     p.add_argument("--mcmc-warmup", type=int, help="default 1000 (quick 300)")
@@ -75,22 +76,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--skip", nargs="*", default=[], choices=["refine", "svi", "mcmc", "lsq"])
     args = p.parse_args(argv)
     quick = args.quick
-    defaults = dict(n=(100, 1000), svi_steps=(3000, 100_000), mcmc_n=(20, None),
-                    mcmc_warmup=(300, 1000), mcmc_samples=(500, 2000))
+    defaults = dict(n=(100, 1000), svi_steps=(5000, 100_000), svi_lr=(1e-2, 1e-3),
+                    mcmc_n=(20, None), mcmc_warmup=(300, 1000), mcmc_samples=(500, 2000))
     for name, (q, full) in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, q if quick else full)
     args.mcmc_n = min(args.mcmc_n or args.n, args.n)
     args.lsq_n = min(args.lsq_n or args.n, args.n)
     return args
-
-
-def _fit_log_lik(x: np.ndarray, mean: Peaks, noise: float) -> np.ndarray:
-    present = ~np.isnan(mean.amplitude)
-    filled = Peaks(*(np.where(present, m, 1.0).astype(np.float32) for m in mean))
-    omega = np.arange(x.shape[-1], dtype=np.float32)
-    fitted = jax.vmap(spectrum, in_axes=(None, 0, 0))(omega, filled, present)
-    return np.asarray(log_likelihood(jnp.asarray(x), fitted, noise), np.float64)
 
 
 def _from_posterior(name, post, rows, batched, single) -> MethodResult:
@@ -106,7 +99,7 @@ def _from_q(name, q, num_peaks, x, noise, rows, batched, single) -> MethodResult
     mean, std = q.mean(), q.std()
     mean, std = Peaks(*map(np.asarray, mean)), Peaks(*map(np.asarray, std))
     intervals = {lv: q_intervals(q, lv) for lv in LEVELS}
-    return MethodResult(name, rows, mean, std, intervals, _fit_log_lik(x, mean, noise), batched,
+    return MethodResult(name, rows, mean, std, intervals, fit_log_likelihood(x, mean, noise), batched,
                         single)
 
 
@@ -129,7 +122,7 @@ def run_amortized(x, model, args) -> tuple[MethodResult, peakflow.Posterior]:
 def run_refine(x, post, model, args) -> MethodResult:
     kwargs = dict(steps=args.refine_steps, model=model)
     refined, seconds = _timed(peakflow.refine, x, post, **kwargs)
-    one = jax.tree.map(lambda a: a, peakflow.infer(x[0], model=model))
+    one = peakflow.infer(x[0], model=model)
     peakflow.refine(x[0], one, **kwargs)
     _, single = _timed(peakflow.refine, x[0], one, **kwargs)
     return _from_posterior("amortized+refine", refined, np.arange(len(x)), seconds / len(x),
@@ -167,7 +160,7 @@ def run_mcmc_reference(x, data, model, args) -> tuple[MethodResult, dict]:
     intervals = {0.5: (Peaks(*(q[..., 1] for q in quant)), Peaks(*(q[..., 3] for q in quant))),
                  0.9: (Peaks(*(q[..., 0] for q in quant)), Peaks(*(q[..., 4] for q in quant)))}
     result = MethodResult("MCMC", rows, summary.mean, summary.std, intervals,
-                          _fit_log_lik(x[rows], summary.mean, cfg.sim.noise),
+                          fit_log_likelihood(x[rows], summary.mean, cfg.sim.noise),
                           seconds / len(rows), seconds / len(rows))
     finite = np.isfinite(summary.ess)
     diagnostics = {"max_rhat": float(np.max(summary.rhat)),
@@ -190,7 +183,7 @@ def run_lsq(x, data, model, args) -> MethodResult:
         bounds = [normal_interval(v, s, lv) for v, s in zip(fit.value, fit.stderr)]
         intervals[lv] = (Peaks(*(b[0] for b in bounds)), Peaks(*(b[1] for b in bounds)))
     return MethodResult("least squares", rows, fit.value, fit.stderr, intervals,
-                        _fit_log_lik(x[rows], fit.value, model.config.sim.noise),
+                        fit_log_likelihood(x[rows], fit.value, model.config.sim.noise),
                         seconds / len(rows), seconds / len(rows))
 
 
@@ -383,8 +376,8 @@ def write_report(path, metrics, args):
     if "mcmc_diagnostics" in metrics:
         d = metrics["mcmc_diagnostics"]
         lines += ["## MCMC diagnostics", "",
-                  f"split R-hat: max {d['max_rhat']:.3f}, median {d['median_rhat']}; "
-                  f"effective sample size: min {d['min_ess']}, median {d['median_ess']} "
+                  f"split R-hat: max {d['max_rhat']:.3f}, median {d['median_rhat']:.3f}; "
+                  f"effective sample size: min {d['min_ess']:.0f}, median {d['median_ess']:.0f} "
                   f"({d['chains']} chains × {d['samples']} draws).", ""]
     lines += ["## Figures", "", "![log-likelihood](loglik_hist.png)",
               "![confusion](confusion.png)", "![errors](abs_errors.png)"]

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from peakflow import checkpoint
 from peakflow.config import PRESETS, Config, preset, with_overrides
+from peakflow.devices import data_mesh, replicated
 from peakflow.train import make_train, make_validate, validation_set
 
 # Settings a resumed run may change; anything else must match the stored configuration.
@@ -94,7 +95,8 @@ def train(config: Config, workdir: Path) -> Path:
     """Runs (or resumes) training; returns the exported model directory."""
     workdir.mkdir(parents=True, exist_ok=True)
     mngr = checkpoint.manager(workdir / "checkpoints", keep=config.train.keep)
-    init, step_fn = make_train(config)
+    mesh = data_mesh() if jax.local_device_count() > 1 else None
+    init, step_fn = make_train(config, mesh)
     step_fn = jax.jit(step_fn, donate_argnums=0)
     init_key, data_key = jax.random.split(jax.random.PRNGKey(config.train.seed))
 
@@ -106,6 +108,9 @@ def train(config: Config, workdir: Path) -> Path:
         state = init(init_key)
         print(f"new run in {workdir}: preset {config.preset}, "
               f"{sum(x.size for x in jax.tree.leaves(state.params)):,} parameters", flush=True)
+    if mesh is not None:
+        state = jax.device_put(state, replicated(mesh))
+        print(f"data parallel over {mesh.devices.size} devices", flush=True)
     (workdir / "config.json").write_text(config.to_json())
 
     validate = make_validate(config)
