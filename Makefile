@@ -10,7 +10,7 @@ WORKDIR ?= experiments/runs/$(PRESET)
 SET     ?=
 N       ?= 1000
 
-.PHONY: install demo train bundle test test-all lint evaluate clean
+.PHONY: install demo train bundle test test-all lint evaluate bench compare clean
 
 install: $(STAMP)
 
@@ -35,6 +35,13 @@ bundle:
 
 evaluate: $(STAMP)
 	$(PYTHON) -m peakflow.experiments.evaluate --n $(N)
+
+bench: $(STAMP)
+	$(PYTHON) -m peakflow.experiments.bench --json experiments/results/bench.json
+
+# QUICK=1 for the <= 15-minute CPU version
+compare: $(STAMP)
+	$(PYTHON) -m peakflow.experiments.compare $(if $(QUICK),--quick)
 
 test: $(STAMP)
 	$(PYTHON) -m pytest -q

@@ -77,7 +77,8 @@ def log_likelihood(x: jax.Array, fitted: jax.Array, noise: float) -> jax.Array:
     """
     r = (x - fitted) / noise
     num_points = x.shape[-1]
-    return -0.5 * jnp.sum(r * r, axis=-1) - num_points * (math.log(noise) + 0.5 * math.log(2 * math.pi))
+    log_norm = math.log(noise) + 0.5 * math.log(2 * math.pi)
+    return -0.5 * jnp.sum(r * r, axis=-1) - num_points * log_norm
 
 
 def fwhm(width: jax.Array, lorentzian: jax.Array) -> jax.Array:

@@ -75,8 +75,8 @@ def test_train_module_smoke_run(tmp_path):
     out = run_train(tmp_path / "run", "--steps", "12", "--set", "train.eval_every=6")
     assert out.returncode == 0, out.stderr[-2000:]
     assert "K accuracy" in out.stdout and "model written" in out.stdout
-    lines = [json.loads(l) for l in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert [l["step"] for l in lines] == [6, 12]
+    text = (tmp_path / "run" / "metrics.jsonl").read_text()
+    assert [json.loads(line)["step"] for line in text.splitlines()] == [6, 12]
     post = peakflow.infer(np.zeros(500), model=tmp_path / "run" / "model")
     assert post.k_probs.shape == (5,)
 

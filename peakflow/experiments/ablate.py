@@ -3,9 +3,11 @@
 Each variant is the `compact` recipe with one group of choices changed (or the `paper` preset).
 Every variant first has its seconds per step measured on this machine, then trains for
 ``--budget-minutes`` of that measured compute (so slower variants get fewer steps) in its own
-resumable work directory ``OUT/runs/NAME``. The validation curves (K accuracy, median
-log-likelihood, failure rate on the same 500 fixed spectra) are drawn against compute time in
-``OUT/ablation.png`` and tabulated in ``OUT/ablation.md``.
+resumable work directory ``OUT/runs/NAME``. ``--remeasure`` re-times the variants afterwards
+on an idle machine, so that the compute axis does not depend on what else ran meanwhile. The
+validation curves (K accuracy, median log-likelihood, failure rate on the same 500 fixed
+spectra) are drawn against compute time in ``OUT/ablation.png`` and tabulated in
+``OUT/ablation.md``.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ VARIANTS = {
                               "model.heads.amplitude_mean": [0.0, 1.0],
                               "model.heads.width_mean": [0.0, 20.0]},
                   "the paper's CNN and W·sigmoid location with our priors and schedule"),
-    "paper": ("paper", {}, "the paper's preset (CNN, flat priors, cyclic LR 1e-4..1e-6, batch 256)"),
+    "paper": ("paper", {},
+              "the paper's preset (CNN, flat priors, cyclic LR 1e-4..1e-6, batch 256)"),
 }
 
 
@@ -95,8 +98,23 @@ def main(argv=None) -> None:
     parser.add_argument("--budget-minutes", type=float, default=5.0)
     parser.add_argument("--speed-steps", type=int, default=5)
     parser.add_argument("--out", type=Path, default=Path("experiments/results/ablation"))
+    parser.add_argument("--remeasure", action="store_true",
+                        help="no training: re-time each finished variant on an idle machine "
+                             "(s/step over 10 steps) and redraw the plot and table")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.remeasure:
+        results = json.loads((args.out / "ablation.json").read_text())
+        for r in results:
+            preset, overrides, _ = VARIANTS[r["name"]]
+            config = peakflow.with_overrides(peakflow.preset(preset), overrides)
+            r["s_per_step"] = train_speed(config, 10)["s_per_step"]
+            print(f"{r['name']}: {r['s_per_step']:.3f} s/step", flush=True)
+        (args.out / "ablation.json").write_text(json.dumps(results, indent=2))
+        plot(results, args.out / "ablation.png")
+        (args.out / "ablation.md").write_text(table(results) + "\n")
+        print(table(results))
+        return
     results = []
     for name in args.variants:
         results.append(run_variant(name, args.out, 60 * args.budget_minutes, args.speed_steps))

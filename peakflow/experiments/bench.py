@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -16,14 +20,21 @@ import jax
 import numpy as np
 
 import peakflow
+from peakflow.devices import data_mesh, replicated
 
 
 def train_speed(config: peakflow.Config, steps: int) -> dict:
-    """Training speed of `config` on this machine, compile excluded (mean over `steps`)."""
-    init, step = peakflow.make_train(config)
+    """Training speed of `config` on this machine, compile excluded (mean over `steps`).
+
+    With several local devices the batch is split over all of them, as in training.
+    """
+    mesh = data_mesh() if jax.local_device_count() > 1 else None
+    init, step = peakflow.make_train(config, mesh)
     step = jax.jit(step, donate_argnums=0)
     key = jax.random.PRNGKey(0)
     state = init(key)
+    if mesh is not None:
+        state = jax.device_put(state, replicated(mesh))
     start = time.perf_counter()
     state, _ = step(state, key)
     jax.block_until_ready(state)
@@ -65,12 +76,39 @@ def inference_speed(batch_sizes: list[int], repeats: int) -> dict:
     return out
 
 
+def scaling(device_counts: list[int], steps: int, batch: int) -> list[dict]:
+    """Re-runs this benchmark in fresh processes with N forced host devices (CPU) each.
+
+    On an accelerator host the real devices are used instead; forcing host devices only
+    splits the CPU's cores, so on CPU this shows the mechanism, not a speed-up.
+    """
+    rows = []
+    for count in device_counts:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "bench.json"
+            env = {**os.environ,
+                   "XLA_FLAGS": f"--xla_force_host_platform_device_count={count}"}
+            cmd = [sys.executable, "-m", "peakflow.experiments.bench", "--presets", "compact",
+                   "--steps", str(steps), "--batches", str(batch), "--repeats", "5",
+                   "--json", str(out)]
+            subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
+            result = json.loads(out.read_text())
+        rows.append({"devices": count,
+                     "train_steps_per_s": result["train"][0]["steps_per_s"],
+                     "infer_spectra_per_s": result["inference"]["batched"][0]["spectra_per_s"]})
+        print(f"{count:>8}{rows[-1]['train_steps_per_s']:>16.2f}"
+              f"{rows[-1]['infer_spectra_per_s']:>18.0f}", flush=True)
+    return rows
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--presets", nargs="*", default=["compact", "paper"])
     parser.add_argument("--steps", type=int, default=10, help="timed training steps")
     parser.add_argument("--batches", nargs="*", type=int, default=[1, 64, 1024, 4096])
     parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--scaling", nargs="*", type=int, metavar="N",
+                        help="also time 1..N forced host devices, each in its own process")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
@@ -91,6 +129,10 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  batch {r['batch']:>6}: {r['spectra_per_s']:>9.0f} spectra/s")
     lat = inf["single_latency_ms"]
     print(f"  single spectrum: {lat['median']:.2f} ms median, {lat['p90']:.2f} ms p90")
+    if args.scaling:
+        print(f"scaling (compact training, inference at batch {max(args.batches)}):")
+        print(f"{'devices':>8}{'train steps/s':>16}{'infer spectra/s':>18}")
+        results["scaling"] = scaling(args.scaling, args.steps, max(args.batches))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2))

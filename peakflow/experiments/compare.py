@@ -99,8 +99,8 @@ def _from_q(name, q, num_peaks, x, noise, rows, batched, single) -> MethodResult
     mean, std = q.mean(), q.std()
     mean, std = Peaks(*map(np.asarray, mean)), Peaks(*map(np.asarray, std))
     intervals = {lv: q_intervals(q, lv) for lv in LEVELS}
-    return MethodResult(name, rows, mean, std, intervals, fit_log_likelihood(x, mean, noise), batched,
-                        single)
+    log_lik = fit_log_likelihood(x, mean, noise)
+    return MethodResult(name, rows, mean, std, intervals, log_lik, batched, single)
 
 
 def _timed(fn, *args, **kwargs):

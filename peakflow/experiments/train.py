@@ -59,7 +59,7 @@ def build_config(args: argparse.Namespace) -> Config:
         try:
             overrides.update(_flatten(json.loads(args.config.read_text())))
         except (OSError, json.JSONDecodeError) as err:
-            raise SystemExit(f"cannot read config {args.config}: {err}")
+            raise SystemExit(f"cannot read config {args.config}: {err}") from err
     for pair in args.set:
         key, sep, value = pair.partition("=")
         if not sep:
@@ -138,7 +138,8 @@ def train(config: Config, workdir: Path) -> Path:
                                steps_per_s=rate, wall_s=time.perf_counter() - t0)
                 log.write(json.dumps(metrics) + "\n")
                 log.flush()
-                bar.set_postfix(loss=f"{float(info.loss):.4g}", k_acc=f"{metrics['k_accuracy']:.3f}",
+                bar.set_postfix(loss=f"{float(info.loss):.4g}",
+                                k_acc=f"{metrics['k_accuracy']:.3f}",
                                 ll=f"{metrics['median_log_lik']:.0f}", steps_s=f"{rate:.2f}")
                 tqdm.write(f"step {step}: loss {float(info.loss):.1f}  "
                            f"K accuracy {metrics['k_accuracy']:.3f}  "
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> None:
         config = build_config(args)
         train(config, args.workdir)
     except ValueError as err:
-        raise SystemExit(f"error: {err}")
+        raise SystemExit(f"error: {err}") from err
 
 
 if __name__ == "__main__":

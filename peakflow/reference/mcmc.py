@@ -49,7 +49,9 @@ def summarize_draws(draws: dict[str, np.ndarray], slots: int) -> dict[str, np.nd
         d = np.asarray(draws[name])
         k = d.shape[-1]
         flat = d.reshape(-1, k)
-        pad = lambda a: np.concatenate([a, np.full((slots - k,) + a.shape[1:], np.nan)])
+        def pad(a, k=k):
+            return np.concatenate([a, np.full((slots - k,) + a.shape[1:], np.nan)])
+
         out[name] = (pad(flat.mean(0)), pad(flat.std(0)),
                      pad(np.quantile(flat, QUANTILES, axis=0).T))
     rhat = max(float(np.max(split_gelman_rubin(np.asarray(v)))) for v in draws.values())

@@ -1,0 +1,209 @@
+"""Reading spectra from files: delimited text and vendor tables, and JCAMP-DX.
+
+`read_spectrum(path)` returns a `Spectrum` (x, y and metadata). Text files may use any
+delimiter (comma, semicolon, tab, whitespace), decimal commas, any number of header lines
+(``#``/``##`` comments, free text, a line of column names) and named columns chosen with
+``x=``/``y=``. JCAMP-DX files (``.jdx``, ``.dx``, ``.jcamp``, or text that starts with
+``##TITLE=``) are read with the `jcamp` package. Every failure raises `SpectrumFileError`
+naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+JCAMP_SUFFIXES = {".jdx", ".dx", ".jcamp", ".jcm"}
+_NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
+
+
+class SpectrumFileError(ValueError):
+    """A spectrum file that cannot be read; the message names the file and the problem."""
+
+    def __init__(self, path: str | os.PathLike, problem: str):
+        super().__init__(f"{path}: {problem}")
+        self.path, self.problem = str(path), problem
+
+
+@dataclass(frozen=True)
+class Spectrum:
+    """A spectrum as read from a file.
+
+    Attributes:
+      x: (W,) axis values in the file's units (wavenumber, 2θ, ...), in file order.
+      y: (W,) intensities.
+      sigma: (W,) per-point uncertainties when the file gives them (e.g. ``.xye``), else None.
+      meta: header fields (JCAMP labels, column names, the path).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    sigma: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+
+def read_spectrum(path: str | os.PathLike, *, x: str | int | None = None,
+                  y: str | int | None = None) -> Spectrum:
+    """Reads one spectrum.
+
+    Args:
+      path: a delimited text file or a JCAMP-DX file.
+      x, y: for text tables, the columns to use, by header name (case-insensitive) or by
+        0-based index. Default: columns named ``x`` and ``y`` when the header names them (as
+        NIST StRD's "y x"), else the first two columns; a third column of an ``.xye`` file is
+        read as sigma.
+
+    Raises:
+      SpectrumFileError: missing or unreadable file, no numeric rows, too few columns, an
+        unknown column, non-finite axis values, or fewer than 3 points.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpectrumFileError(path, "no such file")
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise SpectrumFileError(path, f"cannot be read ({err.strerror})") from err
+    text = _decode(raw, path)
+    if path.suffix.lower() in JCAMP_SUFFIXES or text.lstrip().upper().startswith("##TITLE="):
+        return _read_jcamp(path)
+    return _read_table(path, text, x, y)
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    if b"\x00" in raw[:4096]:
+        raise SpectrumFileError(path, "is a binary file, not a text or JCAMP-DX spectrum")
+    for encoding in ("utf-8-sig", "latin-1"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise SpectrumFileError(path, "is not text")  # latin-1 decodes anything; kept for clarity
+
+
+def _split(line: str, delimiter: str | None) -> list[str]:
+    parts = line.split() if delimiter is None else line.split(delimiter)
+    return [p.strip() for p in parts if p.strip() != ""] if delimiter is None else \
+        [p.strip() for p in parts]
+
+
+def _sniff_delimiter(lines: list[str]) -> str | None:
+    """The delimiter that splits the sample lines into the same number (>= 2) of numbers."""
+    for delimiter in ("\t", ";", ",", None):
+        counts = set()
+        for line in lines:
+            parts = _split(line, delimiter)
+            if len(parts) < 2 or not all(_NUMBER.match(p) for p in parts if p):
+                counts = set()
+                break
+            counts.add(len(parts))
+        if len(counts) == 1:
+            return delimiter
+    return None
+
+
+def _to_float(token: str, decimal_comma: bool) -> float:
+    return float(token.replace(",", ".") if decimal_comma else token)
+
+
+def _read_table(path: Path, text: str, x_col, y_col) -> Spectrum:
+    lines = [line.strip() for line in text.splitlines()]
+    content = [line for line in lines if line and not line.startswith("#")]
+    # data rows: lines made only of numbers under some delimiter
+    numeric = [i for i, line in enumerate(content) if _is_numeric_row(line)]
+    if not numeric:
+        raise SpectrumFileError(path, "contains no rows of numbers")
+    first = numeric[0]
+    rows = [content[i] for i in numeric]
+    delimiter = _sniff_delimiter(rows[: min(50, len(rows))])
+    decimal_comma = delimiter != "," and any("," in row for row in rows[:50])
+    table = []
+    for row in rows:
+        parts = _split(row, delimiter)
+        try:
+            table.append([_to_float(p, decimal_comma) if p else np.nan for p in parts])
+        except ValueError:
+            continue
+    width = max(len(r) for r in table)
+    if width < 2:
+        raise SpectrumFileError(path, "has a single column; need an x and a y column")
+    data = np.array([r + [np.nan] * (width - len(r)) for r in table], dtype=np.float64)
+    names = _header_names(content[first - 1] if first > 0 else "", width, delimiter)
+    xi, yi = _pick_columns(path, names, width, x_col, y_col)
+    sigma = data[:, 2] if (path.suffix.lower() == ".xye" and width >= 3) else None
+    x, y = data[:, xi], data[:, yi]
+    keep = np.isfinite(x) & np.isfinite(y)
+    if keep.sum() < 3:
+        raise SpectrumFileError(path, f"has {int(keep.sum())} complete rows; need at least 3")
+    meta = {"path": str(path), "columns": names, "x_column": xi, "y_column": yi,
+            "decimal_comma": decimal_comma,
+            "delimiter": {None: "whitespace", "\t": "tab"}.get(delimiter, delimiter)}
+    return Spectrum(x[keep], y[keep], None if sigma is None else sigma[keep], meta)
+
+
+def _is_numeric_row(line: str) -> bool:
+    for delimiter in ("\t", ";", ",", None):
+        parts = _split(line, delimiter)
+        if len(parts) >= 2 and all(_NUMBER.match(p) for p in parts if p):
+            return True
+    return False
+
+
+def _header_names(line: str, width: int, delimiter: str | None) -> list[str] | None:
+    """Column names from the line above the data, when it has one name per column."""
+    line = re.sub(r"^\s*[A-Za-z ]+:\s*", "", line) if ":" in line else line  # "Data:  y  x"
+    for sep in (delimiter, None):
+        names = [n.strip().strip('"').strip() for n in _split(line, sep)]
+        names = [n for n in names if n]
+        if len(names) == width and not any(_NUMBER.match(n) for n in names):
+            return names
+    return None
+
+
+def _pick_columns(path: Path, names, width: int, x_col, y_col) -> tuple[int, int]:
+    lower = [n.lower() for n in names] if names else []
+
+    def index(choice, default: int) -> int:
+        if choice is None:
+            return default
+        if isinstance(choice, (int, np.integer)):
+            if not -width <= choice < width:
+                raise SpectrumFileError(path, f"has {width} columns; column {choice} is out "
+                                              f"of range")
+            return int(choice) % width
+        if choice.lower() not in lower:
+            available = ", ".join(names) if names else "none (no header line of names)"
+            raise SpectrumFileError(path, f"has no column named {choice!r}; columns: "
+                                          f"{available}")
+        return lower.index(choice.lower())
+
+    default_x = lower.index("x") if "x" in lower and "y" in lower else 0
+    default_y = lower.index("y") if "x" in lower and "y" in lower else 1
+    xi, yi = index(x_col, default_x), index(y_col, default_y)
+    if xi == yi:
+        raise SpectrumFileError(path, f"x and y are the same column ({xi})")
+    return xi, yi
+
+
+def _read_jcamp(path: Path) -> Spectrum:
+    try:
+        import jcamp
+    except ImportError as err:  # pragma: no cover - a declared dependency
+        raise SpectrumFileError(path, "JCAMP-DX needs the 'jcamp' package") from err
+    try:
+        data = jcamp.readfile(str(path))
+    except Exception as err:  # the parser raises many kinds of errors on malformed input
+        raise SpectrumFileError(path, f"is not a readable JCAMP-DX file ({err})") from err
+    if "x" not in data or "y" not in data:
+        raise SpectrumFileError(path, "JCAMP-DX file holds no XY data")
+    x = np.asarray(data["x"], dtype=np.float64)
+    y = np.asarray(data["y"], dtype=np.float64)
+    if x.size < 3 or x.shape != y.shape:
+        raise SpectrumFileError(path, f"JCAMP-DX data has {x.size} points; need at least 3")
+    meta = {k: v for k, v in data.items() if k not in ("x", "y") and not isinstance(v, np.ndarray)}
+    meta["path"] = str(path)
+    return Spectrum(x, y, None, meta)
