@@ -19,6 +19,7 @@ from peakflow.config import (
 )
 from peakflow.elbo import relaxed_loss, rollout
 from peakflow.inference import Model, ParamPosterior, Posterior, infer, load_model
+from peakflow.io import Spectrum, SpectrumFileError, read_spectrum
 from peakflow.model import Peaks, fwhm, log_likelihood, pseudo_voigt, spectrum
 from peakflow.policy import make_policy
 from peakflow.predict import Prediction, predict
@@ -41,6 +42,8 @@ __all__ = [
     "Prediction",
     "Simulated",
     "SimulatorConfig",
+    "Spectrum",
+    "SpectrumFileError",
     "TrainConfig",
     "TrainState",
     "fwhm",
@@ -52,6 +55,7 @@ __all__ = [
     "make_train",
     "predict",
     "preset",
+    "read_spectrum",
     "pseudo_voigt",
     "refine",
     "relaxed_loss",

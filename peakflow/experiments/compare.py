@@ -66,6 +66,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path("experiments/results/compare"))
     p.add_argument("--svi-steps", type=int, help="default 100000 (quick 5000)")
     p.add_argument("--svi-restarts", type=int, default=1)
+    p.add_argument("--svi-init", choices=["random", "peaks"], default="random",
+                   help="SVI starts: uniform random (as plain SVI) or find_peaks guesses")
     p.add_argument("--svi-lr", type=float, help="default 1e-3 as in the paper (quick 1e-2)")
     p.add_argument("--refine-steps", type=int, default=300)
     p.add_argument("--mcmc-n", type=int, help="spectra for MCMC (default all; quick 20)")
@@ -133,7 +135,7 @@ def run_svi(x, data, model, args) -> MethodResult:
     cfg = model.config
     k = np.asarray(data.num_peaks)
     common = dict(restarts=args.svi_restarts, steps=args.svi_steps, lr=args.svi_lr,
-                  noise=cfg.sim.noise, sim=cfg.sim, slots=cfg.model.k_max)
+                  noise=cfg.sim.noise, sim=cfg.sim, slots=cfg.model.k_max, init=args.svi_init)
     bar = tqdm(total=args.svi_steps, desc="SVI (all spectra)", unit="step")
     q, seconds = _timed(fit_svi_restarts, jnp.asarray(x), jnp.asarray(k),
                         key=jax.random.PRNGKey(args.seed), progress=lambda d: bar.update(
@@ -332,8 +334,8 @@ def write_report(path, metrics, args):
                   "the paper's; numbers are indicative only.", ""]
     s = metrics["settings"]
     lines += [f"Test set: {s['n']} simulated spectra (seed {s['seed']}); SVI {s['svi_steps']} "
-              f"Adam steps (lr {s['svi_lr']}, {s['svi_restarts']} start(s)); refine "
-              f"{s['refine_steps']} steps; MCMC NUTS on {s['mcmc_n']} spectra "
+              f"Adam steps (lr {s['svi_lr']}, {s['svi_restarts']} {s['svi_init']} start(s)); "
+              f"refine {s['refine_steps']} steps; MCMC NUTS on {s['mcmc_n']} spectra "
               f"({s['mcmc_chains']} chains × {s['mcmc_warmup']} warm-up + {s['mcmc_samples']} "
               f"draws, started at the truth); least squares on {s['lsq_n']} spectra. "
               f"Device: {metrics['device']}.", ""]
