@@ -219,6 +219,18 @@ def method_metrics(result: MethodResult, data) -> dict:
     return out
 
 
+def _save(fig, path):
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _finish_panels(fig, axes, ylabel, path):
+    axes[0].set_ylabel(ylabel)
+    axes[-1].legend(fontsize=7)
+    _save(fig, path)
+
+
 def plot_log_lik(results, path):
     fig, ax = plt.subplots(figsize=(7, 4))
     lo = 1000.0
@@ -230,9 +242,7 @@ def plot_log_lik(results, path):
     ax.set_xlabel(f"log-likelihood of the fit (nats; values < {lo:.0f} shown at {lo:.0f})")
     ax.set_ylabel("spectra")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_confusion(matrix, path):
@@ -244,9 +254,7 @@ def plot_confusion(matrix, path):
     ax.set_xlabel("estimated K")
     ax.set_ylabel("true K")
     ax.set_title("amortized: number of peaks")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def plot_errors(results, data, path):
@@ -263,11 +271,7 @@ def plot_errors(results, data, path):
             ax.hist(np.clip(e, bins[0], None), bins=bins, histtype="step", lw=1.3, label=r.name)
         ax.set_xscale("log")
         ax.set_title(f"|error| of {name}")
-    axes[0].set_ylabel("peaks")
-    axes[-1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _finish_panels(fig, axes, "peaks", path)
 
 
 def plot_sd_vs_mcmc(results, mcmc, data, path):
@@ -295,11 +299,7 @@ def plot_sd_vs_mcmc(results, mcmc, data, path):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel(f"MCMC sd of {name}")
-    axes[0].set_ylabel("estimated sd")
-    axes[-1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _finish_panels(fig, axes, "estimated sd", path)
 
 
 def amortized_sbc(post, data, key, draws=99) -> dict[str, np.ndarray]:
@@ -321,9 +321,7 @@ def plot_sbc(ranks, draws, path):
         ax.hist(r, bins=np.linspace(-0.5, draws + 0.5, 21), color="C0")
         ax.axhline(len(r) / 20, color="k", ls="--", lw=1)
         ax.set_title(f"SBC ranks of {name}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
 
 
 def write_report(path, metrics, args):
