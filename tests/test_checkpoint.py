@@ -33,6 +33,7 @@ def test_round_trip(tmp_path, tiny_config):
     assert trees_equal(restored.params, state.params)
     assert trees_equal(restored.opt_state, state.opt_state)
     meta = checkpoint.read_meta(mngr)
+    mngr.close()
     assert peakflow.Config.from_dict(meta["config"]) == tiny_config
     assert meta["metrics"] == {"k_accuracy": 0.5}
 
@@ -52,6 +53,7 @@ def test_mismatched_checkpoint_is_named(tmp_path, tiny_config):
     bigger = peakflow.with_overrides(tiny_config, {"policy.hidden": 32})
     with pytest.raises(ValueError, match="does not match"):
         checkpoint.restore_state(mngr, bigger)
+    mngr.close()
     with pytest.raises(ValueError, match="policy.hidden"):
         check_resumable(tiny_config, bigger)
     check_resumable(tiny_config, peakflow.with_overrides(tiny_config, {"train.steps": 99}))
