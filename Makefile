@@ -8,6 +8,7 @@ PRESET  ?= compact
 STEPS   ?=
 WORKDIR ?= experiments/runs/$(PRESET)
 SET     ?=
+CONFIG  ?=
 N       ?= 1000
 
 .PHONY: install demo train bundle test test-all lint evaluate bench compare clean
@@ -26,7 +27,7 @@ demo: $(STAMP)
 # make train PRESET=paper STEPS=20000 WORKDIR=experiments/runs/paper SET="train.batch_size=128"
 train: $(STAMP)
 	$(PYTHON) -m peakflow.experiments.train --preset $(PRESET) --workdir $(WORKDIR) \
-		$(if $(STEPS),--steps $(STEPS)) $(if $(SET),--set $(SET))
+		$(if $(CONFIG),--config $(CONFIG)) $(if $(STEPS),--steps $(STEPS)) $(if $(SET),--set $(SET))
 
 # copy a finished run's model into the package as the bundled default
 bundle:

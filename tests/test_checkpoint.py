@@ -110,3 +110,16 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path):
     _, b, _ = checkpoint.load_params(tmp_path / "killed" / "model")
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "experiments" / "configs").glob("*.json")),
+                         ids=lambda p: p.name)
+def test_bundled_config_files_load(path):
+    from peakflow.experiments.train import build_config, parse_args
+
+    preset = "paper" if path.name.startswith("paper-short") else "compact"
+    config = build_config(parse_args(["--preset", preset, "--config", str(path)]))
+    overrides = json.loads(path.read_text())
+    for section, values in overrides.items():
+        for key, value in values.items():
+            assert getattr(getattr(config, section), key) == value
