@@ -16,7 +16,7 @@ import jax
 import orbax.checkpoint as ocp
 
 from peakflow.config import Config
-from peakflow.policy import make_policy
+from peakflow.policy import init_policy, make_policy
 from peakflow.train import TrainState, make_train
 
 
@@ -91,8 +91,7 @@ def load_params(directory: str | os.PathLike) -> tuple[Config, dict, dict[str, A
                              ) from err
         policy = make_policy(config.policy)
         abstract = jax.eval_shape(
-            policy.init, jax.random.PRNGKey(0),
-            jax.ShapeDtypeStruct((1, config.sim.num_points), jax.numpy.float32))
+            lambda key: init_policy(policy, key, config.sim.num_points), jax.random.PRNGKey(0))
         try:
             restored = mngr.restore(meta["step"], args=ocp.args.Composite(
                 params=ocp.args.StandardRestore(_abstract(abstract))))

@@ -9,6 +9,8 @@ Presets (`preset(name)`):
   * ``compact`` – the CPU recipe: a small CNN whose location head is anchored at the arg-max of
                   the smoothed residual, proper uniform priors over the simulator's ranges,
                   uniform backward policy, Adam with warm-up and cosine decay.
+  * ``broad``   – for real spectra: 256-point windows, up to 8 peaks (close, blended, cut by
+                  the edges), a range of noise levels, baselines, normalised windows.
   * ``tiny``    – ``compact`` shrunk for tests and smoke runs.
 """
 
@@ -35,7 +37,18 @@ class SimulatorConfig:
         hold for 4 peaks in [0.2, 0.8] (it would force exactly 0.2, 0.4, 0.6, 0.8). We read it
         as a gap of ``min(amplitude_separation, (hi - lo) / k)`` between the sorted amplitudes of
         a k-peak spectrum: the paper's 0.2 for k <= 3, 0.15 for k = 4. 0 disables it.
-      noise: standard deviation of the additive Gaussian noise.
+      noise: standard deviation of the additive Gaussian noise (the lower end of its range when
+        `noise_max` is set).
+      noise_max: when set, each spectrum's noise sd is log-uniform on [noise, noise_max].
+      amplitude_scale: ``"linear"`` (uniform amplitudes) or ``"log"`` (log-uniform, so small
+        peaks beside large ones are common, as in real spectra).
+      baseline: sd of the coefficients of a random cubic baseline on t in [-1, 1] (0: none).
+      baseline_wiggle: largest amplitude of a slow sinusoid (period W..4W) added to it.
+      normalise: divide each simulated spectrum (and its amplitudes and noise) by
+        `peakflow.preprocess.window_scale`, the intensity normalisation applied to real
+        windows, so that training and inference see the same scale.
+      scale_floor: that normalisation's floor in noise sds (a window of pure noise is scaled
+        so its noise sd is 1/scale_floor).
     """
 
     num_points: int = 500
@@ -48,6 +61,12 @@ class SimulatorConfig:
     min_separation: float = 50.0
     amplitude_separation: float = 0.2
     noise: float = 0.01
+    noise_max: float | None = None
+    amplitude_scale: str = "linear"
+    baseline: float = 0.0
+    baseline_wiggle: float = 0.0
+    normalise: bool = False
+    scale_floor: float = 20.0
 
     def validate(self) -> None:
         if not 0 <= self.k_min <= self.k_max:
@@ -63,6 +82,13 @@ class SimulatorConfig:
                 raise ValueError(f"{name} range must have lo < hi, got ({lo}, {hi})")
         if self.noise <= 0:
             raise ValueError(f"noise must be positive, got {self.noise}")
+        if self.noise_max is not None and self.noise_max < self.noise:
+            raise ValueError(f"noise_max {self.noise_max} is below noise {self.noise}")
+        if self.amplitude_scale not in ("linear", "log"):
+            raise ValueError(f"amplitude_scale must be 'linear' or 'log', got "
+                             f"{self.amplitude_scale!r}")
+        if self.amplitude_scale == "log" and self.amplitude[0] <= 0:
+            raise ValueError("log-uniform amplitudes need a positive lower bound")
 
 
 @dataclass(frozen=True)
@@ -107,6 +133,12 @@ class ModelConfig:
         variables; ``"exact"``: the stop variables summed out exactly (ρ_k = P(stop at k)),
         which needs no relaxation because K_max is small.
       temperature: Gumbel-softmax temperature T (π̃ = sigmoid((ℓ + logit π) / T)).
+      baseline_degree: -1: no baseline. d >= 0: the spectrum carries an unknown polynomial
+        baseline of degree d with a flat prior on its coefficients; it is marginalised exactly
+        by projecting every residual onto the complement of the polynomials (the policy reads
+        the projected residual and the likelihood scores it).
+      prior_amplitude: the amplitude range of the uniform prior, when it differs from the
+        simulator's (e.g. after `SimulatorConfig.normalise`); None uses ``sim.amplitude``.
     """
 
     k_max: int = 4
@@ -115,6 +147,8 @@ class ModelConfig:
     backward: str = "uniform"
     relaxation: str = "gumbel"
     temperature: float = 1.0
+    baseline_degree: int = -1
+    prior_amplitude: Range | None = None
     heads: HeadConfig = field(default_factory=HeadConfig)
 
     def validate(self) -> None:
@@ -144,6 +178,8 @@ class PolicyConfig:
       crop: half-length of the anchored CNN's local window.
       smooth: standard deviation (grid points) of the Gaussian smoothing used to find the anchor.
       input_scale: the residual is multiplied by this before entering the network.
+      noise_input: the anchored CNN also reads the residual in noise units (a second channel)
+        and log σ, so one network serves spectra of any signal-to-noise ratio.
     """
 
     arch: str = "anchored"
@@ -152,6 +188,7 @@ class PolicyConfig:
     crop: int = 64
     smooth: float = 2.0
     input_scale: float = 5.0
+    noise_input: bool = False
 
     def validate(self) -> None:
         if self.arch not in ("paper", "anchored"):
@@ -238,7 +275,7 @@ def _from_dict(cls, data: dict[str, Any]):
         default = getattr(cls(), name)
         if dataclasses.is_dataclass(default):
             kwargs[name] = _from_dict(type(default), value)
-        elif isinstance(default, tuple):
+        elif isinstance(default, tuple) or isinstance(value, list):
             kwargs[name] = tuple(float(v) for v in value)
         else:
             kwargs[name] = value
@@ -284,6 +321,8 @@ def preset(name: str) -> Config:
                               checkpoint_every=4000),
             preset="paper",
         )
+    if name == "broad":
+        return broad()
     if name == "tiny":
         return Config(
             policy=PolicyConfig(features=4, hidden=16, crop=32),
@@ -294,5 +333,32 @@ def preset(name: str) -> Config:
     raise ValueError(f"unknown preset {name!r}; choose one of {PRESETS}")
 
 
-PRESETS = ("compact", "paper", "tiny")
+def broad() -> Config:
+    """The real-data preset: 256-point windows with up to 8 peaks.
+
+    Widths 2-16 points (real spectra are resampled so their peaks land there), log-uniform
+    amplitudes 0.03-1, noise sd log-uniform 0.002-0.03, random cubic baselines plus a slow
+    sinusoid (marginalised by a cubic baseline in the model), peaks cut by the window edges,
+    peaks as close as 6 points (blends), windows normalised as real windows are, the noise
+    level as a network input, and the stop variables summed exactly.
+    """
+    num_points, k_max = 256, 8
+    return Config(
+        sim=SimulatorConfig(
+            num_points=num_points, k_min=0, k_max=k_max, amplitude=(0.03, 1.0),
+            location=(-12.0, num_points + 11.0), width=(2.0, 16.0), min_separation=6.0,
+            amplitude_separation=0.0, noise=0.002, noise_max=0.03, amplitude_scale="log",
+            baseline=0.3, baseline_wiggle=0.1, normalise=True, scale_floor=20.0),
+        model=ModelConfig(
+            k_max=k_max, relaxation="exact", baseline_degree=3, prior_amplitude=(0.0, 3.0),
+            heads=HeadConfig(amplitude_mean=(0.005, 3.0), amplitude_sd=(1e-4, 0.1),
+                             width_mean=(1.5, 20.0), width_sd=(1e-3, 3.0))),
+        policy=PolicyConfig(features=32, hidden=128, crop=48, noise_input=True),
+        train=TrainConfig(steps=10_000, batch_size=128, warmup=300, eval_every=500,
+                          checkpoint_every=250),
+        preset="broad",
+    )
+
+
+PRESETS = ("compact", "broad", "paper", "tiny")
 

@@ -22,12 +22,13 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from peakflow.baseline import project
 from peakflow.config import Config
 from peakflow.model import Peaks, log_likelihood, pseudo_voigt
 from peakflow.priors import log_prior_count, log_prior_peak
 from peakflow.variational import PeakQ, heads
 
-ApplyFn = Callable[[dict, jax.Array], tuple[jax.Array, jax.Array]]
+ApplyFn = Callable[[dict, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
 
 
 class Trajectory(NamedTuple):
@@ -48,40 +49,53 @@ class Trajectory(NamedTuple):
     log_lik: jax.Array
 
 
+def noise_of(spectra: jax.Array, noise: jax.Array | None, config: Config) -> jax.Array:
+    """(B,) noise sd of each spectrum: `noise` broadcast, or the simulator's fixed level."""
+    level = config.sim.noise if noise is None else noise
+    return jnp.broadcast_to(jnp.asarray(level, jnp.float32), spectra.shape[:1])
+
+
 def rollout(apply_fn: ApplyFn, params: dict, spectra: jax.Array, key: jax.Array | None,
-            config: Config) -> Trajectory:
+            config: Config, noise: jax.Array | None = None) -> Trajectory:
     """Runs the policy K_max times on the successive residuals.
 
+    With ``model.baseline_degree`` >= 0 the spectra carry a polynomial baseline, which is
+    marginalised: the policy reads, and the likelihood scores, the projected residual.
+
     Args:
-      apply_fn: the policy's ``apply``: (params, residual (B, W)) → (raw (B, 9), anchor (B,)).
+      apply_fn: the policy's ``apply``: (params, residual (B, W), noise (B,)) →
+        (raw (B, 9), anchor (B,)).
       params: policy variables.
       spectra: (B, W) input spectra.
       key: PRNG key to sample each step's peak; None subtracts the posterior means instead
         (the deterministic path used for inference).
       config: model and simulator settings.
+      noise: (B,) noise sd of each spectrum; None: ``config.sim.noise``.
 
     Returns:
       The `Trajectory`.
     """
-    noise = config.sim.noise
+    noise = noise_of(spectra, noise, config)
+    degree = config.model.baseline_degree
     omega = jnp.arange(spectra.shape[-1], dtype=jnp.float32)
     subtract = jax.vmap(pseudo_voigt, in_axes=(None, 0))
     k_max = config.model.k_max
 
     def step(residual, step_key):
-        raw, anchor = apply_fn(params, residual)
+        raw, anchor = apply_fn(params, residual, noise)
         q, stop_logit = heads(raw, anchor, config.model.heads)
         if key is None:
             theta, log_q = q.mean(), jnp.zeros_like(stop_logit)
         else:
             theta = q.sample(step_key)
             log_q = q.log_prob(theta)
-        residual = residual - subtract(omega, theta)
+        residual = project(residual - subtract(omega, theta), degree)
         return residual, (q, stop_logit, theta, log_q, log_likelihood(residual, 0.0, noise))
 
     keys = jax.random.split(key if key is not None else jax.random.PRNGKey(0), k_max)
-    _, (q, stop_logit, theta, log_q, log_lik) = jax.lax.scan(step, spectra, keys, unroll=True)
-    log_lik0 = log_likelihood(spectra, 0.0, noise)
+    start = project(spectra, degree)
+    _, (q, stop_logit, theta, log_q, log_lik) = jax.lax.scan(step, start, keys, unroll=True)
+    log_lik0 = log_likelihood(start, 0.0, noise)
     return Trajectory(q, stop_logit, theta, log_q, jnp.concatenate([log_lik0[None], log_lik]))
 
 
@@ -151,7 +165,7 @@ class LossInfo(NamedTuple):
 
 
 def relaxed_loss(params: dict, apply_fn: ApplyFn, spectra: jax.Array, key: jax.Array,
-                 config: Config) -> tuple[jax.Array, LossInfo]:
+                 config: Config, noise: jax.Array | None = None) -> tuple[jax.Array, LossInfo]:
     """Relaxed negative ELBO (Eq. 15), single-sample pathwise estimate, averaged over the batch.
 
     Args:
@@ -160,12 +174,13 @@ def relaxed_loss(params: dict, apply_fn: ApplyFn, spectra: jax.Array, key: jax.A
       spectra: (B, W) spectra.
       key: PRNG key (peak samples and the Gumbel noise).
       config: the configuration.
+      noise: (B,) noise sd of each spectrum; None: ``config.sim.noise``.
 
     Returns:
       (loss, info): the () loss in nats per spectrum and its `LossInfo`.
     """
     sample_key, stop_key = jax.random.split(key)
-    traj = rollout(apply_fn, params, spectra, sample_key, config)
+    traj = rollout(apply_fn, params, spectra, sample_key, config, noise)
     terms = state_elbos(traj, config)
     rho = stop_weights(traj.stop_logit, stop_key, config)
     loss = -jnp.mean(jnp.sum(rho * terms, axis=0))

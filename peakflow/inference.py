@@ -77,8 +77,15 @@ class Model:
         return -(-size // devices) * devices
 
     def predict_chunk(self, chunk: np.ndarray, key: jax.Array | None = None,
-                      num_paths: int = 32, pad_to: int | None = None) -> Prediction:
+                      num_paths: int = 32, pad_to: int | None = None,
+                      noise: np.ndarray | None = None) -> Prediction:
         """`predict.predict` on one (B, W) float32 chunk, sharded over the devices.
+
+        Args:
+          chunk: (B, W) spectra on the model's grid.
+          key, num_paths: as in `predict.predict`.
+          pad_to: pad the batch to at least this many rows (one compiled program per size).
+          noise: (B,) noise sd of each spectrum; None: the model's fixed level.
 
         Returns:
           The `Prediction` as numpy arrays, except ``fitted`` (None: not copied back).
@@ -86,8 +93,14 @@ class Model:
         n = chunk.shape[0]
         padded = np.zeros((self.chunk_size(max(n, pad_to or 0)), chunk.shape[1]), np.float32)
         padded[:n] = chunk
-        spectra = jax.device_put(padded, batch_sharding(self.mesh))
-        out = self._predict(self._device_params, spectra, key=key, num_paths=num_paths)
+        levels = np.full(padded.shape[0], self.config.sim.noise, np.float32)
+        if noise is not None:
+            levels[:n] = noise
+        sharding = batch_sharding(self.mesh)
+        spectra = jax.device_put(padded, sharding)
+        levels = jax.device_put(levels, sharding)
+        out = self._predict(self._device_params, spectra, key=key, num_paths=num_paths,
+                            noise=levels)
         return jax.tree.map(lambda a: np.asarray(a)[:n], out._replace(fitted=None))
 
 
@@ -309,10 +322,20 @@ def read_chunk(array: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, li
     return chunk, errors
 
 
-def infer(spectra: Any, *, model: str | os.PathLike | Model | None = None,
+def infer(spectra: Any, x: Any = None, *, model: str | os.PathLike | Model | None = None,
           key: jax.Array | None = None, progress: bool | None = None,
-          chunk_size: int = CHUNK) -> Posterior:
-    """Number of peaks and per-peak posteriors of spectra on the model's grid.
+          chunk_size: int = CHUNK, **fit_options: Any):
+    """Number of peaks and per-peak posteriors of spectra.
+
+    Two uses:
+
+    * ``infer(spectra)``: spectra already on the model's grid (W points, the model's noise
+      level; the bundled default model's 500-point simulated setting) → a `Posterior`.
+    * ``infer(y, x=axis)``: measured spectra on any axis (any length, spacing, direction,
+      baseline, noise level) → a `peakflow.fitting.SpectrumFit` in the caller's units (a list
+      of them for an (N, n) `y` sharing `x`), from the bundled real-data model by default.
+      Keyword options are those of `peakflow.fitting.FitOptions` (``baseline``, ``fwhm``,
+      ``noise``, ``noise_floor``, ``x_range``, ``tolerance``).
 
     Args:
       spectra: (W,) or (N, W) real array (W = 500 for the default model); a memory-mapped
@@ -323,6 +346,7 @@ def infer(spectra: Any, *, model: str | os.PathLike | Model | None = None,
         sampled from the posterior, rather than read off the posterior-mean trajectory.
       progress: show a progress bar over chunks (default: when there are more than 8).
       chunk_size: spectra per device call; the working memory is proportional to it.
+      x: the axis of measured spectra (see above).
 
     Returns:
       A `Posterior`; a single spectrum gives no leading axis.
@@ -334,6 +358,15 @@ def infer(spectra: Any, *, model: str | os.PathLike | Model | None = None,
         rows are still fitted; the bad rows come back with ``valid`` False, NaN results and
         their reason in ``errors`` (and a warning is issued).
     """
+    if x is not None:
+        from peakflow.fitting import FitOptions, fit_spectra, fit_spectrum
+
+        if np.ndim(spectra) == 2:
+            return fit_spectra([(x, row) for row in np.asarray(spectra)], model=model,
+                               options=FitOptions(**fit_options))
+        return fit_spectrum(spectra, x, model=model, **fit_options)
+    if fit_options:
+        raise TypeError(f"options {sorted(fit_options)} need the axis x (infer(y, x=...))")
     mdl = load_model(model)
     array, single = check_input(spectra, mdl.num_points)
     n, k_max = array.shape[0], mdl.config.model.k_max

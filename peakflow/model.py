@@ -64,20 +64,21 @@ def spectrum(omega: jax.Array, peaks: Peaks, mask: jax.Array | None = None) -> j
     return jnp.sum(each, axis=0)
 
 
-def log_likelihood(x: jax.Array, fitted: jax.Array, noise: float) -> jax.Array:
+def log_likelihood(x: jax.Array, fitted: jax.Array, noise: float | jax.Array) -> jax.Array:
     """Gaussian log-likelihood ``log N(x | fitted, noise² I)`` in nats.
 
     Args:
-      x: (W,) observed spectrum.
-      fitted: (W,) model spectrum.
-      noise: noise standard deviation σ.
+      x: (..., W) observed spectra.
+      fitted: (..., W) model spectra (or anything that broadcasts, e.g. 0.0).
+      noise: noise standard deviation σ, a scalar or one per spectrum (...,).
 
     Returns:
-      () log-likelihood; for W = 500 and σ = 0.01 a perfect fit scores about 1593 nats.
+      (...,) log-likelihood; for W = 500 and σ = 0.01 a perfect fit scores about 1593 nats.
     """
-    r = (x - fitted) / noise
+    noise = jnp.asarray(noise, jnp.float32)
+    r = (x - fitted) / noise[..., None]
     num_points = x.shape[-1]
-    log_norm = math.log(noise) + 0.5 * math.log(2 * math.pi)
+    log_norm = jnp.log(noise) + 0.5 * math.log(2 * math.pi)
     return -0.5 * jnp.sum(r * r, axis=-1) - num_points * log_norm
 
 

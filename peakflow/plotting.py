@@ -67,3 +67,69 @@ def plot_fit(x: np.ndarray, post: Posterior, truth: Peaks | None = None,
     bottom.set_xlabel("grid point")
     fig.tight_layout()
     return fig
+
+
+def spectrum_band(fit, key: jax.Array, n: int = 200, level: float = 0.95
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Pointwise central credible band of a `SpectrumFit`'s curve (baseline held fixed).
+
+    Peak parameters are drawn from their mean-field marginals (Normal; η clipped to [0, 1]).
+
+    Returns:
+      (lo, hi), each (n_points,) on ``fit.x``.
+    """
+    from peakflow.fitting import pseudo_voigt_x
+
+    p = fit.peaks
+    keys = jax.random.split(key, 4)
+    draw = lambda k, mean, sd: np.asarray(mean + sd * jax.random.normal(k, (n, mean.size)))
+    amp = draw(keys[0], p.amplitude, p.amplitude_sd)
+    loc = draw(keys[1], p.location, p.location_sd)
+    wid = np.abs(draw(keys[2], p.width, p.width_sd)) + 1e-12
+    eta = np.clip(draw(keys[3], p.lorentzian, p.lorentzian_sd), 0.0, 1.0)
+    curves = np.zeros((n, fit.x.size))
+    for i in range(len(p)):  # peaks one at a time keeps memory at n × n_points
+        curves += pseudo_voigt_x(fit.x[None, :], amp[:, i:i + 1], loc[:, i:i + 1],
+                                 wid[:, i:i + 1], eta[:, i:i + 1])
+    tail = (1.0 - level) / 2
+    curves += fit.baseline[None, :]
+    return np.quantile(curves, tail, axis=0), np.quantile(curves, 1 - tail, axis=0)
+
+
+def plot_spectrum_fit(fit, key: jax.Array | None = None, title: str | None = None,
+                      xlabel: str = "x") -> plt.Figure:
+    """Figure of a measured spectrum's fit (`peakflow.fitting.SpectrumFit`).
+
+    Top: data, baseline, fit with its 95 % band, each component (on the baseline), peak
+    centres with ±2 sd; windows flagged as unexplained are shaded red. Bottom: residual with
+    ±2 noise sd.
+    """
+    key = jax.random.PRNGKey(0) if key is None else key
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True,
+                                      gridspec_kw={"height_ratios": [3, 1]})
+    top.plot(fit.x, fit.y, color="0.55", lw=0.8, label="data")
+    top.plot(fit.x, fit.baseline, color="C2", lw=1, label="baseline")
+    if len(fit.peaks):
+        lo, hi = spectrum_band(fit, key)
+        top.fill_between(fit.x, lo, hi, color="C0", alpha=0.3, label="95 % band")
+    top.plot(fit.x, fit.fitted, color="C0", lw=1.2, label="fit")
+    for i, component in enumerate(fit.components()):
+        top.plot(fit.x, fit.baseline + component, "--", lw=0.8, color="C1",
+                 label="components" if i == 0 else None)
+        centre, sd = fit.peaks.location[i], fit.peaks.location_sd[i]
+        top.axvspan(centre - 2 * sd, centre + 2 * sd, color="C1", alpha=0.25)
+    for start, stop, flag in zip(fit.windows.start, fit.windows.stop, fit.windows.unexplained):
+        if flag:
+            for ax in (top, bottom):
+                ax.axvspan(start, stop, color="red", alpha=0.06)
+    top.set_title(title or f"{fit.name or 'spectrum'}: {fit.num_peaks} peak(s)"
+                  + ("  (red: windows not explained)" if fit.unexplained else ""))
+    top.legend(loc="upper right", fontsize=8)
+    top.set_ylabel("intensity")
+    bottom.plot(fit.x, fit.y - fit.fitted, color="0.3", lw=0.6)
+    bottom.axhspan(-2 * fit.noise, 2 * fit.noise, color="C0", alpha=0.2, label="±2 noise sd")
+    bottom.set_ylabel("residual")
+    bottom.set_xlabel(xlabel)
+    bottom.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    return fig

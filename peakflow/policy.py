@@ -1,4 +1,4 @@
-"""Policy networks: a residual (B, W) → raw outputs (B, 9) and a location anchor (B,).
+"""Policy networks: a residual (B, W) and its noise sd (B,) → raw outputs (B, 9), anchor (B,).
 
 `PaperCNN` is the architecture of the paper's Sec. 3.1. `AnchoredCNN` is the cheaper CPU
 architecture: the location head is anchored at the arg-max of the smoothed residual (the
@@ -9,13 +9,12 @@ whole residual to decide whether any peak is left.
 
 from __future__ import annotations
 
-import math
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from peakflow.config import PolicyConfig
+from peakflow.preprocess import smooth
 from peakflow.variational import NUM_RAW
 
 
@@ -29,7 +28,8 @@ class PaperCNN(nn.Module):
     config: PolicyConfig
 
     @nn.compact
-    def __call__(self, residual: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def __call__(self, residual: jax.Array, noise: jax.Array) -> tuple[jax.Array, jax.Array]:
+        del noise  # the paper's network is trained at one noise level
         batch, num_points = residual.shape
         h = residual[..., None] * self.config.input_scale
         h = jnp.tanh(nn.Conv(128, (100,), padding="SAME")(h))
@@ -37,13 +37,6 @@ class PaperCNN(nn.Module):
         h = jnp.tanh(nn.Dense(self.config.hidden)(h.reshape(batch, -1)))
         raw = nn.Dense(NUM_RAW)(h)
         return raw, jnp.full((batch,), num_points / 2.0)
-
-
-def _gaussian_kernel(sigma: float) -> jax.Array:
-    half = max(1, int(math.ceil(4 * sigma)))
-    t = jnp.arange(-half, half + 1, dtype=jnp.float32)
-    kernel = jnp.exp(-0.5 * (t / sigma) ** 2)
-    return kernel / jnp.sum(kernel)
 
 
 def anchor_of(residual: jax.Array, sigma: float) -> jax.Array:
@@ -56,9 +49,7 @@ def anchor_of(residual: jax.Array, sigma: float) -> jax.Array:
     Returns:
       (B,) int32 index, outside the gradient path.
     """
-    kernel = _gaussian_kernel(sigma)
-    smooth = jax.vmap(lambda r: jnp.convolve(r, kernel, mode="same"))(residual)
-    return jax.lax.stop_gradient(jnp.argmax(smooth, axis=-1).astype(jnp.int32))
+    return jax.lax.stop_gradient(jnp.argmax(smooth(residual, sigma), axis=-1).astype(jnp.int32))
 
 
 def crop_at(residual: jax.Array, centre: jax.Array, half: int) -> jax.Array:
@@ -79,12 +70,16 @@ def crop_at(residual: jax.Array, centre: jax.Array, half: int) -> jax.Array:
 
 
 class AnchoredCNN(nn.Module):
-    """Local CNN at the residual's arg-max plus a global CNN; see the module docstring."""
+    """Local CNN at the residual's arg-max plus a global CNN; see the module docstring.
+
+    With ``noise_input`` both CNNs also read the residual in units of ten noise sds, and the
+    dense layers log σ, so the stop decision can weigh a bump against the noise level.
+    """
 
     config: PolicyConfig
 
     @nn.compact
-    def __call__(self, residual: jax.Array) -> tuple[jax.Array, jax.Array]:
+    def __call__(self, residual: jax.Array, noise: jax.Array) -> tuple[jax.Array, jax.Array]:
         cfg = self.config
         batch, num_points = residual.shape
         act = nn.gelu
@@ -92,12 +87,19 @@ class AnchoredCNN(nn.Module):
         anchor = anchor_of(residual, cfg.smooth)
 
         local = crop_at(scaled, anchor, cfg.crop)
+        glob = scaled[..., None]
+        extra = []
+        if cfg.noise_input:
+            noise = jnp.broadcast_to(noise, (batch,))
+            snr = 0.1 * residual / noise[:, None]
+            local = jnp.concatenate([local, crop_at(snr, anchor, cfg.crop)[..., :1]], axis=-1)
+            glob = jnp.concatenate([glob, snr[..., None]], axis=-1)
+            extra = [jnp.log(noise)[:, None]]
         local = act(nn.Conv(cfg.features, (9,))(local))
         local = act(nn.Conv(cfg.features, (9,), strides=(2,))(local))
         local = act(nn.Conv(2 * cfg.features, (9,), strides=(2,))(local))
         local = act(nn.Dense(cfg.hidden)(local.reshape(batch, -1)))
 
-        glob = scaled[..., None]
         glob = act(nn.Conv(cfg.features, (9,), strides=(2,))(glob))
         glob = act(nn.Conv(cfg.features, (9,), strides=(2,))(glob))
         glob = act(nn.Conv(2 * cfg.features, (9,), strides=(2,))(glob))
@@ -105,11 +107,16 @@ class AnchoredCNN(nn.Module):
 
         height = jnp.take_along_axis(scaled, anchor[:, None], axis=1)
         position = (anchor[:, None] / num_points) * 2.0 - 1.0
-        h = jnp.concatenate([local, glob, height, position], axis=-1)
+        h = jnp.concatenate([local, glob, height, position, *extra], axis=-1)
         h = act(nn.Dense(cfg.hidden)(h))
         h = act(nn.Dense(cfg.hidden)(h))
         raw = nn.Dense(NUM_RAW)(h)
         return raw, anchor.astype(jnp.float32)
+
+
+def init_policy(policy: nn.Module, key: jax.Array, num_points: int) -> dict:
+    """Initial variables of `policy` for spectra of `num_points` points."""
+    return policy.init(key, jnp.zeros((1, num_points), jnp.float32), jnp.ones((1,), jnp.float32))
 
 
 def make_policy(config: PolicyConfig) -> nn.Module:

@@ -8,7 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from peakflow.config import Config
-from peakflow.elbo import ApplyFn, log_stop_probs, rollout
+from peakflow.baseline import project
+from peakflow.elbo import ApplyFn, log_stop_probs, noise_of, rollout
 from peakflow.model import log_likelihood, spectrum
 from peakflow.variational import PeakQ
 
@@ -21,7 +22,8 @@ class Prediction(NamedTuple):
       num_peaks: (B,) int, the most probable number of peaks.
       q: variational parameters of each slot, fields (B, K).
       fitted: (B, W) the model with the first `num_peaks` peaks at their posterior means.
-      log_lik: (B,) log-likelihood of `fitted`.
+      log_lik: (B,) log-likelihood of `fitted` (of the residual with its polynomial baseline
+        projected out, when the model has one).
     """
 
     k_probs: jax.Array
@@ -32,7 +34,8 @@ class Prediction(NamedTuple):
 
 
 def predict(apply_fn: ApplyFn, params: dict, spectra: jax.Array, config: Config,
-            key: jax.Array | None = None, num_paths: int = 32) -> Prediction:
+            key: jax.Array | None = None, num_paths: int = 32,
+            noise: jax.Array | None = None) -> Prediction:
     """Posterior of each spectrum from the deterministic (posterior-mean) rollout.
 
     Args:
@@ -43,15 +46,17 @@ def predict(apply_fn: ApplyFn, params: dict, spectra: jax.Array, config: Config,
         whose peaks are sampled from q (a Monte Carlo estimate of P(K | x) that accounts for
         the uncertainty of earlier peaks), instead of read off the mean trajectory.
       num_paths: trajectories for that estimate.
+      noise: (B,) noise sd of each spectrum; None: the model's fixed ``config.sim.noise``.
 
     Returns:
       The `Prediction`.
     """
-    traj = rollout(apply_fn, params, spectra, None, config)
+    noise = noise_of(spectra, noise, config)
+    traj = rollout(apply_fn, params, spectra, None, config, noise)
     k_probs = jnp.exp(log_stop_probs(traj.stop_logit)).T  # (B, K+1)
     if key is not None:
-        sampled = jax.vmap(lambda k: rollout(apply_fn, params, spectra, k, config).stop_logit)(
-            jax.random.split(key, num_paths))
+        path = lambda k: rollout(apply_fn, params, spectra, k, config, noise).stop_logit
+        sampled = jax.vmap(path)(jax.random.split(key, num_paths))
         k_probs = jnp.mean(jnp.exp(log_stop_probs(jnp.moveaxis(sampled, 0, 1))), axis=1).T
     num_peaks = jnp.argmax(k_probs, axis=-1)
     q = jax.tree.map(lambda a: a.T, traj.q)  # fields (B, K)
@@ -59,5 +64,5 @@ def predict(apply_fn: ApplyFn, params: dict, spectra: jax.Array, config: Config,
     mask = jnp.arange(config.model.k_max)[None, :] < num_peaks[:, None]
     omega = jnp.arange(spectra.shape[-1], dtype=jnp.float32)
     fitted = jax.vmap(spectrum, in_axes=(None, 0, 0))(omega, peaks, mask)
-    log_lik = log_likelihood(spectra, fitted, config.sim.noise)
+    log_lik = log_likelihood(project(spectra - fitted, config.model.baseline_degree), 0.0, noise)
     return Prediction(k_probs, num_peaks, q, fitted, log_lik)

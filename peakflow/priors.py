@@ -40,6 +40,8 @@ def log_prior_peak(peaks: Peaks, model: ModelConfig, sim: SimulatorConfig) -> ja
     total = 0.0
     for name in PARAMETERS[:3]:
         lo, hi = getattr(sim, name)
+        if name == "amplitude" and model.prior_amplitude is not None:
+            lo, hi = model.prior_amplitude
         total = total + _soft_uniform_logpdf(getattr(peaks, name), lo, hi, model.prior_edge)
     lo, hi = sim.lorentzian
     return total - math.log(hi - lo)

@@ -16,11 +16,12 @@ from jax.sharding import Mesh
 from peakflow.config import Config, TrainConfig
 from peakflow.devices import batch_sharding, check_divisible
 from peakflow.elbo import relaxed_loss
-from peakflow.policy import make_policy
+from peakflow.policy import init_policy, make_policy
 from peakflow.predict import predict
 from peakflow.simulator import Simulated, simulate_batch
 
 FAILURE_THRESHOLD = 1300.0  # nats; the paper's "failed fit" threshold for W = 500, σ = 0.01
+FAILURE_CHI2 = 2.0  # reduced chi-square of a failed fit when the noise level varies
 
 
 class TrainState(NamedTuple):
@@ -94,16 +95,18 @@ def make_train(config: Config, mesh: Mesh | None = None
     schedule = make_schedule(config.train)
 
     def init(key: jax.Array) -> TrainState:
-        params = policy.init(key, jnp.zeros((1, config.sim.num_points), jnp.float32))
+        params = init_policy(policy, key, config.sim.num_points)
         return TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params))
 
     def step(state: TrainState, key: jax.Array) -> tuple[TrainState, StepInfo]:
         data_key, loss_key = jax.random.split(jax.random.fold_in(key, state.step))
-        spectra = simulate_batch(data_key, config.sim, config.train.batch_size).spectrum
+        data = simulate_batch(data_key, config.sim, config.train.batch_size)
+        spectra, noise = data.spectrum, data.noise
         if mesh is not None:
             spectra = jax.lax.with_sharding_constraint(spectra, batch_sharding(mesh))
         grad_fn = jax.value_and_grad(relaxed_loss, has_aux=True)
-        (loss, info), grads = grad_fn(state.params, policy.apply, spectra, loss_key, config)
+        (loss, info), grads = grad_fn(state.params, policy.apply, spectra, loss_key, config,
+                                      noise)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         stats = StepInfo(loss, info.expected_k, info.log_lik, optax.global_norm(grads),
@@ -111,6 +114,12 @@ def make_train(config: Config, mesh: Mesh | None = None
         return TrainState(state.step + 1, params, opt_state), stats
 
     return init, step
+
+
+def reduced_chi2(log_lik: jax.Array, noise: jax.Array, num_points: int) -> jax.Array:
+    """Mean squared residual in noise units, recovered from a Gaussian log-likelihood."""
+    log_norm = jnp.log(noise) + 0.5 * jnp.log(2 * jnp.pi)
+    return -2.0 * (log_lik + num_points * log_norm) / num_points
 
 
 def validation_set(config: Config) -> Simulated:
@@ -123,18 +132,23 @@ def make_validate(config: Config) -> Callable[[dict, Simulated], dict[str, jax.A
     """Returns a jitted ``validate(params, data) -> metrics`` on a simulated batch.
 
     Metrics: ``k_accuracy`` (share of spectra whose most probable K is the true K),
-    ``median_log_lik`` of the posterior-mean fit, ``failure_rate`` (log-likelihood below
-    `FAILURE_THRESHOLD`), ``mean_k`` predicted.
+    ``median_log_lik`` of the posterior-mean fit, ``median_chi2`` (its mean squared residual
+    in noise units), ``failure_rate`` (log-likelihood below `FAILURE_THRESHOLD`; reduced
+    chi-square above `FAILURE_CHI2` when the simulator's noise level varies), ``mean_k``.
     """
     policy = make_policy(config.policy)
 
     @jax.jit
     def validate(params: dict, data: Simulated) -> dict[str, jax.Array]:
-        pred = predict(policy.apply, params, data.spectrum, config)
+        pred = predict(policy.apply, params, data.spectrum, config, noise=data.noise)
+        chi2 = reduced_chi2(pred.log_lik, data.noise, config.sim.num_points)
+        failed = (pred.log_lik < FAILURE_THRESHOLD if config.sim.noise_max is None
+                  else chi2 > FAILURE_CHI2)
         return {
             "k_accuracy": jnp.mean(pred.num_peaks == data.num_peaks),
             "median_log_lik": jnp.median(pred.log_lik),
-            "failure_rate": jnp.mean(pred.log_lik < FAILURE_THRESHOLD),
+            "median_chi2": jnp.median(chi2),
+            "failure_rate": jnp.mean(failed),
             "mean_k": jnp.mean(pred.num_peaks.astype(jnp.float32)),
         }
 

@@ -8,7 +8,7 @@ import pytest
 
 import peakflow
 from peakflow.elbo import log_stop_probs, relaxed_loss, rollout, state_elbos, stop_weights
-from peakflow.policy import make_policy
+from peakflow.policy import init_policy, make_policy
 from peakflow.simulator import simulate_batch
 
 
@@ -35,7 +35,7 @@ def test_stop_weights_sum_to_one(relaxation):
 def _setup(name="tiny", **overrides):
     cfg = peakflow.with_overrides(peakflow.preset(name), overrides)
     policy = make_policy(cfg.policy)
-    params = policy.init(jax.random.PRNGKey(0), jnp.zeros((1, 500)))
+    params = init_policy(policy, jax.random.PRNGKey(0), 500)
     data = simulate_batch(jax.random.PRNGKey(1), cfg.sim, 8)
     return cfg, policy, params, data
 

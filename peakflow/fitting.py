@@ -1,0 +1,481 @@
+"""Real spectra end to end: any axis, length, baseline and noise level → a peak table.
+
+`fit_spectra` (and `peakflow.infer(y, x=axis)`) takes measured spectra in the caller's units:
+
+1. checks the input, sorts the axis ascending, keeps ``x_range``;
+2. estimates the noise sd from second differences (`preprocess.estimate_noise`);
+3. picks a uniform grid whose step puts the spectrum's typical peak width (the median FWHM of
+   its most prominent peaks, or the caller's ``fwhm``) at `preprocess.TARGET_FWHM` points,
+   the middle of the widths the model was trained on, with at least one window of points, and
+   resamples onto it (cell averages when coarser, linear interpolation when finer);
+4. removes a smooth baseline (pybaselines' arPLS by default; ``baseline="none"`` turns it
+   off) — the model also marginalises a cubic baseline inside each window;
+5. tiles the grid into overlapping windows of the model's W points (`tiling`), scales each to
+   its tallest feature (`preprocess.window_scale`, as in training) and runs the amortized
+   posterior on all windows of all spectra in one batched pass;
+6. maps every window's peaks back to the caller's units, keeps each peak once (`tiling.merge`),
+   and flags windows whose residual is far above the noise (``unexplained``).
+
+The noise sd the model is told is never below ``noise_floor`` of a window's scale: real peaks
+are not exactly pseudo-Voigt, and at a signal-to-noise ratio of thousands the shape mismatch,
+not the noise, limits what the data can say.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from peakflow.baseline import remove_baseline
+from peakflow.inference import Model, load_model
+from peakflow.model import fwhm as fwhm_of
+from peakflow.preprocess import (
+    TARGET_FWHM,
+    estimate_noise,
+    resample,
+    typical_fwhm,
+    window_scale,
+)
+from peakflow.tiling import merge, window_starts
+from peakflow.train import reduced_chi2
+
+BROAD_MODEL = Path(__file__).parent / "models" / "broad"
+UNEXPLAINED_CHI2 = 4.0  # a window's residual rms above twice the noise sd the model was told
+MIN_POINTS = 8
+COLUMNS = ("location", "fwhm", "amplitude", "area", "lorentzian", "width")
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Settings of the real-data path (see the module docstring).
+
+    Attributes:
+      baseline: ``"arpls"``, ``"asls"``, ``"snip"`` or ``"none"``.
+      baseline_lam: smoothness of the Whittaker baselines on the model grid (None: default).
+      fwhm: typical peak FWHM in x units, to override the estimate that sets the grid.
+      noise: noise sd in y units, to override the estimate.
+      noise_floor: smallest noise sd the model is told, as a fraction of a window's scale.
+      x_range: (lo, hi) keep only this part of the axis.
+      tolerance: duplicate reports closer than this many FWHM are one peak.
+    """
+
+    baseline: str = "arpls"
+    baseline_lam: float | None = None
+    fwhm: float | None = None
+    noise: float | None = None
+    noise_floor: float = 0.005
+    x_range: tuple[float, float] | None = None
+    tolerance: float = 0.5
+
+
+@dataclass(frozen=True)
+class PeakTable:
+    """Peaks of one spectrum in the caller's units, sorted by location; each field (P,).
+
+    ``location``, ``fwhm``, ``width`` (γ: Lorentzian half-width = Gaussian sd) in x units,
+    ``amplitude`` (height) in y units, ``area`` in x·y units, ``lorentzian`` η in [0, 1]; each
+    with its posterior sd in ``<name>_sd``. ``window`` is the window that reported the peak.
+    """
+
+    location: np.ndarray
+    location_sd: np.ndarray
+    fwhm: np.ndarray
+    fwhm_sd: np.ndarray
+    amplitude: np.ndarray
+    amplitude_sd: np.ndarray
+    area: np.ndarray
+    area_sd: np.ndarray
+    lorentzian: np.ndarray
+    lorentzian_sd: np.ndarray
+    width: np.ndarray
+    width_sd: np.ndarray
+    window: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.location.size)
+
+    def rows(self) -> list[dict[str, float]]:
+        """One dict per peak: every column and its sd, plus the window index."""
+        names = [f.name for f in self.__dataclass_fields__.values()]
+        return [{name: _scalar(getattr(self, name)[i]) for name in names}
+                for i in range(len(self))]
+
+
+@dataclass(frozen=True)
+class WindowTable:
+    """The model windows of one spectrum; M windows, K = the model's K_max.
+
+    Attributes:
+      start, stop: (M,) x range of each window.
+      k_probs: (M, K+1) posterior probability of 0..K peaks in the window.
+      num_peaks: (M,) most probable number of peaks.
+      chi2: (M,) mean squared residual in units of the noise sd the model was told.
+      unexplained: (M,) chi2 above `UNEXPLAINED_CHI2`, or the most probable K is K_max (there
+        may be more peaks than the model can add).
+    """
+
+    start: np.ndarray
+    stop: np.ndarray
+    k_probs: np.ndarray
+    num_peaks: np.ndarray
+    chi2: np.ndarray
+    unexplained: np.ndarray
+
+
+@dataclass(frozen=True)
+class SpectrumFit:
+    """The fit of one measured spectrum.
+
+    Attributes:
+      peaks: the `PeakTable`.
+      windows: the `WindowTable`.
+      x, y: (n,) the spectrum as given (inside ``x_range``), x ascending.
+      baseline: (n,) the removed baseline on x.
+      fitted: (n,) baseline plus all peaks at their posterior means.
+      noise: estimated noise sd (y units).
+      step: the model grid's step (x units).
+      unexplained: True when any window is flagged.
+      error: None, or why this spectrum could not be fitted (then the arrays are empty).
+      name: where the spectrum came from, if known.
+    """
+
+    peaks: PeakTable
+    windows: WindowTable
+    x: np.ndarray
+    y: np.ndarray
+    baseline: np.ndarray
+    fitted: np.ndarray
+    noise: float
+    step: float
+    unexplained: bool
+    error: str | None = None
+    name: str | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def num_peaks(self) -> int:
+        return len(self.peaks)
+
+    def components(self) -> np.ndarray:
+        """(P, n) each peak on x at its posterior mean (without the baseline)."""
+        p = self.peaks
+        return pseudo_voigt_x(self.x[None, :], p.amplitude[:, None], p.location[:, None],
+                              p.width[:, None], p.lorentzian[:, None])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary: peaks, windows' P(K), noise, grid step, flags."""
+        w = self.windows
+        return {
+            "name": self.name, "error": self.error, "num_peaks": self.num_peaks,
+            "noise": self.noise, "grid_step": self.step, "unexplained": bool(self.unexplained),
+            "peaks": self.peaks.rows(),
+            "windows": [{"start": _scalar(w.start[i]), "stop": _scalar(w.stop[i]),
+                         "num_peaks": int(w.num_peaks[i]), "chi2": _scalar(w.chi2[i]),
+                         "unexplained": bool(w.unexplained[i]),
+                         "k_probs": [round(float(v), 6) for v in w.k_probs[i]]}
+                        for i in range(w.start.size)],
+            **self.meta,
+        }
+
+    def write_json(self, path: str | os.PathLike) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+
+    def write_csv(self, path: str | os.PathLike) -> None:
+        """One row per peak: each quantity and its sd, the window and that window's P(K)."""
+        rows = self.peaks.rows()
+        k_max = self.windows.k_probs.shape[-1] - 1 if self.windows.k_probs.ndim == 2 else 0
+        header = [c for name in COLUMNS for c in (name, f"{name}_sd")] + ["window"]
+        header += [f"window_p_k{k}" for k in range(k_max + 1)]
+        with open(path, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            for row in rows:
+                probs = self.windows.k_probs[int(row["window"])]
+                writer.writerow([f"{row[c]:.8g}" for c in header[:-(k_max + 2)]]
+                                + [int(row["window"])] + [f"{p:.4f}" for p in probs])
+
+    def __repr__(self) -> str:
+        if self.error:
+            return f"SpectrumFit({self.name or 'spectrum'}: error: {self.error})"
+        flag = "  [some windows unexplained]" if self.unexplained else ""
+        lines = [f"SpectrumFit: {self.num_peaks} peak(s), noise sd {self.noise:.3g}, "
+                 f"{self.windows.start.size} window(s), grid step {self.step:.4g}{flag}",
+                 f"{'location':>22} {'FWHM':>20} {'amplitude':>20} {'area':>20} {'eta':>12}"]
+        p = self.peaks
+        for i in range(len(p)):
+            cells = [f"{getattr(p, c)[i]:.6g} ± {getattr(p, c + '_sd')[i]:.2g}"
+                     for c in ("location", "fwhm", "amplitude", "area")]
+            cells.append(f"{p.lorentzian[i]:.2f} ± {p.lorentzian_sd[i]:.2f}")
+            lines.append(" ".join(f"{c:>20}" for c in cells[:4]) + f" {cells[4]:>14}")
+        return "\n".join(lines)
+
+
+def _scalar(value) -> float | int:
+    value = np.asarray(value).item()
+    return value if isinstance(value, int) else float(value)
+
+
+def pseudo_voigt_x(x, amplitude, location, width, lorentzian) -> np.ndarray:
+    """Numpy pseudo-Voigt on any axis: ``α [η/(1+z²) + (1-η) exp(-z²/2)]``, z = (x-c)/γ."""
+    z2 = ((x - location) / width) ** 2
+    return amplitude * (lorentzian / (1.0 + z2) + (1.0 - lorentzian) * np.exp(-0.5 * z2))
+
+
+def area_of(amplitude, width, lorentzian, amplitude_sd, width_sd, lorentzian_sd):
+    """Area ``α γ (η π + (1-η) √(2π))`` and its sd (first-order, independent factors)."""
+    gauss = math.sqrt(2 * math.pi)
+    shape = lorentzian * math.pi + (1 - lorentzian) * gauss
+    area = amplitude * width * shape
+    var = ((width * shape * amplitude_sd) ** 2 + (amplitude * shape * width_sd) ** 2
+           + (amplitude * width * (math.pi - gauss) * lorentzian_sd) ** 2)
+    return area, np.sqrt(var)
+
+
+def fwhm_and_sd(width, lorentzian, width_sd, lorentzian_sd):
+    """FWHM of the pseudo-Voigt and its sd (first-order in γ and η)."""
+    ratio = np.asarray(fwhm_of(np.ones_like(width), lorentzian), np.float64)
+    slope = (np.asarray(fwhm_of(np.ones_like(width), np.clip(lorentzian + 1e-3, 0, 1)))
+             - np.asarray(fwhm_of(np.ones_like(width), np.clip(lorentzian - 1e-3, 0, 1))))
+    slope = slope / np.maximum(np.clip(lorentzian + 1e-3, 0, 1) - np.clip(lorentzian - 1e-3, 0, 1),
+                               1e-9)
+    value = width * ratio
+    return value, np.sqrt((ratio * width_sd) ** 2 + (width * slope * lorentzian_sd) ** 2)
+
+
+# ---------------------------------------------------------------- preparation (host, numpy)
+
+@dataclass(frozen=True)
+class _Prepared:
+    """One spectrum ready for the model: its grid, windows and scales."""
+
+    x: np.ndarray
+    y: np.ndarray
+    grid: np.ndarray
+    baseline: np.ndarray
+    starts: np.ndarray
+    windows: np.ndarray   # (M, W) normalised
+    scales: np.ndarray    # (M,)
+    noise_model: np.ndarray  # (M,)
+    noise: float
+
+
+def check_axis(y: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validates one spectrum and returns (x, y) float64 sorted by x.
+
+    Raises:
+      TypeError, ValueError: naming the problem (non-numeric, wrong shape, lengths differ,
+        too short, NaN or inf, repeated x values).
+    """
+    arrays = []
+    for name, value in (("y", y), ("x", x)):
+        try:
+            array = np.asarray(value, np.float64)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{name} must be a 1-D array of real numbers: {err}") from err
+        if array.ndim != 1:
+            raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
+        arrays.append(array)
+    y, x = arrays
+    if x.size != y.size:
+        raise ValueError(f"x has {x.size} values but y has {y.size}")
+    if y.size < MIN_POINTS:
+        raise ValueError(f"a spectrum needs at least {MIN_POINTS} points, got {y.size}")
+    for name, array in (("y", y), ("x", x)):
+        bad = ~np.isfinite(array)
+        if bad.any():
+            raise ValueError(f"{name} contains {int(np.isnan(array).sum())} NaN and "
+                             f"{int(np.isinf(array).sum())} inf value(s)")
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    if np.any(np.diff(x) <= 0):
+        raise ValueError("x has repeated values; the axis must be strictly monotone")
+    return x, y
+
+
+def _crop(x: np.ndarray, y: np.ndarray, x_range) -> tuple[np.ndarray, np.ndarray]:
+    if x_range is None:
+        return x, y
+    lo, hi = sorted(float(v) for v in x_range)
+    inside = (x >= lo) & (x <= hi)
+    if inside.sum() < MIN_POINTS:
+        raise ValueError(f"only {int(inside.sum())} points lie in x range [{lo}, {hi}] "
+                         f"(data span [{x[0]:.6g}, {x[-1]:.6g}])")
+    return x[inside], y[inside]
+
+
+def model_grid(x: np.ndarray, y: np.ndarray, noise: float, num_points: int,
+               fwhm: float | None) -> np.ndarray:
+    """The uniform grid on which the spectrum's typical FWHM is `TARGET_FWHM` points.
+
+    The step is also capped so the grid has at least `num_points` points (one window).
+    """
+    data_step = float(np.median(np.diff(x)))
+    if fwhm is None:
+        uniform = resample(x, y, np.arange(x[0], x[-1] + 0.5 * data_step, data_step))
+        points = typical_fwhm(uniform, noise)
+        fwhm = None if points is None else points * data_step
+    step = data_step if fwhm is None else fwhm / TARGET_FWHM
+    step = min(step, (x[-1] - x[0]) / (num_points - 1))
+    count = int(math.floor((x[-1] - x[0]) / step)) + 1
+    return x[0] + step * np.arange(count)
+
+
+def prepare(y: Any, x: Any, num_points: int, options: FitOptions) -> _Prepared:
+    """Steps 1-5 of the module docstring for one spectrum (host-side numpy)."""
+    x, y = _crop(*check_axis(y, x), options.x_range)
+    noise = float(options.noise) if options.noise is not None else estimate_noise(y)
+    if noise <= 0:
+        raise ValueError(f"noise must be positive, got {noise}")
+    grid = model_grid(x, y, noise, num_points, options.fwhm)
+    step, data_step = grid[1] - grid[0], float(np.median(np.diff(x)))
+    on_grid = resample(x, y, grid)
+    corrected, base = remove_baseline(on_grid, options.baseline, options.baseline_lam)
+    # cell averages lower the noise; interpolation correlates it, which we count as fewer points
+    noise_grid = noise * math.sqrt(data_step / step)
+    starts = window_starts(grid.size, num_points)
+    windows = np.stack([corrected[s:s + num_points] for s in starts]).astype(np.float32)
+    scales = np.asarray(window_scale(windows, np.full(len(starts), noise_grid, np.float32),
+                                     20.0), np.float64)
+    noise_model = np.maximum(noise_grid / scales, options.noise_floor)
+    return _Prepared(x, y, grid, base, starts, windows / scales[:, None].astype(np.float32),
+                     scales, noise_model.astype(np.float32), noise)
+
+
+# ---------------------------------------------------------------- results (host, numpy)
+
+def _empty_fit(x, y, error: str, name: str | None, k_max: int) -> SpectrumFit:
+    none = np.zeros(0)
+    peaks = PeakTable(*([none] * 12), window=np.zeros(0, np.int64))
+    windows = WindowTable(none, none, np.zeros((0, k_max + 1)), np.zeros(0, np.int64), none,
+                          np.zeros(0, bool))
+    return SpectrumFit(peaks, windows, np.asarray(x, float), np.asarray(y, float), none, none,
+                       float("nan"), float("nan"), False, error, name)
+
+
+def _finish(prep: _Prepared, pred, model: Model, options: FitOptions,
+            name: str | None) -> SpectrumFit:
+    """Step 6: window peaks → one table in the caller's units, plus the flags."""
+    width = model.num_points
+    k_max = model.config.model.k_max
+    step = float(prep.grid[1] - prep.grid[0])
+    q = pred.q
+    slots = np.arange(k_max)[None, :] < pred.num_peaks[:, None]
+    win, slot = np.nonzero(slots)
+    a, b = q.lorentzian_a[win, slot], q.lorentzian_b[win, slot]
+    grid_pos = prep.starts[win] + q.location_mean[win, slot]
+    gamma, gamma_sd = q.width_mean[win, slot], q.width_sd[win, slot]
+    eta = a / (a + b)
+    eta_sd = np.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
+    size, _ = fwhm_and_sd(gamma, eta, gamma_sd, eta_sd)
+    keep = merge(grid_pos, win, size, prep.starts, width, options.tolerance)
+    keep &= (grid_pos >= 0) & (grid_pos <= prep.grid.size - 1)
+    order = np.argsort(grid_pos[keep])
+    pick = lambda v: np.asarray(v, np.float64)[keep][order]
+    win_k = win[keep][order]
+    scale = prep.scales[win_k]
+    gamma_x, gamma_sd_x = pick(gamma) * step, pick(gamma_sd) * step
+    eta_k, eta_sd_k = pick(eta), pick(eta_sd)
+    amp, amp_sd = pick(q.amplitude_mean[win, slot]) * scale, pick(q.amplitude_sd[win, slot]) * scale
+    area, area_sd = area_of(amp, gamma_x, eta_k, amp_sd, gamma_sd_x, eta_sd_k)
+    fw, fw_sd = fwhm_and_sd(gamma_x, eta_k, gamma_sd_x, eta_sd_k)
+    peaks = PeakTable(
+        location=prep.grid[0] + pick(grid_pos) * step,
+        location_sd=pick(q.location_sd[win, slot]) * step, fwhm=fw, fwhm_sd=fw_sd,
+        amplitude=amp, amplitude_sd=amp_sd, area=area, area_sd=area_sd,
+        lorentzian=eta_k, lorentzian_sd=eta_sd_k, width=gamma_x, width_sd=gamma_sd_x,
+        window=win_k.astype(np.int64))
+    chi2 = np.asarray(reduced_chi2(pred.log_lik, prep.noise_model, width), np.float64)
+    unexplained = (chi2 > UNEXPLAINED_CHI2) | (pred.num_peaks == k_max)
+    windows = WindowTable(
+        start=prep.grid[prep.starts], stop=prep.grid[prep.starts + width - 1],
+        k_probs=np.asarray(pred.k_probs, np.float64), num_peaks=pred.num_peaks.astype(np.int64),
+        chi2=chi2, unexplained=unexplained)
+    baseline = np.interp(prep.x, prep.grid, prep.baseline)
+    fit = SpectrumFit(peaks, windows, prep.x, prep.y, baseline, baseline, prep.noise, step,
+                      bool(unexplained.any()), None, name)
+    fitted = baseline + fit.components().sum(axis=0)
+    return SpectrumFit(peaks, windows, prep.x, prep.y, baseline, fitted, prep.noise, step,
+                       bool(unexplained.any()), None, name)
+
+
+# ---------------------------------------------------------------- public entry points
+
+def fit_spectra(spectra: Sequence[tuple[Any, Any]], *,
+                model: str | os.PathLike | Model | None = None,
+                names: Sequence[str | None] | None = None,
+                options: FitOptions | None = None) -> list[SpectrumFit]:
+    """Fits measured spectra given as ``(x, y)`` pairs of any lengths and axes.
+
+    All windows of all spectra go through the model together (in chunks). A spectrum that
+    cannot be prepared (bad values, too short, ...) gets a `SpectrumFit` whose ``error`` says
+    why; the others are fitted as usual.
+
+    Args:
+      spectra: sequence of (x (n,), y (n,)) pairs.
+      model: a `Model` or model directory; None: the bundled real-data model (``broad``).
+      names: optional labels carried into the results.
+      options: `FitOptions` (defaults: arPLS baseline, estimated noise and widths).
+
+    Returns:
+      One `SpectrumFit` per input, in order.
+    """
+    options = options or FitOptions()
+    mdl = load_model(BROAD_MODEL if model is None else model)
+    names = list(names) if names is not None else [None] * len(spectra)
+    prepared: list[_Prepared | str] = []
+    for x, y in spectra:
+        try:
+            prepared.append(prepare(y, x, mdl.num_points, options))
+        except (TypeError, ValueError) as err:
+            prepared.append(str(err))
+    good = [p for p in prepared if isinstance(p, _Prepared)]
+    preds = _predict_windows(mdl, good)
+    results, k_max = [], mdl.config.model.k_max
+    it = iter(preds)
+    for (x, y), prep, name in zip(spectra, prepared, names):
+        if isinstance(prep, str):
+            results.append(_empty_fit(np.ravel(x) if np.ndim(x) else [], np.ravel(y)
+                                      if np.ndim(y) else [], prep, name, k_max))
+        else:
+            results.append(_finish(prep, next(it), mdl, options, name))
+    return results
+
+
+def _predict_windows(mdl: Model, prepared: list[_Prepared]) -> list:
+    """Runs every window of every prepared spectrum; returns one window-`Prediction` each."""
+    if not prepared:
+        return []
+    windows = np.concatenate([p.windows for p in prepared])
+    noise = np.concatenate([p.noise_model for p in prepared])
+    parts = []
+    chunk = 1024
+    for start in range(0, windows.shape[0], chunk):
+        parts.append(mdl.predict_chunk(windows[start:start + chunk],
+                                       noise=noise[start:start + chunk],
+                                       pad_to=chunk if windows.shape[0] > chunk else None))
+    import jax
+
+    whole = jax.tree.map(lambda *a: np.concatenate(a), *parts)
+    bounds = np.cumsum([0] + [p.windows.shape[0] for p in prepared])
+    return [jax.tree.map(lambda a, lo=lo, hi=hi: a[lo:hi], whole)
+            for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def fit_spectrum(y: Any, x: Any, *, model: str | os.PathLike | Model | None = None,
+                 name: str | None = None, **options: Any) -> SpectrumFit:
+    """Fits one measured spectrum; keyword options are those of `FitOptions`.
+
+    Raises:
+      TypeError, ValueError: when the spectrum cannot be fitted (the message says why).
+    """
+    fit = fit_spectra([(x, y)], model=model, names=[name], options=FitOptions(**options))[0]
+    if fit.error:
+        raise ValueError(fit.error)
+    return fit
