@@ -11,7 +11,12 @@ SET     ?=
 CONFIG  ?=
 N       ?= 1000
 
-.PHONY: install demo train bundle test test-all lint evaluate bench compare clean
+DATA    ?= ../shared/data
+FILES   ?=
+OUT     ?= experiments/results/fit
+
+.PHONY: install demo train bundle fit realdata realistic test test-all lint evaluate bench \
+	compare clean
 
 install: $(STAMP)
 
@@ -29,10 +34,24 @@ train: $(STAMP)
 	$(PYTHON) -m peakflow.experiments.train --preset $(PRESET) --workdir $(WORKDIR) \
 		$(if $(CONFIG),--config $(CONFIG)) $(if $(STEPS),--steps $(STEPS)) $(if $(SET),--set $(SET))
 
-# copy a finished run's model into the package as the bundled default
+# copy a finished run's model into the package: `make bundle` (default model, preset compact),
+# `make bundle PRESET=broad` (the real-data model)
+BUNDLE := $(if $(filter broad,$(PRESET)),broad,default)
 bundle:
-	rm -rf peakflow/models/default
-	cp -r $(WORKDIR)/model peakflow/models/default
+	rm -rf peakflow/models/$(BUNDLE)
+	cp -r $(WORKDIR)/model peakflow/models/$(BUNDLE)
+
+# make fit FILES="a.txt b.csv" OUT=results: peak tables and plots for your own files
+fit: $(STAMP)
+	$(VENV)/bin/peakflow fit $(FILES) --out $(OUT) --plot
+
+# the real spectra of ../shared/data against their reference peaks (tables, plots)
+realdata: $(STAMP)
+	$(PYTHON) -m peakflow.experiments.realdata --data $(DATA) --plot
+
+# accuracy on realistic simulated spectra (baselines, many peaks, noise levels)
+realistic: $(STAMP)
+	$(PYTHON) -m peakflow.experiments.realistic --n 50
 
 evaluate: $(STAMP)
 	$(PYTHON) -m peakflow.experiments.evaluate --n $(N)

@@ -4,6 +4,8 @@
     >>> post = peakflow.infer(spectrum)        # (500,) array on the default model's grid
     >>> post.num_peaks, post.location.mean, post.location.std
     >>> print(post)                            # P(K) and a table of mean ± sd per peak
+    >>> fit = peakflow.infer(y, x=axis)        # a measured spectrum: any axis, any length
+    >>> fit.peaks.location, fit.peaks.fwhm, fit.peaks.area   # caller's units, each with _sd
 """
 
 from peakflow.config import (
@@ -18,6 +20,7 @@ from peakflow.config import (
     with_overrides,
 )
 from peakflow.elbo import relaxed_loss, rollout
+from peakflow.fitting import FitOptions, PeakTable, SpectrumFit, fit_spectra, fit_spectrum
 from peakflow.inference import Model, ParamPosterior, Posterior, infer, load_model
 from peakflow.io import Spectrum, SpectrumFileError, read_spectrum
 from peakflow.model import Peaks, fwhm, log_likelihood, pseudo_voigt, spectrum
@@ -31,11 +34,13 @@ from peakflow.variational import PeakQ, heads
 __all__ = [
     "PRESETS",
     "Config",
+    "FitOptions",
     "HeadConfig",
     "Model",
     "ModelConfig",
     "ParamPosterior",
     "PeakQ",
+    "PeakTable",
     "Peaks",
     "PolicyConfig",
     "Posterior",
@@ -43,9 +48,12 @@ __all__ = [
     "Simulated",
     "SimulatorConfig",
     "Spectrum",
+    "SpectrumFit",
     "SpectrumFileError",
     "TrainConfig",
     "TrainState",
+    "fit_spectra",
+    "fit_spectrum",
     "fwhm",
     "heads",
     "infer",

@@ -55,8 +55,10 @@ def remove_baseline(y: np.ndarray, method: str = "arpls", lam: float | None = No
       y: (n,) intensities on a uniform grid on which peaks are a few to ~20 points wide
         (as after `peakflow.preprocess.resample`).
       method: ``"arpls"`` (default), ``"asls"``, ``"snip"`` or ``"none"``.
-      lam: smoothness of the Whittaker methods; default 1e6, which leaves peaks up to a few
-        tens of points wide untouched while following baselines that vary over hundreds.
+      lam: smoothness of the Whittaker methods; default 1e5, whose smoother passes
+        variations slower than ~110 points (about 9 FWHM of a peak on the model grid), so the
+        baseline follows curvature over a few peak widths while the asymmetric weights keep
+        it under the peaks.
       half_window: SNIP's largest half-window in points.
 
     Returns:
@@ -70,7 +72,7 @@ def remove_baseline(y: np.ndarray, method: str = "arpls", lam: float | None = No
     from pybaselines import Baseline
 
     fitter = Baseline(np.arange(y.size, dtype=np.float64))
-    lam = 1e6 if lam is None else lam
+    lam = 1e5 if lam is None else lam
     if method == "arpls":
         base, _ = fitter.arpls(y, lam=lam)
     elif method == "asls":

@@ -131,7 +131,11 @@ class ModelConfig:
         ``"paper"``: Eq. 12 as printed, 1/(k+1)! per trajectory.
       relaxation: ``"gumbel"``: the paper's binary Gumbel-softmax relaxation of the stop
         variables; ``"exact"``: the stop variables summed out exactly (ρ_k = P(stop at k)),
-        which needs no relaxation because K_max is small.
+        which needs no relaxation because K_max is small; ``"optimal"``: the peaks are trained
+        on the ELBO at the best stop distribution for the sampled peaks, ρ* = softmax(A_k),
+        i.e. on logsumexp_k A_k, and the stop head by cross-entropy towards ρ* (its gradient
+        does not vanish when the stop head saturates, which stalls ``"exact"`` when early,
+        poor fits push every stop probability towards 0; see `elbo.optimal_stop_loss`).
       temperature: Gumbel-softmax temperature T (π̃ = sigmoid((ℓ + logit π) / T)).
       baseline_degree: -1: no baseline. d >= 0: the spectrum carries an unknown polynomial
         baseline of degree d with a flat prior on its coefficients; it is marginalised exactly
@@ -153,7 +157,7 @@ class ModelConfig:
 
     def validate(self) -> None:
         choices = {"prior": ("uniform", "flat"), "backward": ("uniform", "paper"),
-                   "relaxation": ("gumbel", "exact")}
+                   "relaxation": ("gumbel", "exact", "optimal")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"model.{name} must be one of {allowed}, got "
@@ -340,7 +344,8 @@ def broad() -> Config:
     amplitudes 0.03-1, noise sd log-uniform 0.002-0.03, random cubic baselines plus a slow
     sinusoid (marginalised by a cubic baseline in the model), peaks cut by the window edges,
     peaks as close as 6 points (blends), windows normalised as real windows are, the noise
-    level as a network input, and the stop variables summed exactly.
+    level as a network input, and the stop head trained towards the optimal stop distribution
+    (``relaxation="optimal"``).
     """
     num_points, k_max = 256, 8
     return Config(
@@ -350,10 +355,10 @@ def broad() -> Config:
             amplitude_separation=0.0, noise=0.002, noise_max=0.03, amplitude_scale="log",
             baseline=0.3, baseline_wiggle=0.1, normalise=True, scale_floor=20.0),
         model=ModelConfig(
-            k_max=k_max, relaxation="exact", baseline_degree=3, prior_amplitude=(0.0, 3.0),
+            k_max=k_max, relaxation="optimal", baseline_degree=3, prior_amplitude=(0.0, 3.0),
             heads=HeadConfig(amplitude_mean=(0.005, 3.0), amplitude_sd=(1e-4, 0.1),
                              width_mean=(1.5, 20.0), width_sd=(1e-3, 3.0))),
-        policy=PolicyConfig(features=32, hidden=128, crop=48, noise_input=True),
+        policy=PolicyConfig(features=32, hidden=128, crop=48, input_scale=2.0, noise_input=True),
         train=TrainConfig(steps=10_000, batch_size=128, warmup=300, eval_every=500,
                           checkpoint_every=250),
         preset="broad",

@@ -12,7 +12,9 @@ For each state k the ELBO term is
       - [log π_k + Σ_{i<k} log(1 - π_i) + Σ_{i≤k} log q(θ_i)] + log P_B(τ_k)
 
 and the loss is ``-Σ_k ρ_k · term_k`` (Eq. 15), with ρ_k the relaxed stop weights of Eq. 14
-(``relaxation="gumbel"``) or the exact probabilities of stopping at s_k (``"exact"``).
+(``relaxation="gumbel"``) or the exact probabilities of stopping at s_k (``"exact"``);
+``"optimal"`` trains the peaks on the best stop distribution for the sampled peaks and the stop
+head towards it (`optimal_stop_loss`).
 """
 
 from __future__ import annotations
@@ -121,11 +123,14 @@ def _log_backward(k: jax.Array, backward: str) -> jax.Array:
     return -jax.scipy.special.gammaln(k + 1.0 + shift)
 
 
-def state_elbos(traj: Trajectory, config: Config) -> jax.Array:
-    """The ELBO term of each terminal state (see the module docstring).
+def state_scores(traj: Trajectory, config: Config) -> jax.Array:
+    """Each terminal state's ELBO term without the stop probabilities (A_k below).
+
+        A_k = log p(x | θ_{1:k}) + Σ_{i≤k} log p(θ_i) + log p(K=k) - Σ_{i≤k} log q(θ_i)
+              + log P_B(τ_k)
 
     Returns:
-      (K+1, B) terms for k = 0..K_max.
+      (K+1, B) scores for k = 0..K_max.
     """
     model = config.model
     k = jnp.arange(model.k_max + 1, dtype=jnp.float32)[:, None]
@@ -134,8 +139,16 @@ def state_elbos(traj: Trajectory, config: Config) -> jax.Array:
     cum_prior = jnp.concatenate([zeros, jnp.cumsum(log_prior, axis=0)])
     cum_log_q = jnp.concatenate([zeros, jnp.cumsum(traj.log_q, axis=0)])
     log_p = traj.log_lik + cum_prior + log_prior_count(k, model)
-    log_q = log_stop_probs(traj.stop_logit) + cum_log_q
-    return log_p - log_q + _log_backward(k, model.backward)
+    return log_p - cum_log_q + _log_backward(k, model.backward)
+
+
+def state_elbos(traj: Trajectory, config: Config) -> jax.Array:
+    """The ELBO term of each terminal state, A_k - log ρ_k (see the module docstring).
+
+    Returns:
+      (K+1, B) terms for k = 0..K_max.
+    """
+    return state_scores(traj, config) - log_stop_probs(traj.stop_logit)
 
 
 def stop_weights(stop_logit: jax.Array, key: jax.Array, config: Config) -> jax.Array:
@@ -154,6 +167,27 @@ def stop_weights(stop_logit: jax.Array, key: jax.Array, config: Config) -> jax.A
     noise = jax.random.logistic(key, stop_logit.shape)
     relaxed_logit = (stop_logit + noise) / model.temperature
     return jnp.exp(log_stop_probs(relaxed_logit))
+
+
+def optimal_stop_loss(scores: jax.Array, stop_logit: jax.Array) -> jax.Array:
+    """Loss of ``relaxation="optimal"``, averaged over the batch.
+
+    For the sampled peaks, the stop distribution that maximises the ELBO Σ_k ρ_k (A_k - log ρ_k)
+    is ρ* = softmax(A), where the ELBO equals logsumexp(A). The peak heads maximise that
+    (each state weighted by ρ*, not by the current stop head), and the stop head is fitted
+    to ρ* by cross-entropy, -Σ_k ρ*_k log ρ_k. Both gradients stay alive when the stop head
+    is saturated, which the ELBO's own gradient (proportional to ρ_k) does not.
+
+    Args:
+      scores: (K+1, B) A_k from `state_scores`.
+      stop_logit: (K, B).
+
+    Returns:
+      () loss.
+    """
+    target = jax.lax.stop_gradient(jax.nn.softmax(scores, axis=0))
+    cross_entropy = -jnp.sum(target * log_stop_probs(stop_logit), axis=0)
+    return jnp.mean(cross_entropy - jax.nn.logsumexp(scores, axis=0))
 
 
 class LossInfo(NamedTuple):
@@ -182,10 +216,15 @@ def relaxed_loss(params: dict, apply_fn: ApplyFn, spectra: jax.Array, key: jax.A
     sample_key, stop_key = jax.random.split(key)
     traj = rollout(apply_fn, params, spectra, sample_key, config, noise)
     terms = state_elbos(traj, config)
-    rho = stop_weights(traj.stop_logit, stop_key, config)
-    loss = -jnp.mean(jnp.sum(rho * terms, axis=0))
     probs = jnp.exp(log_stop_probs(traj.stop_logit))
+    if config.model.relaxation == "optimal":
+        loss = optimal_stop_loss(state_scores(traj, config), traj.stop_logit)
+        elbo = jnp.mean(jnp.sum(probs * terms, axis=0))
+        info_loss = -elbo
+    else:
+        rho = stop_weights(traj.stop_logit, stop_key, config)
+        loss = info_loss = -jnp.mean(jnp.sum(rho * terms, axis=0))
     k = jnp.arange(config.model.k_max + 1, dtype=jnp.float32)[:, None]
-    info = LossInfo(elbo=-loss, expected_k=jnp.mean(jnp.sum(probs * k, axis=0)),
+    info = LossInfo(elbo=-info_loss, expected_k=jnp.mean(jnp.sum(probs * k, axis=0)),
                     log_lik=jnp.mean(jnp.sum(probs * traj.log_lik, axis=0)))
     return loss, info

@@ -6,8 +6,9 @@
 2. estimates the noise sd from second differences (`preprocess.estimate_noise`);
 3. picks a uniform grid whose step puts the spectrum's typical peak width (the median FWHM of
    its most prominent peaks, or the caller's ``fwhm``) at `preprocess.TARGET_FWHM` points,
-   the middle of the widths the model was trained on, with at least one window of points, and
-   resamples onto it (cell averages when coarser, linear interpolation when finer);
+   the middle of the widths the model was trained on, and resamples onto it (cell averages
+   when coarser, linear interpolation when finer); a grid shorter than one window is padded
+   with noise on both sides (`pad_to`);
 4. removes a smooth baseline (pybaselines' arPLS by default; ``baseline="none"`` turns it
    off) — the model also marginalises a cubic baseline inside each window;
 5. tiles the grid into overlapping windows of the model's W points (`tiling`), scales each to
@@ -49,6 +50,8 @@ from peakflow.train import reduced_chi2
 BROAD_MODEL = Path(__file__).parent / "models" / "broad"
 UNEXPLAINED_CHI2 = 4.0  # a window's residual rms above twice the noise sd the model was told
 MIN_POINTS = 8
+MIN_GRID = 32
+PAD_SEED = 0
 COLUMNS = ("location", "fwhm", "amplitude", "area", "lorentzian", "width")
 
 
@@ -81,7 +84,9 @@ class PeakTable:
 
     ``location``, ``fwhm``, ``width`` (γ: Lorentzian half-width = Gaussian sd) in x units,
     ``amplitude`` (height) in y units, ``area`` in x·y units, ``lorentzian`` η in [0, 1]; each
-    with its posterior sd in ``<name>_sd``. ``window`` is the window that reported the peak.
+    with its posterior sd in ``<name>_sd``. ``probability`` is the posterior probability that
+    the peak exists: P(K >= j) of its window, for the j-th peak the policy added there (peaks
+    added late, to explain little, have low values). ``window`` is the window that reported it.
     """
 
     location: np.ndarray
@@ -96,13 +101,14 @@ class PeakTable:
     lorentzian_sd: np.ndarray
     width: np.ndarray
     width_sd: np.ndarray
+    probability: np.ndarray
     window: np.ndarray
 
     def __len__(self) -> int:
         return int(self.location.size)
 
     def rows(self) -> list[dict[str, float]]:
-        """One dict per peak: every column and its sd, plus the window index."""
+        """One dict per peak: every column and its sd, the probability and the window index."""
         names = [f.name for f in self.__dataclass_fields__.values()]
         return [{name: _scalar(getattr(self, name)[i]) for name in names}
                 for i in range(len(self))]
@@ -191,7 +197,7 @@ class SpectrumFit:
         """One row per peak: each quantity and its sd, the window and that window's P(K)."""
         rows = self.peaks.rows()
         k_max = self.windows.k_probs.shape[-1] - 1 if self.windows.k_probs.ndim == 2 else 0
-        header = [c for name in COLUMNS for c in (name, f"{name}_sd")] + ["window"]
+        header = [c for name in COLUMNS for c in (name, f"{name}_sd")] + ["probability", "window"]
         header += [f"window_p_k{k}" for k in range(k_max + 1)]
         with open(path, "w", newline="") as handle:
             writer = csv.writer(handle)
@@ -207,13 +213,15 @@ class SpectrumFit:
         flag = "  [some windows unexplained]" if self.unexplained else ""
         lines = [f"SpectrumFit: {self.num_peaks} peak(s), noise sd {self.noise:.3g}, "
                  f"{self.windows.start.size} window(s), grid step {self.step:.4g}{flag}",
-                 f"{'location':>22} {'FWHM':>20} {'amplitude':>20} {'area':>20} {'eta':>12}"]
+                 f"{'location':>22} {'FWHM':>20} {'amplitude':>20} {'area':>20} {'eta':>12}"
+                 f" {'P(exists)':>10}"]
         p = self.peaks
         for i in range(len(p)):
             cells = [f"{getattr(p, c)[i]:.6g} ± {getattr(p, c + '_sd')[i]:.2g}"
                      for c in ("location", "fwhm", "amplitude", "area")]
             cells.append(f"{p.lorentzian[i]:.2f} ± {p.lorentzian_sd[i]:.2f}")
-            lines.append(" ".join(f"{c:>20}" for c in cells[:4]) + f" {cells[4]:>14}")
+            lines.append(" ".join(f"{c:>20}" for c in cells[:4]) + f" {cells[4]:>14}"
+                         f" {p.probability[i]:>10.3f}")
         return "\n".join(lines)
 
 
@@ -310,11 +318,11 @@ def _crop(x: np.ndarray, y: np.ndarray, x_range) -> tuple[np.ndarray, np.ndarray
     return x[inside], y[inside]
 
 
-def model_grid(x: np.ndarray, y: np.ndarray, noise: float, num_points: int,
-               fwhm: float | None) -> np.ndarray:
+def model_grid(x: np.ndarray, y: np.ndarray, noise: float, fwhm: float | None) -> np.ndarray:
     """The uniform grid on which the spectrum's typical FWHM is `TARGET_FWHM` points.
 
-    The step is also capped so the grid has at least `num_points` points (one window).
+    Without a peak to measure, the data's own median step. The step is capped so the grid has
+    at least `MIN_GRID` points. A grid shorter than a window is padded later (`pad_to`).
     """
     data_step = float(np.median(np.diff(x)))
     if fwhm is None:
@@ -322,7 +330,7 @@ def model_grid(x: np.ndarray, y: np.ndarray, noise: float, num_points: int,
         points = typical_fwhm(uniform, noise)
         fwhm = None if points is None else points * data_step
     step = data_step if fwhm is None else fwhm / TARGET_FWHM
-    step = min(step, (x[-1] - x[0]) / (num_points - 1))
+    step = min(step, (x[-1] - x[0]) / (MIN_GRID - 1))
     count = int(math.floor((x[-1] - x[0]) / step)) + 1
     return x[0] + step * np.arange(count)
 
@@ -333,12 +341,13 @@ def prepare(y: Any, x: Any, num_points: int, options: FitOptions) -> _Prepared:
     noise = float(options.noise) if options.noise is not None else estimate_noise(y)
     if noise <= 0:
         raise ValueError(f"noise must be positive, got {noise}")
-    grid = model_grid(x, y, noise, num_points, options.fwhm)
+    grid = model_grid(x, y, noise, options.fwhm)
     step, data_step = grid[1] - grid[0], float(np.median(np.diff(x)))
     on_grid = resample(x, y, grid)
     corrected, base = remove_baseline(on_grid, options.baseline, options.baseline_lam)
     # cell averages lower the noise; interpolation correlates it, which we count as fewer points
     noise_grid = noise * math.sqrt(data_step / step)
+    grid, corrected, base = pad_to(grid, corrected, base, num_points, noise_grid)
     starts = window_starts(grid.size, num_points)
     windows = np.stack([corrected[s:s + num_points] for s in starts]).astype(np.float32)
     scales = np.asarray(window_scale(windows, np.full(len(starts), noise_grid, np.float32),
@@ -348,11 +357,33 @@ def prepare(y: Any, x: Any, num_points: int, options: FitOptions) -> _Prepared:
                      scales, noise_model.astype(np.float32), noise)
 
 
+def pad_to(grid: np.ndarray, corrected: np.ndarray, base: np.ndarray, num_points: int,
+           noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Extends a grid shorter than one window to `num_points`, evenly on both sides.
+
+    The padding holds white noise of sd `noise` around zero (no peaks, no baseline), drawn
+    with a fixed seed so results are reproducible; peaks found there are discarded later.
+
+    Returns:
+      (grid, corrected, baseline), each (max(n, num_points),).
+    """
+    missing = num_points - grid.size
+    if missing <= 0:
+        return grid, corrected, base
+    left = missing // 2
+    step = grid[1] - grid[0]
+    fill = np.random.default_rng(PAD_SEED).normal(0.0, noise, missing)
+    grid = grid[0] + step * (np.arange(num_points) - left)
+    corrected = np.concatenate([fill[:left], corrected, fill[left:]])
+    base = np.concatenate([np.zeros(left), base, np.zeros(missing - left)])
+    return grid, corrected, base
+
+
 # ---------------------------------------------------------------- results (host, numpy)
 
 def _empty_fit(x, y, error: str, name: str | None, k_max: int) -> SpectrumFit:
     none = np.zeros(0)
-    peaks = PeakTable(*([none] * 12), window=np.zeros(0, np.int64))
+    peaks = PeakTable(*([none] * 13), window=np.zeros(0, np.int64))
     windows = WindowTable(none, none, np.zeros((0, k_max + 1)), np.zeros(0, np.int64), none,
                           np.zeros(0, bool))
     return SpectrumFit(peaks, windows, np.asarray(x, float), np.asarray(y, float), none, none,
@@ -368,6 +399,7 @@ def _finish(prep: _Prepared, pred, model: Model, options: FitOptions,
     q = pred.q
     slots = np.arange(k_max)[None, :] < pred.num_peaks[:, None]
     win, slot = np.nonzero(slots)
+    exists = 1.0 - np.cumsum(pred.k_probs, axis=1)[:, :-1]  # (M, K): P(K >= j), j = slot + 1
     a, b = q.lorentzian_a[win, slot], q.lorentzian_b[win, slot]
     grid_pos = prep.starts[win] + q.location_mean[win, slot]
     gamma, gamma_sd = q.width_mean[win, slot], q.width_sd[win, slot]
@@ -375,7 +407,8 @@ def _finish(prep: _Prepared, pred, model: Model, options: FitOptions,
     eta_sd = np.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
     size, _ = fwhm_and_sd(gamma, eta, gamma_sd, eta_sd)
     keep = merge(grid_pos, win, size, prep.starts, width, options.tolerance)
-    keep &= (grid_pos >= 0) & (grid_pos <= prep.grid.size - 1)
+    location = prep.grid[0] + grid_pos * step
+    keep &= (location >= prep.x[0]) & (location <= prep.x[-1])  # not in a padding
     order = np.argsort(grid_pos[keep])
     pick = lambda v: np.asarray(v, np.float64)[keep][order]
     win_k = win[keep][order]
@@ -386,15 +419,16 @@ def _finish(prep: _Prepared, pred, model: Model, options: FitOptions,
     area, area_sd = area_of(amp, gamma_x, eta_k, amp_sd, gamma_sd_x, eta_sd_k)
     fw, fw_sd = fwhm_and_sd(gamma_x, eta_k, gamma_sd_x, eta_sd_k)
     peaks = PeakTable(
-        location=prep.grid[0] + pick(grid_pos) * step,
+        location=pick(location),
         location_sd=pick(q.location_sd[win, slot]) * step, fwhm=fw, fwhm_sd=fw_sd,
         amplitude=amp, amplitude_sd=amp_sd, area=area, area_sd=area_sd,
         lorentzian=eta_k, lorentzian_sd=eta_sd_k, width=gamma_x, width_sd=gamma_sd_x,
-        window=win_k.astype(np.int64))
+        probability=pick(exists[win, slot]), window=win_k.astype(np.int64))
     chi2 = np.asarray(reduced_chi2(pred.log_lik, prep.noise_model, width), np.float64)
     unexplained = (chi2 > UNEXPLAINED_CHI2) | (pred.num_peaks == k_max)
     windows = WindowTable(
-        start=prep.grid[prep.starts], stop=prep.grid[prep.starts + width - 1],
+        start=np.maximum(prep.grid[prep.starts], prep.x[0]),
+        stop=np.minimum(prep.grid[prep.starts + width - 1], prep.x[-1]),
         k_probs=np.asarray(pred.k_probs, np.float64), num_peaks=pred.num_peaks.astype(np.int64),
         chi2=chi2, unexplained=unexplained)
     baseline = np.interp(prep.x, prep.grid, prep.baseline)

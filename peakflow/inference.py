@@ -25,6 +25,7 @@ from tqdm import tqdm
 from peakflow.checkpoint import load_params
 from peakflow.config import Config
 from peakflow.devices import batch_sharding, data_mesh, replicated
+from peakflow.io import Spectrum
 from peakflow.model import PARAMETERS, Peaks, log_likelihood, spectrum
 from peakflow.policy import make_policy
 from peakflow.predict import Prediction, predict
@@ -334,6 +335,7 @@ def infer(spectra: Any, x: Any = None, *, model: str | os.PathLike | Model | Non
     * ``infer(y, x=axis)``: measured spectra on any axis (any length, spacing, direction,
       baseline, noise level) → a `peakflow.fitting.SpectrumFit` in the caller's units (a list
       of them for an (N, n) `y` sharing `x`), from the bundled real-data model by default.
+      A `peakflow.Spectrum` from `read_spectrum` brings its own axis: ``infer(spectrum)``.
       Keyword options are those of `peakflow.fitting.FitOptions` (``baseline``, ``fwhm``,
       ``noise``, ``noise_floor``, ``x_range``, ``tolerance``).
 
@@ -358,6 +360,8 @@ def infer(spectra: Any, x: Any = None, *, model: str | os.PathLike | Model | Non
         rows are still fitted; the bad rows come back with ``valid`` False, NaN results and
         their reason in ``errors`` (and a warning is issued).
     """
+    if isinstance(spectra, Spectrum):  # from read_spectrum: it carries its own axis
+        spectra, x = spectra.y, spectra.x if x is None else x
     if x is not None:
         from peakflow.fitting import FitOptions, fit_spectra, fit_spectrum
 

@@ -72,8 +72,9 @@ def crop_at(residual: jax.Array, centre: jax.Array, half: int) -> jax.Array:
 class AnchoredCNN(nn.Module):
     """Local CNN at the residual's arg-max plus a global CNN; see the module docstring.
 
-    With ``noise_input`` both CNNs also read the residual in units of ten noise sds, and the
-    dense layers log σ, so the stop decision can weigh a bump against the noise level.
+    With ``noise_input`` both CNNs also read the residual in noise units, compressed as
+    asinh(r/σ)/4 (linear within the noise, logarithmic for tall peaks), and the dense layers
+    log σ, so the stop decision can weigh a bump against the noise level.
     """
 
     config: PolicyConfig
@@ -91,7 +92,7 @@ class AnchoredCNN(nn.Module):
         extra = []
         if cfg.noise_input:
             noise = jnp.broadcast_to(noise, (batch,))
-            snr = 0.1 * residual / noise[:, None]
+            snr = 0.25 * jnp.arcsinh(residual / noise[:, None])
             local = jnp.concatenate([local, crop_at(snr, anchor, cfg.crop)[..., :1]], axis=-1)
             glob = jnp.concatenate([glob, snr[..., None]], axis=-1)
             extra = [jnp.log(noise)[:, None]]

@@ -14,6 +14,7 @@ import pytest
 import peakflow
 from peakflow import checkpoint
 from peakflow.experiments.train import check_resumable
+from peakflow.policy import init_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +43,7 @@ def test_model_directory_loads_for_inference(tiny_model_dir, tiny_config):
     config, params, _ = checkpoint.load_params(tiny_model_dir)
     assert config == tiny_config
     assert jax.tree.structure(params) == jax.tree.structure(
-        peakflow.make_policy(config.policy).init(jax.random.PRNGKey(0), np.zeros((1, 500))))
+        init_policy(peakflow.make_policy(config.policy), jax.random.PRNGKey(0), 500))
 
 
 def test_mismatched_checkpoint_is_named(tmp_path, tiny_config):

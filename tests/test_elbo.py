@@ -35,7 +35,7 @@ def test_stop_weights_sum_to_one(relaxation):
 def _setup(name="tiny", **overrides):
     cfg = peakflow.with_overrides(peakflow.preset(name), overrides)
     policy = make_policy(cfg.policy)
-    params = init_policy(policy, jax.random.PRNGKey(0), 500)
+    params = init_policy(policy, jax.random.PRNGKey(0), cfg.sim.num_points)
     data = simulate_batch(jax.random.PRNGKey(1), cfg.sim, 8)
     return cfg, policy, params, data
 
@@ -45,11 +45,12 @@ def _setup(name="tiny", **overrides):
     ("tiny", {"model.prior": "flat", "model.backward": "paper"}),
     ("tiny", {"model.relaxation": "exact", "model.heads.sd_transform": "exp"}),
     ("paper", {}),
+    ("broad", {"policy.features": 4, "policy.hidden": 16}),
 ])
 def test_loss_and_gradients_are_finite(name, overrides):
     cfg, policy, params, data = _setup(name, **overrides)
     (loss, info), grads = jax.value_and_grad(relaxed_loss, has_aux=True)(
-        params, policy.apply, data.spectrum, jax.random.PRNGKey(2), cfg)
+        params, policy.apply, data.spectrum, jax.random.PRNGKey(2), cfg, data.noise)
     assert np.isfinite(float(loss))
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
     assert float(optax_norm(grads)) > 0
@@ -94,3 +95,30 @@ def test_training_lowers_the_loss_without_recompiling():
         losses.append(float(info.loss))
     assert int(state.step) == 60
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5])
+
+
+def _logits_for(rho):
+    """Stop logits (K, B) whose stop distribution is rho (K+1, B)."""
+    reached = 1.0 - np.cumsum(rho, axis=0)[:-1] + rho[:-1]
+    pi = rho[:-1] / reached
+    return np.log(pi) - np.log1p(-pi)
+
+
+def test_optimal_stop_loss_fits_the_stop_head_to_softmax_of_the_scores():
+    from peakflow.elbo import optimal_stop_loss
+
+    scores = jnp.asarray(np.random.default_rng(0).normal(0, 3, (5, 3)), jnp.float32)
+    target = np.asarray(jax.nn.softmax(scores, axis=0), np.float64)
+    logits = jnp.asarray(_logits_for(target), jnp.float32)
+    np.testing.assert_allclose(np.exp(log_stop_probs(logits)), target, rtol=1e-4, atol=1e-6)
+    grad = jax.grad(optimal_stop_loss, argnums=1)(scores, logits)
+    np.testing.assert_allclose(grad, 0.0, atol=1e-5)  # the cross-entropy's minimum
+    entropy = -np.sum(target * np.log(target), axis=0)
+    lse = np.asarray(jax.nn.logsumexp(scores, axis=0))
+    assert float(optimal_stop_loss(scores, logits)) == pytest.approx(
+        np.mean(entropy - lse), rel=1e-4)
+    # a saturated head (never stop) still gets a full-size gradient towards stopping early
+    stuck = jnp.full((4, 3), -10.0)
+    stop_first = jnp.asarray(np.r_[[8.0], np.zeros(4)][:, None] * np.ones((1, 3)), jnp.float32)
+    g = jax.grad(optimal_stop_loss, argnums=1)(stop_first, stuck)
+    assert np.all(np.asarray(g[0]) < -0.2)

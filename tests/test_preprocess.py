@@ -6,7 +6,14 @@ import pytest
 
 import peakflow
 from peakflow.baseline import polynomial_basis, project, remove_baseline
-from peakflow.fitting import area_of, check_axis, fwhm_and_sd, model_grid, pseudo_voigt_x
+from peakflow.fitting import (
+    area_of,
+    check_axis,
+    fwhm_and_sd,
+    model_grid,
+    pad_to,
+    pseudo_voigt_x,
+)
 from peakflow.preprocess import TARGET_FWHM, estimate_noise, resample, window_scale
 from peakflow.tiling import merge, owner, window_starts
 
@@ -107,11 +114,25 @@ def test_area_and_fwhm_are_analytic():
 def test_model_grid_puts_the_typical_fwhm_at_the_target():
     x = np.linspace(100, 2100, 4001)  # step 0.5
     y = sum(pseudo_voigt_x(x, 10.0, c, 3.0, 0.0) for c in range(200, 2100, 100))
-    grid = model_grid(x, y, 0.01, 256, None)
+    grid = model_grid(x, y, 0.01, None)
     expected = 2 * 3.0 * np.sqrt(2 * np.log(2)) / TARGET_FWHM
     assert grid[1] - grid[0] == pytest.approx(expected, rel=0.1)
-    short = model_grid(x[:300], y[:300], 0.01, 256, 100.0)  # a huge FWHM still fills a window
-    assert short.size >= 256
+    assert model_grid(x, y, 0.01, 1e4).size == 32  # a huge FWHM still leaves 32 points
+
+
+def test_a_short_grid_is_padded_with_noise_to_one_window():
+    grid = np.linspace(10, 20, 101)
+    values = np.ones(101)
+    padded, corrected, base = pad_to(grid, values, 2 * values, 256, 0.1)
+    assert padded.size == corrected.size == base.size == 256
+    np.testing.assert_allclose(np.diff(padded), 0.1)
+    inside = (padded > 9.99) & (padded < 20.01)
+    np.testing.assert_allclose(corrected[inside], 1.0)
+    np.testing.assert_allclose(base[inside], 2.0)
+    assert np.std(corrected[~inside]) == pytest.approx(0.1, rel=0.2)
+    assert np.all(base[~inside] == 0)
+    same = pad_to(grid, values, values, 100, 0.1)  # long enough: unchanged
+    assert same[0] is grid
 
 
 @pytest.mark.parametrize("y, x, message", [
