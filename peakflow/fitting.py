@@ -15,7 +15,10 @@
    its tallest feature (`preprocess.window_scale`, as in training) and runs the amortized
    posterior on all windows of all spectra in one batched pass;
 6. maps every window's peaks back to the caller's units, keeps each peak once (`tiling.merge`),
-   and flags windows whose residual is far above the noise (``unexplained``).
+   and flags windows whose residual is far above the noise (``unexplained``);
+7. when some window's residual is far above the noise (typically a band much broader than
+   the grid suits, which the window's polynomial baseline partly absorbs), fits the residual
+   again on a grid ``coarse`` (4) times coarser and adds what it finds.
 
 The noise sd the model is told is never below ``noise_floor`` of a window's scale: real peaks
 are not exactly pseudo-Voigt, and at a signal-to-noise ratio of thousands the shape mismatch,
@@ -28,15 +31,15 @@ import csv
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
+import jax
 import numpy as np
 
-from peakflow.baseline import remove_baseline
-from peakflow.inference import Model, load_model
-from peakflow.model import fwhm as fwhm_of
+from peakflow.baseline import polynomial_basis, remove_baseline
+from peakflow.inference import CHUNK, Model, load_model
 from peakflow.preprocess import (
     TARGET_FWHM,
     estimate_noise,
@@ -51,6 +54,7 @@ BROAD_MODEL = Path(__file__).parent / "models" / "broad"
 UNEXPLAINED_CHI2 = 4.0  # a window's residual rms above twice the noise sd the model was told
 MIN_POINTS = 8
 MIN_GRID = 32
+MIN_BATCH = 64
 PAD_SEED = 0
 COLUMNS = ("location", "fwhm", "amplitude", "area", "lorentzian", "width")
 
@@ -67,6 +71,9 @@ class FitOptions:
       noise_floor: smallest noise sd the model is told, as a fraction of a window's scale.
       x_range: (lo, hi) keep only this part of the axis.
       tolerance: duplicate reports closer than this many FWHM are one peak.
+      coarse: when some window's residual stays far above the noise (bands broader than
+        the grid suits), fit the residual again on a grid this many times coarser and add
+        its peaks; None turns the second pass off.
     """
 
     baseline: str = "arpls"
@@ -76,6 +83,7 @@ class FitOptions:
     noise_floor: float = 0.005
     x_range: tuple[float, float] | None = None
     tolerance: float = 0.5
+    coarse: float | None = 4.0
 
 
 @dataclass(frozen=True)
@@ -143,7 +151,8 @@ class SpectrumFit:
       peaks: the `PeakTable`.
       windows: the `WindowTable`.
       x, y: (n,) the spectrum as given (inside ``x_range``), x ascending.
-      baseline: (n,) the removed baseline on x.
+      baseline: (n,) the baseline on x: the removed one (pybaselines) plus the polynomial
+        the model marginalised in each window (blended across windows).
       fitted: (n,) baseline plus all peaks at their posterior means.
       noise: estimated noise sd (y units).
       step: the model grid's step (x units).
@@ -246,13 +255,24 @@ def area_of(amplitude, width, lorentzian, amplitude_sd, width_sd, lorentzian_sd)
     return area, np.sqrt(var)
 
 
+def fwhm_ratio(lorentzian) -> np.ndarray:
+    """FWHM / γ of the pseudo-Voigt: numpy twin of `peakflow.model.fwhm` (same Newton solve).
+
+    2 for η = 1, 2√(2 ln 2) ≈ 2.355 for η = 0.
+    """
+    eta = np.clip(np.asarray(lorentzian, np.float64), 0.0, 1.0)
+    s = eta + (1.0 - eta) * 2.0 * math.log(2.0)
+    for _ in range(8):
+        lor, gau = 1.0 / (1.0 + s), np.exp(-0.5 * s)
+        s = s - (eta * lor + (1.0 - eta) * gau - 0.5) / (-eta * lor * lor - 0.5 * (1.0 - eta) * gau)
+    return 2.0 * np.sqrt(s)
+
+
 def fwhm_and_sd(width, lorentzian, width_sd, lorentzian_sd):
     """FWHM of the pseudo-Voigt and its sd (first-order in γ and η)."""
-    ratio = np.asarray(fwhm_of(np.ones_like(width), lorentzian), np.float64)
-    slope = (np.asarray(fwhm_of(np.ones_like(width), np.clip(lorentzian + 1e-3, 0, 1)))
-             - np.asarray(fwhm_of(np.ones_like(width), np.clip(lorentzian - 1e-3, 0, 1))))
-    slope = slope / np.maximum(np.clip(lorentzian + 1e-3, 0, 1) - np.clip(lorentzian - 1e-3, 0, 1),
-                               1e-9)
+    ratio = fwhm_ratio(lorentzian)
+    hi, lo = np.clip(lorentzian + 1e-3, 0, 1), np.clip(lorentzian - 1e-3, 0, 1)
+    slope = (fwhm_ratio(hi) - fwhm_ratio(lo)) / np.maximum(hi - lo, 1e-9)
     value = width * ratio
     return value, np.sqrt((ratio * width_sd) ** 2 + (width * slope * lorentzian_sd) ** 2)
 
@@ -361,8 +381,9 @@ def pad_to(grid: np.ndarray, corrected: np.ndarray, base: np.ndarray, num_points
            noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Extends a grid shorter than one window to `num_points`, evenly on both sides.
 
-    The padding holds white noise of sd `noise` around zero (no peaks, no baseline), drawn
-    with a fixed seed so results are reproducible; peaks found there are discarded later.
+    The padding continues each end's level (the mean of its 5 outermost points) with white
+    noise of sd `noise` (no peaks, no step for the window's polynomial baseline to explain),
+    drawn with a fixed seed so results are reproducible; peaks found there are discarded.
 
     Returns:
       (grid, corrected, baseline), each (max(n, num_points),).
@@ -374,7 +395,8 @@ def pad_to(grid: np.ndarray, corrected: np.ndarray, base: np.ndarray, num_points
     step = grid[1] - grid[0]
     fill = np.random.default_rng(PAD_SEED).normal(0.0, noise, missing)
     grid = grid[0] + step * (np.arange(num_points) - left)
-    corrected = np.concatenate([fill[:left], corrected, fill[left:]])
+    corrected = np.concatenate([fill[:left] + np.mean(corrected[:5]), corrected,
+                                fill[left:] + np.mean(corrected[-5:])])
     base = np.concatenate([np.zeros(left), base, np.zeros(missing - left)])
     return grid, corrected, base
 
@@ -388,6 +410,37 @@ def _empty_fit(x, y, error: str, name: str | None, k_max: int) -> SpectrumFit:
                           np.zeros(0, bool))
     return SpectrumFit(peaks, windows, np.asarray(x, float), np.asarray(y, float), none, none,
                        float("nan"), float("nan"), False, error, name)
+
+
+def window_baselines(prep: _Prepared, pred, degree: int) -> np.ndarray:
+    """The polynomial baselines the model marginalised, blended into one curve on the grid.
+
+    In each window the least-squares polynomial of the residual (window minus its peaks at
+    their posterior means) is the baseline the model integrated out; overlapping windows are
+    blended with triangular weights peaking at their centres.
+
+    Returns:
+      (G,) baseline on ``prep.grid`` in corrected-intensity units (zeros when degree < 0).
+    """
+    size = prep.windows.shape[1]
+    if degree < 0:
+        return np.zeros(prep.grid.size)
+    omega = np.arange(size, dtype=np.float64)
+    q = pred.q
+    a, b = np.asarray(q.lorentzian_a, np.float64), np.asarray(q.lorentzian_b, np.float64)
+    present = np.arange(a.shape[1])[None, :] < pred.num_peaks[:, None]
+    each = pseudo_voigt_x(omega[None, None, :], q.amplitude_mean[..., None],
+                          q.location_mean[..., None], q.width_mean[..., None],
+                          (a / (a + b))[..., None])
+    residual = prep.windows - np.sum(np.where(present[..., None], each, 0.0), axis=1)
+    basis = polynomial_basis(size, degree).astype(np.float64)
+    cubic = (residual @ basis) @ basis.T * prep.scales[:, None]  # (M, W) grid units
+    weight = np.maximum(1.0 - np.abs(omega - (size - 1) / 2) / (size / 2), 1e-3)
+    total, norm = np.zeros(prep.grid.size), np.zeros(prep.grid.size)
+    for start, curve in zip(prep.starts, cubic):
+        total[start:start + size] += weight * curve
+        norm[start:start + size] += weight
+    return total / np.maximum(norm, 1e-12)
 
 
 def _finish(prep: _Prepared, pred, model: Model, options: FitOptions,
@@ -431,7 +484,8 @@ def _finish(prep: _Prepared, pred, model: Model, options: FitOptions,
         stop=np.minimum(prep.grid[prep.starts + width - 1], prep.x[-1]),
         k_probs=np.asarray(pred.k_probs, np.float64), num_peaks=pred.num_peaks.astype(np.int64),
         chi2=chi2, unexplained=unexplained)
-    baseline = np.interp(prep.x, prep.grid, prep.baseline)
+    on_grid = prep.baseline + window_baselines(prep, pred, model.config.model.baseline_degree)
+    baseline = np.interp(prep.x, prep.grid, on_grid)
     fit = SpectrumFit(peaks, windows, prep.x, prep.y, baseline, baseline, prep.noise, step,
                       bool(unexplained.any()), None, name)
     fitted = baseline + fit.components().sum(axis=0)
@@ -463,23 +517,64 @@ def fit_spectra(spectra: Sequence[tuple[Any, Any]], *,
     options = options or FitOptions()
     mdl = load_model(BROAD_MODEL if model is None else model)
     names = list(names) if names is not None else [None] * len(spectra)
+    fits = _fit_pass(spectra, mdl, names, [options] * len(spectra))
+    if options.coarse is None:
+        return fits
+    # second pass: bands too broad for the first grid leave a smooth residual; fit it on a
+    # grid `coarse` times coarser and add what it finds
+    redo = [i for i, f in enumerate(fits)
+            if f.error is None and np.any(f.windows.chi2 > UNEXPLAINED_CHI2)]
+    wider = [replace(options, fwhm=options.coarse * TARGET_FWHM * fits[i].step,
+                     baseline="none", x_range=None) for i in redo]
+    residuals = [(fits[i].x, fits[i].y - fits[i].fitted) for i in redo]
+    broad = _fit_pass(residuals, mdl, [fits[i].name for i in redo], wider)
+    for i, extra in zip(redo, broad):
+        if extra.error is None:
+            fits[i] = _combine(fits[i], extra)
+    return fits
+
+
+def _fit_pass(spectra, mdl: Model, names: list, options: list[FitOptions]
+              ) -> list[SpectrumFit]:
+    """One pass of `fit_spectra`, each spectrum at the grid its options imply."""
     prepared: list[_Prepared | str] = []
-    for x, y in spectra:
+    for (x, y), opts in zip(spectra, options):
         try:
-            prepared.append(prepare(y, x, mdl.num_points, options))
+            prepared.append(prepare(y, x, mdl.num_points, opts))
         except (TypeError, ValueError) as err:
             prepared.append(str(err))
     good = [p for p in prepared if isinstance(p, _Prepared)]
-    preds = _predict_windows(mdl, good)
+    preds = iter(_predict_windows(mdl, good))
     results, k_max = [], mdl.config.model.k_max
-    it = iter(preds)
-    for (x, y), prep, name in zip(spectra, prepared, names):
+    for (x, y), prep, name, opts in zip(spectra, prepared, names, options):
         if isinstance(prep, str):
             results.append(_empty_fit(np.ravel(x) if np.ndim(x) else [], np.ravel(y)
                                       if np.ndim(y) else [], prep, name, k_max))
         else:
-            results.append(_finish(prep, next(it), mdl, options, name))
+            results.append(_finish(prep, next(preds), mdl, opts, name))
     return results
+
+
+def _combine(fine: SpectrumFit, coarse: SpectrumFit) -> SpectrumFit:
+    """The fine pass's fit plus the coarse pass's (fitted to its residual) as one fit.
+
+    Peaks are pooled (sorted by location); the coarse pass's windows follow the fine pass's
+    in `WindowTable` (its peaks' ``window`` indices are shifted accordingly); the baselines
+    add; ``unexplained`` is the coarse pass's verdict on the final residual.
+    """
+    shift = fine.windows.start.size
+    both = [getattr(fine.peaks, name) for name in PeakTable.__dataclass_fields__]
+    more = [getattr(coarse.peaks, name) for name in PeakTable.__dataclass_fields__]
+    more[-1] = more[-1] + shift
+    order = np.argsort(np.concatenate([fine.peaks.location, coarse.peaks.location]),
+                       kind="stable")
+    peaks = PeakTable(*(np.concatenate([a, b])[order] for a, b in zip(both, more)))
+    windows = WindowTable(*(np.concatenate([getattr(fine.windows, n), getattr(coarse.windows, n)])
+                            for n in WindowTable.__dataclass_fields__))
+    baseline = fine.baseline + coarse.baseline
+    fitted = fine.fitted + coarse.fitted
+    return replace(fine, peaks=peaks, windows=windows, baseline=baseline, fitted=fitted,
+                   unexplained=coarse.unexplained)
 
 
 def _predict_windows(mdl: Model, prepared: list[_Prepared]) -> list:
@@ -489,13 +584,12 @@ def _predict_windows(mdl: Model, prepared: list[_Prepared]) -> list:
     windows = np.concatenate([p.windows for p in prepared])
     noise = np.concatenate([p.noise_model for p in prepared])
     parts = []
-    chunk = 1024
-    for start in range(0, windows.shape[0], chunk):
-        parts.append(mdl.predict_chunk(windows[start:start + chunk],
-                                       noise=noise[start:start + chunk],
-                                       pad_to=chunk if windows.shape[0] > chunk else None))
-    import jax
-
+    # one padded size for every call with up to 64 windows (and powers of two above), so a
+    # session compiles the policy a few times at most
+    pad = max(MIN_BATCH, min(CHUNK, windows.shape[0]))
+    for start in range(0, windows.shape[0], CHUNK):
+        parts.append(mdl.predict_chunk(windows[start:start + CHUNK],
+                                       noise=noise[start:start + CHUNK], pad_to=pad))
     whole = jax.tree.map(lambda *a: np.concatenate(a), *parts)
     bounds = np.cumsum([0] + [p.windows.shape[0] for p in prepared])
     return [jax.tree.map(lambda a, lo=lo, hi=hi: a[lo:hi], whole)

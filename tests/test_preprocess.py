@@ -130,6 +130,7 @@ def test_a_short_grid_is_padded_with_noise_to_one_window():
     np.testing.assert_allclose(corrected[inside], 1.0)
     np.testing.assert_allclose(base[inside], 2.0)
     assert np.std(corrected[~inside]) == pytest.approx(0.1, rel=0.2)
+    assert np.mean(corrected[~inside]) == pytest.approx(1.0, abs=0.03)  # the ends' level
     assert np.all(base[~inside] == 0)
     same = pad_to(grid, values, values, 100, 0.1)  # long enough: unchanged
     assert same[0] is grid
@@ -159,3 +160,10 @@ def test_broad_simulator_normalises_and_varies_the_noise():
     np.testing.assert_allclose(heights, 1.0, rtol=1e-4)  # normalised as real windows are
     peaks = np.asarray(data.peaks.location)[np.asarray(data.mask)]
     assert peaks.min() < 0 and peaks.max() > 255  # some peaks are cut by the window edge
+
+
+def test_numpy_fwhm_matches_the_model_fwhm():
+    from peakflow.fitting import fwhm_ratio
+
+    eta = np.linspace(0, 1, 11)
+    np.testing.assert_allclose(fwhm_ratio(eta), peakflow.fwhm(np.ones(11), eta), rtol=1e-5)
