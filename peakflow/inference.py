@@ -323,6 +323,16 @@ def read_chunk(array: np.ndarray, start: int, stop: int) -> tuple[np.ndarray, li
     return chunk, errors
 
 
+def grid_noise(chunk: np.ndarray, mdl: Model) -> np.ndarray | None:
+    """(B,) noise sds for spectra on a model's grid: None (the model's fixed level) unless the
+    model was trained on a range of levels, then each row's robust estimate."""
+    if mdl.config.sim.noise_max is None:
+        return None
+    from peakflow.preprocess import estimate_noise
+
+    return np.array([estimate_noise(row) for row in chunk], np.float32)
+
+
 def infer(spectra: Any, x: Any = None, *, model: str | os.PathLike | Model | None = None,
           key: jax.Array | None = None, progress: bool | None = None,
           chunk_size: int = CHUNK, **fit_options: Any):
@@ -389,7 +399,8 @@ def infer(spectra: Any, x: Any = None, *, model: str | os.PathLike | Model | Non
         chunk_key = None if key is None else jax.random.fold_in(key, start)
         # every chunk of a long input has one padded size, so one program serves them all
         pred = mdl.predict_chunk(chunk, key=chunk_key,
-                                 pad_to=chunk_size if n > chunk_size else None)
+                                 pad_to=chunk_size if n > chunk_size else None,
+                                 noise=grid_noise(chunk, mdl))
         rows = slice(start, start + chunk.shape[0])
         for name in PeakQ._fields:
             getattr(q, name)[rows] = getattr(pred.q, name)

@@ -81,6 +81,25 @@ def doublets_resolved(rows: list[dict], tolerance: float) -> tuple[int, int]:
     return resolved, total
 
 
+def markdown(summary: dict) -> str:
+    """A compact Markdown table of every file's references and nearest found peaks."""
+    lines = ["| file | peaks found | reference | nearest found ± sd | error |",
+             "| --- | --- | --- | --- | --- |"]
+    for name, entry in summary.items():
+        if not isinstance(entry, dict):
+            continue
+        label = Path(name).name.split("__Infrared")[0]
+        count = f"{entry['num_peaks']}"
+        if "doublets_resolved" in entry:
+            count += " ({} of {} doublets resolved)".format(*entry["doublets_resolved"])
+        for j, row in enumerate(entry["references"]):
+            found = f"{row['found']:.5g} ± {row['sd']:.2g}" if "found" in row else "–"
+            error = f"{row['error']:+.3g}" if "found" in row else ""
+            lines.append(f"| {label if j == 0 else ''} | {count if j == 0 else ''} | "
+                         f"{row['reference']} ({row['x']:g}) | {found} | {error} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
@@ -128,6 +147,7 @@ def main(argv: list[str] | None = None) -> None:
             plt.close(figure)
     summary["seconds_all_files"] = seconds
     (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    (args.out / "summary.md").write_text(markdown(summary))
     print(f"\nfitted {len(names)} files in {seconds:.2f} s; tables in {args.out}")
 
 
