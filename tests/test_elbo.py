@@ -45,7 +45,7 @@ def _setup(name="tiny", **overrides):
     ("tiny", {"model.prior": "flat", "model.backward": "paper"}),
     ("tiny", {"model.relaxation": "exact", "model.heads.sd_transform": "exp"}),
     ("paper", {}),
-    ("broad", {"policy.features": 4, "policy.hidden": 16}),
+    ("broad", {"policy.features": 4, "policy.hidden": 16, "model.k_max": 3, "sim.k_max": 3}),
 ])
 def test_loss_and_gradients_are_finite(name, overrides):
     cfg, policy, params, data = _setup(name, **overrides)
