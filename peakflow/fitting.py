@@ -157,7 +157,7 @@ class SpectrumFit:
       noise: estimated noise sd (y units).
       step: the model grid's step (x units).
       unexplained: True when any window is flagged.
-      error: None, or why this spectrum could not be fitted (then the arrays are empty).
+      error: None, or why this spectrum could not be fitted (then every array is empty).
       name: where the spectrum came from, if known.
     """
 
@@ -403,13 +403,14 @@ def pad_to(grid: np.ndarray, corrected: np.ndarray, base: np.ndarray, num_points
 
 # ---------------------------------------------------------------- results (host, numpy)
 
-def _empty_fit(x, y, error: str, name: str | None, k_max: int) -> SpectrumFit:
+def _empty_fit(error: str, name: str | None, k_max: int) -> SpectrumFit:
+    """The result of a spectrum that could not be fitted: empty arrays and the reason."""
     none = np.zeros(0)
     peaks = PeakTable(*([none] * 13), window=np.zeros(0, np.int64))
     windows = WindowTable(none, none, np.zeros((0, k_max + 1)), np.zeros(0, np.int64), none,
                           np.zeros(0, bool))
-    return SpectrumFit(peaks, windows, np.asarray(x, float), np.asarray(y, float), none, none,
-                       float("nan"), float("nan"), False, error, name)
+    return SpectrumFit(peaks, windows, none, none, none, none, float("nan"), float("nan"),
+                       False, error, name)
 
 
 def window_baselines(prep: _Prepared, pred, degree: int) -> np.ndarray:
@@ -546,10 +547,9 @@ def _fit_pass(spectra, mdl: Model, names: list, options: list[FitOptions]
     good = [p for p in prepared if isinstance(p, _Prepared)]
     preds = iter(_predict_windows(mdl, good))
     results, k_max = [], mdl.config.model.k_max
-    for (x, y), prep, name, opts in zip(spectra, prepared, names, options):
+    for prep, name, opts in zip(prepared, names, options):
         if isinstance(prep, str):
-            results.append(_empty_fit(np.ravel(x) if np.ndim(x) else [], np.ravel(y)
-                                      if np.ndim(y) else [], prep, name, k_max))
+            results.append(_empty_fit(prep, name, k_max))
         else:
             results.append(_finish(prep, next(preds), mdl, opts, name))
     return results
@@ -601,7 +601,8 @@ def fit_spectrum(y: Any, x: Any, *, model: str | os.PathLike | Model | None = No
     """Fits one measured spectrum; keyword options are those of `FitOptions`.
 
     Raises:
-      TypeError, ValueError: when the spectrum cannot be fitted (the message says why).
+      ValueError: when the spectrum cannot be fitted (non-numeric, NaN/inf, too short, ...;
+        the message says why).
     """
     fit = fit_spectra([(x, y)], model=model, names=[name], options=FitOptions(**options))[0]
     if fit.error:

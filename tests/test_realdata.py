@@ -158,3 +158,12 @@ def test_python_dash_m_peakflow_runs_the_cli():
     result = subprocess.run([sys.executable, "-m", "peakflow", "fit", "--help"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and "--x-range" in result.stdout
+
+
+def test_non_numeric_and_empty_spectra_are_named(broad):
+    with pytest.raises(ValueError, match="y must be a 1-D array of real numbers"):
+        peakflow.infer(["a"] * 10, x=np.arange(10.0), model=broad)
+    with pytest.raises(ValueError, match="at least 8 points, got 0"):
+        peakflow.infer([], x=[], model=broad)
+    fits = fit_spectra([(np.arange(10.0), ["a"] * 10)], model=broad)
+    assert "real numbers" in fits[0].error and fits[0].x.size == 0

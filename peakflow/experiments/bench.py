@@ -21,6 +21,7 @@ import numpy as np
 
 import peakflow
 from peakflow.devices import data_mesh, replicated
+from peakflow.experiments import save_json
 
 
 def train_speed(config: peakflow.Config, steps: int) -> dict:
@@ -133,9 +134,7 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"scaling (compact training, inference at batch {max(args.batches)}):")
         print(f"{'devices':>8}{'train steps/s':>16}{'infer spectra/s':>18}")
         results["scaling"] = scaling(args.scaling, args.steps, max(args.batches))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2))
+    save_json(args.json, results)
     return results
 
 

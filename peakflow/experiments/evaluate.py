@@ -8,7 +8,6 @@ matrix, the failure rate, median parameter errors on matched peaks and the poste
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 
 import peakflow
 from peakflow.evaluation import evaluate_posterior, format_report
+from peakflow.experiments import save_json
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -39,9 +39,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"model: {model.path}")
     print(format_report(metrics))
     print(f"inference: {elapsed:.2f} s for {args.n} spectra ({args.n / elapsed:.0f} spectra/s)")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(metrics, indent=2))
+    save_json(args.json, metrics)
     return metrics
 
 

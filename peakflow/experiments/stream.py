@@ -19,6 +19,7 @@ import jax
 import numpy as np
 
 import peakflow
+from peakflow.experiments import save_json
 from peakflow.inference import CHUNK
 
 
@@ -97,8 +98,7 @@ def main(argv=None) -> dict:
                   "chunk": args.chunk,
                   "mean_num_peaks": float(np.mean(post.num_peaks))}
     print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    save_json(args.json, result)
     return result
 
 
