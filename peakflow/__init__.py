@@ -1,11 +1,23 @@
 """peakflow: amortized Bayesian peak fitting for spectra, in JAX.
 
     >>> import peakflow
-    >>> post = peakflow.infer(spectrum)        # (500,) array on the default model's grid
+    >>> post = peakflow.infer(spectra)          # (500,) or (N, 500) on the default model's grid
     >>> post.num_peaks, post.location.mean, post.location.std
-    >>> print(post)                            # P(K) and a table of mean ± sd per peak
-    >>> fit = peakflow.infer(y, x=axis)        # a measured spectrum: any axis, any length
+    >>> print(post)                             # P(K) and a table of mean ± sd per peak
+    >>> fit = peakflow.fit(y, x)                # a measured spectrum: any axis, any length
     >>> fit.peaks.location, fit.peaks.fwhm, fit.peaks.area   # caller's units, each with _sd
+    >>> fits = peakflow.fit_many([(y1, x1), (y2, x2)])       # many, in one batched pass
+
+Layers, each importing only those below it:
+
+* `peakflow.core` — pure JAX: line shape, likelihood, priors, simulator, variational family,
+  policy, ELBO, prediction, training steps;
+* `peakflow.runtime` — trained models on disk and batched, sharded prediction;
+* `peakflow.grid` — spectra on a model's grid: `infer`, `Posterior`;
+* `peakflow.measured` — measured spectra: `fit`, `fit_many`, `SpectrumFit`;
+* `peakflow.io`, `peakflow.cli`, `peakflow.plotting`, `peakflow.evaluation`,
+  `peakflow.calibration`, `peakflow.reference` (SVI, NUTS, least squares and `refine`),
+  `peakflow.experiments` on top.
 """
 
 from peakflow.config import (
@@ -19,24 +31,37 @@ from peakflow.config import (
     preset,
     with_overrides,
 )
-from peakflow.elbo import relaxed_loss, rollout
-from peakflow.fitting import FitOptions, PeakTable, SpectrumFit, fit_spectra, fit_spectrum
-from peakflow.inference import Model, ParamPosterior, Posterior, infer, load_model
+from peakflow.core import (
+    PeakQ,
+    Peaks,
+    Prediction,
+    Simulated,
+    TrainState,
+    decode_heads,
+    fwhm,
+    log_likelihood,
+    make_policy,
+    make_train,
+    multi_step,
+    predict,
+    pseudo_voigt,
+    relaxed_loss,
+    rollout,
+    simulate,
+    simulate_batch,
+    spectrum,
+)
+from peakflow.grid import ParamPosterior, Posterior, infer
 from peakflow.io import Spectrum, SpectrumFileError, read_spectrum
-from peakflow.model import Peaks, fwhm, log_likelihood, pseudo_voigt, spectrum
-from peakflow.policy import make_policy
-from peakflow.predict import Prediction, predict
-from peakflow.refine import refine
-from peakflow.simulator import Simulated, simulate, simulate_batch
-from peakflow.train import TrainState, make_train
-from peakflow.variational import PeakQ, heads
+from peakflow.measured import FitOptions, PeakTable, SpectrumFit, WindowTable, fit, fit_many
+from peakflow.reference import refine
+from peakflow.runtime import TrainedModel, load_model
 
 __all__ = [
     "PRESETS",
     "Config",
     "FitOptions",
     "HeadConfig",
-    "Model",
     "ModelConfig",
     "ParamPosterior",
     "PeakQ",
@@ -48,23 +73,26 @@ __all__ = [
     "Simulated",
     "SimulatorConfig",
     "Spectrum",
-    "SpectrumFit",
     "SpectrumFileError",
+    "SpectrumFit",
     "TrainConfig",
     "TrainState",
-    "fit_spectra",
-    "fit_spectrum",
+    "TrainedModel",
+    "WindowTable",
+    "decode_heads",
+    "fit",
+    "fit_many",
     "fwhm",
-    "heads",
     "infer",
     "load_model",
     "log_likelihood",
     "make_policy",
     "make_train",
+    "multi_step",
     "predict",
     "preset",
-    "read_spectrum",
     "pseudo_voigt",
+    "read_spectrum",
     "refine",
     "relaxed_loss",
     "rollout",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
-from peakflow.model import PARAMETERS, Peaks
-from peakflow.variational import PeakQ
+from peakflow.core.lineshape import PARAMETERS, Peaks
+from peakflow.core.variational import PeakQ
 
 
 def normal_interval(mean: np.ndarray, sd: np.ndarray, level: float

@@ -18,8 +18,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from peakflow.fitting import FitOptions, SpectrumFit, fit_spectra
 from peakflow.io import SpectrumFileError, read_spectrum
+from peakflow.measured import FitOptions, SpectrumFit, fit_many
+from peakflow.measured.baseline import METHODS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--plot", action="store_true", help="also write a PNG of each fit")
     fit.add_argument("--model", default=None, metavar="DIR",
                      help="model directory (default: the bundled real-data model)")
-    fit.add_argument("--baseline", default="arpls", choices=("arpls", "asls", "snip", "none"),
+    fit.add_argument("--baseline", default="arpls", choices=METHODS,
                      help="baseline removed before fitting (default arpls)")
     fit.add_argument("--fwhm", type=float, default=None,
                      help="typical peak FWHM in x units (default: estimated from the data)")
@@ -78,11 +79,11 @@ def run_fit(args: argparse.Namespace) -> int:
         except (SpectrumFileError, OSError, ValueError) as err:
             failures[path] = getattr(err, "problem", str(err))
             continue
-        spectra.append((spectrum.x, spectrum.y))
+        spectra.append(spectrum)
         names.append(path)
     options = FitOptions(baseline=args.baseline, fwhm=args.fwhm,
                          x_range=tuple(args.x_range) if args.x_range else None)
-    fits = fit_spectra(spectra, model=args.model, names=names, options=options) if spectra else []
+    fits = fit_many(spectra, model=args.model, names=names, options=options) if spectra else []
     for fit in tqdm(fits, desc="write", unit="file", disable=args.quiet):
         if fit.error:
             failures[fit.name] = fit.error

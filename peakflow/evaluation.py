@@ -10,32 +10,42 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from peakflow.inference import Posterior
-from peakflow.model import PARAMETERS
-from peakflow.simulator import Simulated
-from peakflow.train import FAILURE_THRESHOLD
+from peakflow.core.lineshape import PARAMETERS
+from peakflow.core.simulator import Simulated
+from peakflow.core.train import FAILURE_THRESHOLD
+from peakflow.grid.posterior import Posterior
 
 
-def match_peaks(true_location: np.ndarray, true_mask: np.ndarray,
-                est_location: np.ndarray) -> np.ndarray:
+def match_peaks(true_location: np.ndarray, true_mask: np.ndarray, est_location: np.ndarray,
+                max_distance: np.ndarray | float | None = None) -> np.ndarray:
     """Pairs true and estimated peaks of each spectrum by location (Hungarian assignment).
+
+    The assignment minimises the summed distance; with `max_distance` it first maximises the
+    number of pairs closer than that, and farther pairs are left unmatched.
 
     Args:
       true_location: (N, K) true locations; `true_mask` (N, K) marks real ones.
       est_location: (N, P) estimated locations, NaN for absent peaks.
+      max_distance: None, a scalar, or (N, K) per true peak.
 
     Returns:
       (N, K) int: the index of the estimated peak matched to each true peak, -1 where the
-      true peak is absent or left unmatched (more true than estimated peaks).
+      true peak is absent or unmatched.
     """
+    true_location = np.asarray(true_location, np.float64)
+    limit = np.broadcast_to(np.inf if max_distance is None else max_distance,
+                            true_location.shape)
     out = np.full(true_location.shape, -1, dtype=np.int64)
     for i, (loc, mask, est) in enumerate(zip(true_location, true_mask, est_location)):
         t_idx, e_idx = np.flatnonzero(mask), np.flatnonzero(~np.isnan(est))
         if len(t_idx) == 0 or len(e_idx) == 0:
             continue
-        cost = np.abs(loc[t_idx][:, None] - est[e_idx][None, :])
+        dist = np.abs(loc[t_idx][:, None] - est[e_idx][None, :])
+        near = dist <= limit[i, t_idx][:, None]
+        cost = np.where(near, dist, dist.max(initial=0.0) * len(t_idx) + 1.0)
         rows, cols = linear_sum_assignment(cost)
-        out[i, t_idx[rows]] = e_idx[cols]
+        ok = near[rows, cols]
+        out[i, t_idx[rows[ok]]] = e_idx[cols[ok]]
     return out
 
 

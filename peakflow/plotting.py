@@ -9,8 +9,8 @@ matplotlib.use("Agg")  # headless by default; callers with a display may switch 
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from peakflow.inference import Posterior  # noqa: E402
-from peakflow.model import Peaks, pseudo_voigt, spectrum  # noqa: E402
+from peakflow.core.lineshape import Peaks, profile, pseudo_voigt, spectrum  # noqa: E402
+from peakflow.grid.posterior import Posterior  # noqa: E402
 
 
 def band(post: Posterior, key: jax.Array, n: int = 200, level: float = 0.95
@@ -78,8 +78,6 @@ def spectrum_band(fit, key: jax.Array, n: int = 200, level: float = 0.95
     Returns:
       (lo, hi), each (n_points,) on ``fit.x``.
     """
-    from peakflow.fitting import pseudo_voigt_x
-
     p = fit.peaks
     keys = jax.random.split(key, 4)
     draw = lambda k, mean, sd: np.asarray(mean + sd * jax.random.normal(k, (n, mean.size)))
@@ -89,8 +87,8 @@ def spectrum_band(fit, key: jax.Array, n: int = 200, level: float = 0.95
     eta = np.clip(draw(keys[3], p.lorentzian, p.lorentzian_sd), 0.0, 1.0)
     curves = np.zeros((n, fit.x.size))
     for i in range(len(p)):  # peaks one at a time keeps memory at n × n_points
-        curves += pseudo_voigt_x(fit.x[None, :], amp[:, i:i + 1], loc[:, i:i + 1],
-                                 wid[:, i:i + 1], eta[:, i:i + 1])
+        curves += profile(fit.x[None, :], amp[:, i:i + 1], loc[:, i:i + 1], wid[:, i:i + 1],
+                          eta[:, i:i + 1], xp=np)
     tail = (1.0 - level) / 2
     curves += fit.baseline[None, :]
     return np.quantile(curves, tail, axis=0), np.quantile(curves, 1 - tail, axis=0)
@@ -98,7 +96,7 @@ def spectrum_band(fit, key: jax.Array, n: int = 200, level: float = 0.95
 
 def plot_spectrum_fit(fit, key: jax.Array | None = None, title: str | None = None,
                       xlabel: str = "x") -> plt.Figure:
-    """Figure of a measured spectrum's fit (`peakflow.fitting.SpectrumFit`).
+    """Figure of a measured spectrum's fit (`peakflow.SpectrumFit`).
 
     Top: data, baseline, fit with its 95 % band, each component (on the baseline), peak
     centres with ±2 sd; windows flagged as unexplained are shaded red. Bottom: residual with

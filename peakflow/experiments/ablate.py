@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 import peakflow  # noqa: E402
 from peakflow.experiments.bench import train_speed  # noqa: E402
-from peakflow.experiments.train import train  # noqa: E402
+from peakflow.experiments.train import Interrupted, train  # noqa: E402
 
 # name -> (preset, overrides, what it tests)
 VARIANTS = {
@@ -117,7 +117,11 @@ def main(argv=None) -> None:
         return
     results = []
     for name in args.variants:
-        results.append(run_variant(name, args.out, 60 * args.budget_minutes, args.speed_steps))
+        try:
+            results.append(run_variant(name, args.out, 60 * args.budget_minutes,
+                                       args.speed_steps))
+        except Interrupted as stopped:  # finished variants are kept; rerun to resume this one
+            raise SystemExit(f"variant {name} {stopped}") from stopped
         (args.out / "ablation.json").write_text(json.dumps(results, indent=2))
         plot(results, args.out / "ablation.png")
         (args.out / "ablation.md").write_text(table(results) + "\n")

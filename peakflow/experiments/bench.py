@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 import peakflow
-from peakflow.devices import data_mesh, replicated
+from peakflow.core.sharding import data_mesh, replicated
 from peakflow.experiments import save_json
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from peakflow.fitting import SpectrumFit, fit_spectra
 from peakflow.io import read_spectrum
+from peakflow.measured import SpectrumFit, fit_many
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 RRUFF_BANDS = {
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     names = sorted(refs)
     spectra = [read_spectrum(args.data / name) for name in names]
     start = time.perf_counter()
-    fits = fit_spectra([(s.x, s.y) for s in spectra], model=args.model, names=names)
+    fits = fit_many(spectra, model=args.model, names=names)
     seconds = time.perf_counter() - start
     args.out.mkdir(parents=True, exist_ok=True)
     summary = {}

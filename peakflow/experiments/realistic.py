@@ -6,9 +6,9 @@ Each spectrum has 1,500-4,000 points on an axis of arbitrary offset, span and di
 8-25 pseudo-Voigt peaks (FWHM 8-20 points, varying ×0.6-1.6 within a spectrum; amplitudes
 log-uniform over a factor 20; some blended down to 0.8 FWHM apart), a baseline (a quadratic
 plus a broad Gaussian hump, up to 40 % of the tallest peak) and Gaussian noise of 0.2-2 % of the
-tallest peak. Fits use `peakflow.infer(y, x=axis)` with its defaults. A true peak counts as
+tallest peak. Fits use `peakflow.fit_many` with its defaults. A true peak counts as
 *detectable* when its height is at least 5 noise sds; found peaks are matched to true ones
-(closest first, within half the true FWHM).
+within half the true FWHM (`peakflow.evaluation.match_peaks`).
 
 Printed: recall of detectable peaks, precision of found peaks, median |location error| in
 FWHM, median relative errors of FWHM, amplitude and area, and how often the ±2 sd interval of
@@ -25,7 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from peakflow.fitting import SpectrumFit, fit_spectra, fwhm_ratio, pseudo_voigt_x
+from peakflow.core.lineshape import area, fwhm_ratio, profile
+from peakflow.evaluation import match_peaks
+from peakflow.measured import SpectrumFit, fit_many
 
 
 @dataclass(frozen=True)
@@ -40,13 +42,11 @@ class Truth:
 
     @property
     def area(self) -> np.ndarray:
-        width = self.fwhm / fwhm_ratio(self.lorentzian)
-        shape = self.lorentzian * np.pi + (1 - self.lorentzian) * np.sqrt(2 * np.pi)
-        return self.amplitude * width * shape
+        return area(self.amplitude, self.fwhm / fwhm_ratio(self.lorentzian, np), self.lorentzian)
 
 
 def realistic_spectrum(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, Truth]:
-    """One measured-looking spectrum: (x (n,), y (n,), its `Truth`); see the module docstring."""
+    """One measured-looking spectrum: (y (n,), x (n,), its `Truth`); see the module docstring."""
     n = int(rng.integers(1500, 4001))
     start, span = rng.uniform(-500, 3000), rng.uniform(50, 5000)
     x = np.linspace(start, start + span, n)
@@ -66,9 +66,9 @@ def realistic_spectrum(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray
     amplitude = tallest * np.exp(rng.uniform(np.log(0.05), 0.0, count))
     amplitude[rng.integers(count)] = tallest
     eta = rng.uniform(0, 1, count)
-    width = fwhm / fwhm_ratio(eta)
-    clean = pseudo_voigt_x(x[None, :], amplitude[:, None], location[:, None], width[:, None],
-                           eta[:, None]).sum(axis=0)
+    width = fwhm / fwhm_ratio(eta, np)
+    clean = profile(x[None, :], amplitude[:, None], location[:, None], width[:, None],
+                    eta[:, None], xp=np).sum(axis=0)
     t = (x - start) / span * 2 - 1
     quad = np.polyval(rng.normal(0, 0.1, 3), t)
     hump = rng.uniform(0, 0.25) * np.exp(-0.5 * ((t - rng.uniform(-1, 1)) / rng.uniform(0.3, 1))
@@ -78,25 +78,15 @@ def realistic_spectrum(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray
     y = clean + baseline + rng.normal(0, noise, n)
     if rng.uniform() < 0.5:  # a descending axis, as many instruments write wavenumbers
         x, y = x[::-1], y[::-1]
-    return x, y, Truth(location, fwhm, amplitude, eta, noise)
+    return y, x, Truth(location, fwhm, amplitude, eta, noise)
 
 
 def match(fit: SpectrumFit, truth: Truth) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (true index, found index), closest first, within half the true FWHM."""
-    found = fit.peaks.location
-    dist = np.abs(truth.location[:, None] - found[None, :])
-    pairs, used_t, used_f = [], set(), set()
-    for flat in np.argsort(dist, axis=None):
-        i, j = np.unravel_index(flat, dist.shape)
-        if dist[i, j] > 0.5 * truth.fwhm[i]:
-            break
-        if i in used_t or j in used_f:
-            continue
-        pairs.append((i, j))
-        used_t.add(i)
-        used_f.add(j)
-    pairs = np.asarray(pairs, np.int64).reshape(-1, 2)
-    return pairs[:, 0], pairs[:, 1]
+    """Pairs (true index, found index) within half the true FWHM (`match_peaks`)."""
+    found = match_peaks(truth.location[None], np.ones((1, truth.location.size), bool),
+                        fit.peaks.location[None], 0.5 * truth.fwhm[None])[0]
+    true_idx = np.flatnonzero(found >= 0)
+    return true_idx, found[true_idx]
 
 
 def score(fits: list[SpectrumFit], truths: list[Truth]) -> dict[str, float]:
@@ -138,11 +128,11 @@ def evaluate(n: int, seed: int, model=None) -> tuple[dict[str, float], list, lis
     """
     rng = np.random.default_rng(seed)
     data = [realistic_spectrum(rng) for _ in range(n)]
-    pairs = [(x, y) for x, y, _ in data]
+    pairs = [(y, x) for y, x, _ in data]
     seconds = []
     for _ in range(2):  # the first call includes compiling the policy for this batch size
         start = time.perf_counter()
-        fits = fit_spectra(pairs, model=model)
+        fits = fit_many(pairs, model=model)
         seconds.append(time.perf_counter() - start)
     metrics = score(fits, [t for *_, t in data])
     metrics["seconds_per_spectrum"] = seconds[1] / n

@@ -20,7 +20,7 @@ import numpy as np
 
 import peakflow
 from peakflow.experiments import save_json
-from peakflow.inference import CHUNK
+from peakflow.runtime import CHUNK_SIZE
 
 
 def anon_rss_mb() -> float:
@@ -74,7 +74,7 @@ def main(argv=None) -> dict:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--input", type=Path, help="an existing (N, W) .npy to stream")
-    parser.add_argument("--chunk", type=int, default=CHUNK, help="spectra per device call")
+    parser.add_argument("--chunk", type=int, default=CHUNK_SIZE, help="spectra per device call")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     model = peakflow.load_model()

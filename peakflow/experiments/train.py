@@ -5,13 +5,16 @@ under ``checkpoints/``, one JSON line of validation metrics per evaluation in
 ``metrics.jsonl``, and, at the end, an inference-only model in ``model/`` that
 ``peakflow.infer(..., model=WORKDIR/model)`` loads. Killing the run (Ctrl-C, SIGTERM, or
 worse) loses at most ``checkpoint_every`` steps: running the same command again resumes from
-the latest checkpoint, with the same data stream.
+the latest checkpoint, with the same data stream. Steps run up to `STEPS_PER_CALL` at a time in
+one jitted call (a `lax.scan` over steps), with the same results as one call per step.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import math
 import signal
 import sys
 import time
@@ -20,13 +23,14 @@ from pathlib import Path
 import jax
 from tqdm import tqdm
 
-from peakflow import checkpoint
 from peakflow.config import PRESETS, Config, preset, with_overrides
-from peakflow.devices import data_mesh, replicated
-from peakflow.train import make_train, make_validate, validation_set
+from peakflow.core.sharding import data_mesh, replicated
+from peakflow.core.train import make_train, make_validate, multi_step, validation_set
+from peakflow.runtime import checkpoint
 
 # Settings a resumed run may change; anything else must match the stored configuration.
 RESUMABLE = {"steps", "eval_every", "checkpoint_every", "keep"}
+STEPS_PER_CALL = 50  # most steps in one jitted call (a stop request waits at most this long)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -80,8 +84,16 @@ def check_resumable(stored: Config, requested: Config) -> None:
                          f"({details}); use a new --workdir or the same settings")
 
 
+class Interrupted(Exception):
+    """Training stopped before its last step (SIGTERM or Ctrl-C); a checkpoint was saved."""
+
+    def __init__(self, step: int):
+        super().__init__(f"stopped at step {step}; run the same command to resume")
+        self.step = step
+
+
 class _Stop:
-    """Turns SIGTERM into a clean stop at the next step (Ctrl-C raises KeyboardInterrupt)."""
+    """Turns SIGTERM into a clean stop after the current call (Ctrl-C raises KeyboardInterrupt)."""
 
     def __init__(self):
         self.requested = False
@@ -91,13 +103,29 @@ class _Stop:
         self.requested = True
 
 
-def train(config: Config, workdir: Path) -> Path:
-    """Runs (or resumes) training; returns the exported model directory."""
+def next_stop(step: int, config: Config, per_call: int = STEPS_PER_CALL) -> int:
+    """The step the next jitted call runs to: the next multiple of the validation,
+    checkpoint and per-call intervals (so all calls but the last have one length), or the end."""
+    unit = math.gcd(config.train.eval_every, config.train.checkpoint_every, per_call)
+    return min((step // unit + 1) * unit, config.train.steps)
+
+
+def train(config: Config, workdir: Path, per_call: int = STEPS_PER_CALL) -> Path:
+    """Runs (or resumes) training; returns the exported model directory.
+
+    Steps run `per_call` (at most) at a time inside one jitted `lax.scan`
+    (`peakflow.core.train.multi_step`), so the host syncs only between calls; the results
+    equal those of one call per step.
+
+    Raises:
+      Interrupted: after SIGTERM or Ctrl-C (a checkpoint of the last finished step is saved).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     mngr = checkpoint.manager(workdir / "checkpoints", keep=config.train.keep)
     mesh = data_mesh() if jax.local_device_count() > 1 else None
     init, step_fn = make_train(config, mesh)
-    step_fn = jax.jit(step_fn, donate_argnums=0)
+    run_steps = functools.lru_cache(maxsize=4)(
+        lambda n: jax.jit(multi_step(step_fn, n), donate_argnums=0))
     init_key, data_key = jax.random.split(jax.random.PRNGKey(config.train.seed))
 
     if mngr.latest_step() is not None:
@@ -117,35 +145,28 @@ def train(config: Config, workdir: Path) -> Path:
     val_data = validation_set(config)
     log = open(workdir / "metrics.jsonl", "a")
     stop = _Stop()
-    start = int(state.step)
+    step = start = int(state.step)
     metrics: dict = {}
     bar = tqdm(total=config.train.steps, initial=start, desc="train", dynamic_ncols=True,
                mininterval=2.0, file=sys.stdout, disable=not sys.stdout.isatty())
-    t0, steps_done = time.perf_counter(), 0
+    timer = _Rate()
     try:
-        while int(state.step) < config.train.steps and not stop.requested:
-            state, info = step_fn(state, data_key)
-            step = int(state.step)
-            if steps_done == 0:  # the first step compiled; time the rest
-                jax.block_until_ready(state)
-                t0 = time.perf_counter()
-            steps_done += 1
-            bar.update(1)
+        while step < config.train.steps and not stop.requested:
+            target = next_stop(step, config, per_call)
+            state, info = run_steps(target - step)(state, data_key)
+            timer.add(target - step, state)
+            bar.update(target - step)
+            step = target
             if step % config.train.eval_every == 0 or step == config.train.steps:
-                rate = (steps_done - 1) / max(time.perf_counter() - t0, 1e-9)
-                metrics = {k: float(v) for k, v in validate(state.params, val_data).items()}
-                metrics.update(step=step, loss=float(info.loss), lr=float(info.lr),
-                               steps_per_s=rate, wall_s=time.perf_counter() - t0)
+                metrics = evaluate_step(validate, state, val_data, info, timer, step)
                 log.write(json.dumps(metrics) + "\n")
                 log.flush()
-                bar.set_postfix(loss=f"{float(info.loss):.4g}",
-                                k_acc=f"{metrics['k_accuracy']:.3f}",
-                                ll=f"{metrics['median_log_lik']:.0f}", steps_s=f"{rate:.2f}")
-                tqdm.write(f"step {step}: loss {float(info.loss):.1f}  "
+                bar.set_postfix(loss=f"{metrics['loss']:.4g}", k_acc=f"{metrics['k_accuracy']:.3f}")
+                tqdm.write(f"step {step}: loss {metrics['loss']:.1f}  "
                            f"K accuracy {metrics['k_accuracy']:.3f}  "
                            f"median log-lik {metrics['median_log_lik']:.0f}  "
-                           f"failures {metrics['failure_rate']:.3f}  {rate:.2f} steps/s",
-                           file=sys.stdout)
+                           f"failures {metrics['failure_rate']:.3f}  "
+                           f"{metrics['steps_per_s']:.2f} steps/s", file=sys.stdout)
             if step % config.train.checkpoint_every == 0:
                 checkpoint.save(mngr, state, config, metrics)
     except KeyboardInterrupt:
@@ -153,17 +174,42 @@ def train(config: Config, workdir: Path) -> Path:
     finally:
         bar.close()
         log.close()
-        if int(state.step) > start and mngr.latest_step() != int(state.step):
+        if step > start and mngr.latest_step() != step:
             checkpoint.save(mngr, state, config, metrics)
         mngr.wait_until_finished()
         mngr.close()
 
-    if int(state.step) < config.train.steps:
-        print(f"stopped at step {int(state.step)}; run the same command to resume", flush=True)
-        sys.exit(130)
+    if step < config.train.steps:
+        raise Interrupted(step)
     model_dir = checkpoint.export_model(state, config, workdir / "model", metrics)
-    print(f"done: {int(state.step)} steps; model written to {model_dir}", flush=True)
+    print(f"done: {step} steps; model written to {model_dir}", flush=True)
     return model_dir
+
+
+class _Rate:
+    """Training steps per second, excluding the first call (it compiles)."""
+
+    def __init__(self):
+        self.steps, self.seconds, self._last = 0, 0.0, None
+
+    def add(self, steps: int, state) -> None:
+        jax.block_until_ready(state)
+        now = time.perf_counter()
+        if self._last is not None:
+            self.steps, self.seconds = self.steps + steps, self.seconds + now - self._last
+        self._last = now
+
+    @property
+    def per_second(self) -> float:
+        return self.steps / self.seconds if self.seconds > 0 else float("nan")
+
+
+def evaluate_step(validate, state, val_data, info, timer: _Rate, step: int) -> dict:
+    """One line of ``metrics.jsonl``: validation metrics, the last step's loss and rate."""
+    metrics = {k: float(v) for k, v in validate(state.params, val_data).items()}
+    metrics.update(step=step, loss=float(info.loss[-1]), lr=float(info.lr[-1]),
+                   steps_per_s=timer.per_second, wall_s=timer.seconds)
+    return metrics
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -171,6 +217,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         config = build_config(args)
         train(config, args.workdir)
+    except Interrupted as stopped:
+        print(stopped, flush=True)
+        sys.exit(130)
     except ValueError as err:
         raise SystemExit(f"error: {err}") from err
 

@@ -2,8 +2,8 @@
 
 K is known; initial guesses come from `scipy.signal.find_peaks` on the lightly smoothed
 spectrum (the K most prominent peaks, their heights and half-widths); the model is the
-package's own height-normalised pseudo-Voigt; standard errors come from lmfit's covariance
-estimate (NaN where it could not be computed).
+package's own height-normalised pseudo-Voigt (`peakflow.core.lineshape.profile`); standard
+errors come from lmfit's covariance estimate (NaN where it could not be computed).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
-from peakflow.model import PARAMETERS, Peaks
+from peakflow.core.lineshape import PARAMETERS, Peaks, profile
 
 
 class LsqFit(NamedTuple):
@@ -27,8 +27,8 @@ class LsqFit(NamedTuple):
 
 
 def _pseudo_voigt(x, amplitude, location, width, lorentzian):
-    z = (x - location) / width
-    return amplitude * (lorentzian / (1.0 + z * z) + (1.0 - lorentzian) * np.exp(-0.5 * z * z))
+    """`profile` in numpy with the signature lmfit reads its parameter names from."""
+    return profile(x, amplitude, location, width, lorentzian, xp=np)
 
 
 def initial_guesses(y: np.ndarray, k: int) -> list[dict[str, float]]:

@@ -19,8 +19,8 @@ from numpyro.distributions.transforms import biject_to
 from numpyro.infer import MCMC, NUTS
 
 from peakflow.config import SimulatorConfig
-from peakflow.model import PARAMETERS, Peaks
-from peakflow.reference.model import peak_model, site_priors
+from peakflow.core.lineshape import PARAMETERS, Peaks
+from peakflow.reference.numpyro_model import peak_model, site_priors
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 

@@ -4,13 +4,14 @@ The guide is the paper's mean field: Normal amplitude, location and width, Beta 
 fraction; scales and Beta concentrations are kept positive by NumPyro's constraint
 transforms (optimised as logs). One `jax.vmap` of NumPyro's pure ``SVI.init``/``SVI.update``
 fits every spectrum (and every restart) in a single compiled program; the optimisation runs in
-jitted chunks of steps so that progress can be shown between them.
+jitted chunks of steps so that progress can be shown between them. The compiled programs are
+built once per configuration (`svi_program`) and reused by every later call.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Callable
+from typing import Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -22,10 +23,10 @@ from numpyro.infer import SVI, Trace_ELBO
 
 from peakflow.config import SimulatorConfig
 from peakflow.reference.lsq import initial_guesses
-from peakflow.reference.model import peak_model
-from peakflow.variational import PeakQ
+from peakflow.reference.numpyro_model import peak_model
+from peakflow.core.variational import PeakQ
 
-CHUNK = 500
+STEPS_PER_CALL = 500  # SVI steps per jitted call (progress is reported between calls)
 
 
 def mean_field_guide(spectrum_obs, num_peaks, init: PeakQ, slots: int, **_) -> None:
@@ -77,6 +78,44 @@ def _params_to_q(params: dict) -> PeakQ:
                  params["lorentzian_a"], params["lorentzian_b"])
 
 
+class SVIProgram(NamedTuple):
+    """The jitted pieces of vectorised SVI for one configuration.
+
+    Attributes:
+      init: ``(keys (N,), spectra (N, W), num_peaks (N,), q0) -> state``.
+      run: ``(state, spectra, num_peaks, q0, length) -> (state, (N,) mean loss)``: `length`
+        (static) Adam steps on every spectrum.
+      params: ``state -> dict`` of the guides' constrained parameters, (N, slots) each.
+    """
+
+    init: Callable
+    run: Callable
+    params: Callable
+
+
+@functools.lru_cache(maxsize=16)
+def svi_program(slots: int, noise: float, sim: SimulatorConfig, prior: str,
+                lr: float) -> SVIProgram:
+    """Builds (once per configuration; later calls reuse it) the jitted SVI of `fit_svi`."""
+    static = dict(slots=slots, noise=noise, sim=sim, prior=prior)
+    svi = SVI(functools.partial(_model, **static), functools.partial(mean_field_guide, **static),
+              numpyro.optim.Adam(lr), Trace_ELBO())
+
+    @jax.jit
+    def init_all(keys, x, k, q0):
+        return jax.vmap(svi.init)(keys, x, k, q0)
+
+    @functools.partial(jax.jit, static_argnums=4)
+    def run_chunk(state, x, k, q0, length):
+        def one(s, xx, nn, qq):
+            s, losses = jax.lax.scan(lambda s, _: svi.update(s, xx, nn, qq), s, None,
+                                     length=length)
+            return s, jnp.mean(losses)
+        return jax.vmap(one)(state, x, k, q0)
+
+    return SVIProgram(init_all, run_chunk, jax.jit(jax.vmap(svi.get_params)))
+
+
 def fit_svi(spectra: jax.Array, num_peaks: jax.Array, init: PeakQ, *, key: jax.Array,
             steps: int, lr: float, noise: float, sim: SimulatorConfig, prior: str = "flat",
             progress: Callable[[int], None] | None = None) -> tuple[PeakQ, jax.Array]:
@@ -96,36 +135,17 @@ def fit_svi(spectra: jax.Array, num_peaks: jax.Array, init: PeakQ, *, key: jax.A
       (q, loss): the fitted guide, fields (N, slots), and (N,) the mean negative ELBO over the
       last chunk of steps.
     """
-    slots = init.amplitude_mean.shape[-1]
-    static = dict(slots=slots, noise=noise, sim=sim, prior=prior)
-    svi = SVI(functools.partial(_model, **static), functools.partial(mean_field_guide, **static),
-              numpyro.optim.Adam(lr), Trace_ELBO())
-
-    @jax.jit
-    def init_all(keys, x, k, q0):
-        return jax.vmap(lambda kk, xx, nn, qq: svi.init(kk, xx, nn, qq))(keys, x, k, q0)
-
-    @functools.partial(jax.jit, static_argnums=4)
-    def run_chunk(state, x, k, q0, length):
-        def one(s, xx, nn, qq):
-            def body(s, _):
-                s, loss = svi.update(s, xx, nn, qq)
-                return s, loss
-            s, losses = jax.lax.scan(body, s, None, length=length)
-            return s, jnp.mean(losses)
-        return jax.vmap(one)(state, x, k, q0)
-
+    program = svi_program(init.amplitude_mean.shape[-1], float(noise), sim, prior, float(lr))
     keys = jax.random.split(key, spectra.shape[0])
-    state = init_all(keys, spectra, num_peaks, init)
+    state = program.init(keys, spectra, num_peaks, init)
     done, loss = 0, jnp.full(spectra.shape[0], jnp.nan)
     while done < steps:
-        length = min(CHUNK, steps - done)
-        state, loss = run_chunk(state, spectra, num_peaks, init, length)
+        length = min(STEPS_PER_CALL, steps - done)
+        state, loss = program.run(state, spectra, num_peaks, init, length)
         done += length
         if progress is not None:
             progress(done)
-    params = jax.vmap(svi.get_params)(state)
-    return _params_to_q(params), loss
+    return _params_to_q(program.params(state)), loss
 
 
 def fit_svi_restarts(spectra: jax.Array, num_peaks: jax.Array, *, key: jax.Array,

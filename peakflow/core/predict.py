@@ -1,0 +1,68 @@
+"""The amortized posterior of a batch in one pass: pure, jit-compiled once per shape."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from peakflow.config import Config
+from peakflow.core.likelihood import log_likelihood, project
+from peakflow.core.elbo import ApplyFn, log_stop_probs, noise_of, rollout
+from peakflow.core.lineshape import slot_mask, spectrum
+from peakflow.core.variational import PeakQ
+
+
+class Prediction(NamedTuple):
+    """The policy's posterior for a batch, with K = K_max peak slots in policy order.
+
+    Attributes:
+      k_probs: (B, K+1) probabilities of 0..K peaks.
+      num_peaks: (B,) int, the most probable number of peaks.
+      q: variational parameters of each slot, fields (B, K).
+      fitted: (B, W) the model with the first `num_peaks` peaks at their posterior means.
+      log_lik: (B,) log-likelihood of `fitted` (of the residual with its polynomial baseline
+        projected out, when the model has one).
+    """
+
+    k_probs: jax.Array
+    num_peaks: jax.Array
+    q: PeakQ
+    fitted: jax.Array
+    log_lik: jax.Array
+
+
+def predict(apply_fn: ApplyFn, params: dict, spectra: jax.Array, config: Config,
+            key: jax.Array | None = None, num_paths: int = 32,
+            noise: jax.Array | None = None) -> Prediction:
+    """Posterior of each spectrum from the deterministic (posterior-mean) rollout.
+
+    Args:
+      apply_fn, params: the policy.
+      spectra: (B, W) spectra on the model's grid.
+      config: the model's configuration.
+      key: optional PRNG key; when given, `k_probs` is averaged over `num_paths` trajectories
+        whose peaks are sampled from q (a Monte Carlo estimate of P(K | x) that accounts for
+        the uncertainty of earlier peaks), instead of read off the mean trajectory.
+      num_paths: trajectories for that estimate.
+      noise: (B,) noise sd of each spectrum; None: the model's fixed ``config.sim.noise``.
+
+    Returns:
+      The `Prediction`.
+    """
+    noise = noise_of(spectra, noise, config)
+    traj = rollout(apply_fn, params, spectra, None, config, noise)
+    k_probs = jnp.exp(log_stop_probs(traj.stop_logit)).T  # (B, K+1)
+    if key is not None:
+        path = lambda k: rollout(apply_fn, params, spectra, k, config, noise).stop_logit
+        sampled = jax.vmap(path)(jax.random.split(key, num_paths))
+        k_probs = jnp.mean(jnp.exp(log_stop_probs(jnp.moveaxis(sampled, 0, 1))), axis=1).T
+    num_peaks = jnp.argmax(k_probs, axis=-1)
+    q = jax.tree.map(lambda a: a.T, traj.q)  # fields (B, K)
+    peaks = jax.tree.map(lambda a: a.T, traj.peaks)
+    mask = slot_mask(num_peaks, config.model.k_max)
+    omega = jnp.arange(spectra.shape[-1], dtype=jnp.float32)
+    fitted = jax.vmap(spectrum, in_axes=(None, 0, 0))(omega, peaks, mask)
+    log_lik = log_likelihood(project(spectra - fitted, config.model.baseline_degree), 0.0, noise)
+    return Prediction(k_probs, num_peaks, q, fitted, log_lik)

@@ -1,0 +1,188 @@
+"""The amortized posterior of spectra on a model's grid: `Posterior` and how it is built.
+
+A `Posterior` holds, per spectrum, P(K) and the mean-field q of each peak slot, with peaks
+sorted by location and slots beyond the most probable K set to NaN; fitted curves are computed
+only when asked for, so a posterior of 10^6 spectra costs O(N·K_max) memory.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from peakflow.core.likelihood import log_likelihood
+from peakflow.core.lineshape import PARAMETERS, Peaks, fwhm_ratio, slot_mask, spectrum
+from peakflow.core.variational import PeakQ
+from peakflow.runtime.trained import CHUNK_SIZE
+
+
+class ParamPosterior(NamedTuple):
+    """Marginal posterior of one peak parameter: mean and sd, each (..., P)."""
+
+    mean: np.ndarray
+    std: np.ndarray
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """The amortized posterior of one spectrum (no leading axis) or a batch (leading N).
+
+    Attributes:
+      num_peaks: int, () or (N,): the most probable number of peaks (-1 for a bad input row).
+      k_probs: (..., K_max+1) probabilities of 0..K_max peaks.
+      amplitude, location, width, lorentzian: `ParamPosterior` with (..., P) mean and sd,
+        P = K_max; entries beyond each spectrum's own `num_peaks` are NaN. Peaks are sorted
+        by location. `location` and `width` are in grid points; `width` is γ, see `fwhm`.
+      log_likelihood: (...,) Gaussian log-likelihood of `fitted` (nats).
+      valid: (...,) bool, False for rows that were not finite (their results are NaN).
+      errors: per row, None or the message explaining why the row is invalid.
+      num_points: W, the grid length.
+    """
+
+    num_peaks: np.ndarray
+    k_probs: np.ndarray
+    amplitude: ParamPosterior
+    location: ParamPosterior
+    width: ParamPosterior
+    lorentzian: ParamPosterior
+    log_likelihood: np.ndarray
+    valid: np.ndarray
+    errors: tuple
+    num_points: int
+    _q: PeakQ
+
+    @functools.cached_property
+    def fitted(self) -> np.ndarray:
+        """(..., W) reconstruction from the posterior means (computed on first access)."""
+        curves = fitted_curves(self.mean(), self.num_points)
+        return np.where(np.asarray(self.valid)[..., None], curves, np.float32(np.nan))
+
+    def mean(self) -> Peaks:
+        """Posterior means as `Peaks` with fields (..., P)."""
+        return Peaks(*(getattr(self, name).mean for name in PARAMETERS))
+
+    def std(self) -> Peaks:
+        """Posterior sds as `Peaks` with fields (..., P)."""
+        return Peaks(*(getattr(self, name).std for name in PARAMETERS))
+
+    @property
+    def fwhm(self) -> ParamPosterior:
+        """FWHM of each peak at its mean shape (mean), with the sd of γ scaled alike."""
+        ratio = fwhm_ratio(self.lorentzian.mean, np)
+        return ParamPosterior(self.width.mean * ratio, self.width.std * ratio)
+
+    def sample(self, key: jax.Array, n: int) -> Peaks:
+        """Draws `n` samples of every peak's parameters from the (mean-field) posterior.
+
+        Returns:
+          `Peaks` with fields (n, ..., P); NaN beyond each spectrum's `num_peaks`.
+        """
+        present = ~np.isnan(self.amplitude.mean)
+        q = jax.tree.map(lambda a: jnp.asarray(np.where(present, a, 1.0)), self._q)
+        draws = jax.vmap(q.sample)(jax.random.split(key, n))
+        return Peaks(*(np.where(present, np.asarray(d), np.nan) for d in draws))
+
+    def __repr__(self) -> str:
+        if self.num_peaks.ndim:
+            return (f"Posterior(batch of {self.num_peaks.shape[0]} spectra, "
+                    f"num_peaks={np.array2string(self.num_peaks, threshold=20)})")
+        if not self.valid:
+            return f"Posterior(invalid input: {self.errors[0]})"
+        probs = "  ".join(f"P(K={k})={p:.3f}" for k, p in enumerate(self.k_probs))
+        lines = [f"Posterior: {int(self.num_peaks)} peak(s)   log-likelihood "
+                 f"{float(self.log_likelihood):.1f} nats", probs]
+        if self.num_peaks > 0:
+            header = f"{'peak':>4}  " + "  ".join(f"{p:>20}" for p in PARAMETERS)
+            lines.append(header)
+            for i in range(int(self.num_peaks)):
+                cells = [f"{getattr(self, p).mean[i]:>9.4g} ± {getattr(self, p).std[i]:<8.2g}"
+                         for p in PARAMETERS]
+                lines.append(f"{i + 1:>4}  " + "  ".join(f"{c:>20}" for c in cells))
+        return "\n".join(lines)
+
+
+_curves = jax.jit(jax.vmap(spectrum, in_axes=(None, 0, 0)))
+
+
+def fitted_curves(mean: Peaks, num_points: int) -> np.ndarray:
+    """Sum of the peaks at `mean` (fields (..., P), NaN for absent peaks) on the grid 0..W-1.
+
+    Returns:
+      (..., W) float32 curves (absent peaks contribute zero), computed in padded chunks.
+    """
+    lead = np.shape(mean.amplitude)[:-1]
+    flat = Peaks(*(np.reshape(m, (-1, np.shape(m)[-1])) for m in mean))
+    n, slots = flat.amplitude.shape
+    omega = np.arange(num_points, dtype=np.float32)
+    out = np.empty((n, num_points), np.float32)
+    size = min(CHUNK_SIZE, max(8, 1 << (max(n, 1) - 1).bit_length()))
+    for start in range(0, n, size):
+        part = [np.ones((size, slots), np.float32) for _ in Peaks._fields]
+        rows = min(size, n - start)
+        for dest, src in zip(part, flat):
+            dest[:rows] = np.nan_to_num(src[start:start + rows], nan=1.0)
+        present = np.zeros((size, slots), bool)
+        present[:rows] = ~np.isnan(flat.amplitude[start:start + rows])
+        out[start:start + rows] = np.asarray(_curves(omega, Peaks(*part), present))[:rows]
+    return out.reshape(lead + (num_points,))
+
+
+def fit_log_likelihood(spectra: np.ndarray, mean: Peaks, noise: float) -> np.ndarray:
+    """(N,) log-likelihood of the fits at `mean` (fields (N, P)) to (N, W) spectra."""
+    curves = fitted_curves(mean, spectra.shape[-1])
+    return np.asarray(log_likelihood(jnp.asarray(spectra), jnp.asarray(curves),
+                                     noise))
+
+
+def assemble(q: PeakQ, num_peaks: np.ndarray, k_probs: np.ndarray, log_lik: np.ndarray,
+             errors: list[str | None], num_points: int) -> Posterior:
+    """Builds a batch `Posterior` from per-slot variational parameters.
+
+    Args:
+      q: fields (N, P), in any slot order; slots at or beyond `num_peaks` may hold anything.
+      num_peaks: (N,) int numbers of peaks.
+      k_probs: (N, K+1) probabilities of each number of peaks.
+      log_lik: (N,) log-likelihood of each posterior-mean fit.
+      errors: per row, None or why the row is invalid (its results become NaN, K = -1).
+      num_points: W.
+    """
+    bad = np.array([e is not None for e in errors])
+    slots = q.amplitude_mean.shape[-1]
+    present = slot_mask(num_peaks, slots) & ~bad[:, None]
+    order = np.argsort(np.where(present, np.asarray(q.location_mean), np.inf), axis=-1)
+    take = lambda a: np.take_along_axis(np.asarray(a, np.float32), order, axis=-1)
+    present = np.take_along_axis(present, order, axis=-1)
+    q = PeakQ(*(np.where(present, take(a), np.float32(np.nan)) for a in q))
+    mean, std = q.mean(), q.std()
+    return Posterior(
+        num_peaks=np.where(bad, -1, num_peaks).astype(np.int64),
+        k_probs=np.where(bad[:, None], np.float32(np.nan), np.asarray(k_probs, np.float32)),
+        **{name: ParamPosterior(np.asarray(m), np.asarray(s))
+           for name, m, s in zip(PARAMETERS, mean, std)},
+        log_likelihood=np.where(bad, np.float32(np.nan), np.asarray(log_lik, np.float32)),
+        valid=~bad,
+        errors=tuple(errors),
+        num_points=num_points,
+        _q=q,
+    )
+
+
+def _reshape(post: Posterior, fn) -> Posterior:
+    fields = {name: jax.tree.map(fn, getattr(post, name))
+              for name in ("num_peaks", "k_probs", *PARAMETERS, "log_likelihood", "valid", "_q")}
+    return Posterior(errors=post.errors, num_points=post.num_points, **fields)
+
+
+def squeeze(post: Posterior) -> Posterior:
+    """The single-spectrum view of a batch posterior of one row."""
+    return _reshape(post, lambda a: np.asarray(a)[0])
+
+
+def unsqueeze(post: Posterior) -> Posterior:
+    """The batch view (leading axis of 1) of a single-spectrum posterior."""
+    return _reshape(post, lambda a: np.asarray(a)[None])

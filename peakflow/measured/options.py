@@ -1,0 +1,38 @@
+"""`FitOptions`: the settings of the measured-spectrum path (`peakflow.fit`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from peakflow.measured.baseline import METHODS
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Settings of the measured-spectrum path (see `peakflow.measured.pipeline`).
+
+    Attributes:
+      baseline: removed before fitting: ``"arpls"``, ``"asls"``, ``"snip"`` or ``"none"``.
+      baseline_lam: smoothness of the Whittaker baselines on the model grid (None: default).
+      fwhm: typical peak FWHM in x units, to override the estimate that sets the grid.
+      noise: noise sd in y units, to override the estimate.
+      noise_floor: smallest noise sd the model is told, as a fraction of a window's scale.
+      x_range: (lo, hi) keep only this part of the axis.
+      tolerance: duplicate reports closer than this many FWHM are one peak.
+      coarse: when some window's residual stays far above the noise (bands broader than
+        the grid suits), fit the residual again on a grid this many times coarser and add
+        its peaks; None turns the second pass off.
+    """
+
+    baseline: str = "arpls"
+    baseline_lam: float | None = None
+    fwhm: float | None = None
+    noise: float | None = None
+    noise_floor: float = 0.005
+    x_range: tuple[float, float] | None = None
+    tolerance: float = 0.5
+    coarse: float | None = 4.0
+
+    def __post_init__(self):
+        if self.baseline not in METHODS:
+            raise ValueError(f"baseline must be one of {METHODS}, got {self.baseline!r}")

@@ -1,0 +1,176 @@
+"""Measured spectra end to end: any axis, length, baseline and noise level → a peak table.
+
+`fit` (one spectrum) and `fit_many` (many, in one batched pass) take spectra in the caller's
+units and run, with the bundled real-data model by default:
+
+1. checks the input, sorts the axis ascending, keeps ``x_range`` (`prepare`);
+2. estimates the noise sd from second differences (`peakflow.core.signal.estimate_noise`);
+3. picks a uniform grid whose step puts the spectrum's typical peak width (the median FWHM of
+   its most prominent peaks, or the caller's ``fwhm``) at `signal.TARGET_FWHM` points, the
+   middle of the widths the model was trained on, and resamples onto it (cell averages when
+   coarser, linear interpolation when finer); a grid shorter than one window is padded with
+   noise on both sides (`prepare.pad_to`);
+4. removes a smooth baseline (pybaselines' arPLS by default; ``baseline="none"`` turns it
+   off) — the model also marginalises a cubic baseline inside each window;
+5. tiles the grid into overlapping windows of the model's W points (`tiling`), scales each to
+   its tallest feature (`peakflow.core.signal.window_scale`, as in training) and runs the
+   amortized posterior on all windows of all spectra in one batched pass
+   (`TrainedModel.predict`);
+6. maps every window's peaks back to the caller's units, keeps each peak once, and flags
+   windows whose residual is far above the noise (``unexplained``) (`assemble`);
+7. when some window's residual is far above the noise (typically a band much broader than
+   the grid suits, which the window's polynomial baseline partly absorbs), fits the residual
+   again on a grid ``coarse`` (4) times coarser and adds what it finds.
+
+The noise sd the model is told is never below ``noise_floor`` of a window's scale: real peaks
+are not exactly pseudo-Voigt, and at a signal-to-noise ratio of thousands the shape mismatch,
+not the noise, limits what the data can say.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+
+from peakflow.io import Spectrum
+from peakflow.measured.assemble import UNEXPLAINED_CHI2, assemble_fit, combine_passes
+from peakflow.measured.options import FitOptions
+from peakflow.measured.prepare import Prepared, prepare
+from peakflow.measured.results import SpectrumFit, failed_fit
+from peakflow.measured.signal import TARGET_FWHM
+from peakflow.runtime.trained import BROAD_MODEL, TrainedModel, load_model
+
+MIN_BATCH = 64  # windows: every call with up to 64 windows shares one compiled program
+
+ModelArg = str | os.PathLike | TrainedModel | None
+
+
+def fit(y: Any, x: Any = None, *, model: ModelArg = None, name: str | None = None,
+        options: FitOptions | None = None, **option_values: Any) -> SpectrumFit:
+    """Fits one measured spectrum.
+
+    Args:
+      y: (n,) intensities, or a `peakflow.Spectrum` (from `read_spectrum`), which brings its
+        own axis (then `x` must be None).
+      x: (n,) axis values in any units, order and spacing (strictly monotone after sorting).
+      model: a `TrainedModel` or model directory; None: the bundled real-data model.
+      name: a label carried into the result.
+      options: `FitOptions`; or give its fields as keywords (``baseline="none"``, ...).
+
+    Returns:
+      The `SpectrumFit`.
+
+    Raises:
+      TypeError: non-numeric input, or unknown options.
+      ValueError: a spectrum that cannot be fitted (NaN/inf, too short, lengths differ,
+        repeated x, ...); the message says why.
+    """
+    opts, trained = _options(options, option_values), _model(model)
+    first = _fit_pass([_pair(y, x)], trained, [name], [opts], raise_errors=True)
+    return _second_pass(first, trained, opts)[0]
+
+
+def fit_many(spectra: Any, x: Any = None, *, model: ModelArg = None,
+             names: Sequence[str | None] | None = None, options: FitOptions | None = None,
+             **option_values: Any) -> list[SpectrumFit]:
+    """Fits many measured spectra in one batched pass (all their windows go through the model
+    together, in chunks).
+
+    Args:
+      spectra: a sequence of `peakflow.Spectrum` or of ``(y, x)`` pairs (any lengths and
+        axes), or an (N, n) array of rows sharing the axis `x`.
+      x: the shared (n,) axis of an (N, n) array; None otherwise.
+      model, options, option values: as in `fit`.
+      names: optional labels carried into the results.
+
+    Returns:
+      One `SpectrumFit` per input, in order. A spectrum that cannot be fitted (bad values,
+      too short, ...) gets a `SpectrumFit` whose ``error`` says why, with empty arrays; the
+      others are fitted as usual.
+    """
+    if x is not None:
+        spectra = [(row, x) for row in np.asarray(spectra)]
+    pairs = [_pair(item, None) if isinstance(item, Spectrum) else _pair(*item)
+             for item in spectra]
+    names = list(names) if names is not None else [None] * len(pairs)
+    if len(names) != len(pairs):
+        raise ValueError(f"{len(names)} names for {len(pairs)} spectra")
+    opts = _options(options, option_values)
+    trained = _model(model)
+    return _second_pass(_fit_pass(pairs, trained, names, [opts] * len(pairs)), trained, opts)
+
+
+def _pair(y: Any, x: Any) -> tuple[Any, Any]:
+    """(y, x) of one input: a `Spectrum` brings its axis."""
+    if isinstance(y, Spectrum):
+        if x is not None:
+            raise TypeError("a Spectrum carries its own axis; do not pass x as well")
+        return y.y, y.x
+    if x is None:
+        raise TypeError("a measured spectrum needs its axis: fit(y, x) or fit(Spectrum); "
+                        "spectra already on a model's grid go to peakflow.infer")
+    return y, x
+
+
+def _model(model: ModelArg) -> TrainedModel:
+    return load_model(model, default=BROAD_MODEL)
+
+
+def _options(options: FitOptions | None, values: dict[str, Any]) -> FitOptions:
+    if options is not None and values:
+        raise TypeError("give options either as FitOptions or as keywords, not both")
+    return options if options is not None else FitOptions(**values)
+
+
+def _second_pass(fits: list[SpectrumFit], trained: TrainedModel,
+                 options: FitOptions) -> list[SpectrumFit]:
+    """Step 7: bands too broad for the first grid leave a smooth residual; fit it on a grid
+    ``options.coarse`` times coarser and add what it finds."""
+    if options.coarse is None:
+        return fits
+    redo = [i for i, f in enumerate(fits)
+            if f.error is None and np.any(f.windows.chi2 > UNEXPLAINED_CHI2)]
+    wider = [replace(options, fwhm=options.coarse * TARGET_FWHM * fits[i].step,
+                     baseline="none", x_range=None) for i in redo]
+    residuals = [(fits[i].y - fits[i].fitted, fits[i].x) for i in redo]
+    broad = _fit_pass(residuals, trained, [fits[i].name for i in redo], wider)
+    fits = list(fits)
+    for i, extra in zip(redo, broad):
+        if extra.error is None:
+            fits[i] = combine_passes(fits[i], extra)
+    return fits
+
+
+def _fit_pass(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names: list,
+              options: list[FitOptions], raise_errors: bool = False) -> list[SpectrumFit]:
+    """Steps 1-6 for every ``(y, x)`` pair, each at the grid its options imply."""
+    prepared: list[Prepared | str] = []
+    for (y, x), opts in zip(spectra, options):
+        try:
+            prepared.append(prepare(y, x, trained.config.sim, opts))
+        except (TypeError, ValueError) as err:
+            if raise_errors:
+                raise
+            prepared.append(str(err))
+    good = [p for p in prepared if isinstance(p, Prepared)]
+    preds = iter(predict_windows(trained, good))
+    return [failed_fit(prep, name, trained.k_max) if isinstance(prep, str)
+            else assemble_fit(prep, next(preds), trained, opts, name)
+            for prep, name, opts in zip(prepared, names, options)]
+
+
+def predict_windows(trained: TrainedModel, prepared: list[Prepared]) -> list:
+    """Every window of every prepared spectrum in one batched pass; one window-`Prediction`
+    (fields (M_i, ...)) per spectrum."""
+    if not prepared:
+        return []
+    whole = trained.predict(np.concatenate([p.windows for p in prepared]),
+                            noise=np.concatenate([p.noise_model for p in prepared]),
+                            min_batch=MIN_BATCH)
+    bounds = np.cumsum([0] + [p.windows.shape[0] for p in prepared])
+    return [jax.tree.map(lambda a, lo=lo, hi=hi: a[lo:hi], whole)
+            for lo, hi in zip(bounds[:-1], bounds[1:])]

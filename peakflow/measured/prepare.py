@@ -1,0 +1,148 @@
+"""Preparing one measured spectrum for the model (host side, numpy): axis checks, noise, the
+model grid, resampling, baseline removal, padding, windows and their intensity scales."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from peakflow.config import SimulatorConfig
+from peakflow.core.signal import estimate_noise, window_scale
+from peakflow.measured.baseline import remove_baseline
+from peakflow.measured.options import FitOptions
+from peakflow.measured.signal import TARGET_FWHM, resample, typical_fwhm
+from peakflow.measured.tiling import window_starts
+
+MIN_POINTS = 8
+MIN_GRID = 32
+PAD_SEED = 0
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """One spectrum ready for the model: its grid, windows and scales."""
+
+    x: np.ndarray
+    y: np.ndarray
+    grid: np.ndarray
+    baseline: np.ndarray
+    starts: np.ndarray
+    windows: np.ndarray   # (M, W) normalised
+    scales: np.ndarray    # (M,)
+    noise_model: np.ndarray  # (M,)
+    noise: float
+
+
+def check_axis(y: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Validates one spectrum and returns (x, y) float64 sorted by x.
+
+    Raises:
+      TypeError, ValueError: naming the problem (non-numeric, wrong shape, lengths differ,
+        too short, NaN or inf, repeated x values).
+    """
+    arrays = []
+    for name, value in (("y", y), ("x", x)):
+        try:
+            array = np.asarray(value, np.float64)
+        except (TypeError, ValueError) as err:
+            raise TypeError(f"{name} must be a 1-D array of real numbers: {err}") from err
+        if array.ndim != 1:
+            raise ValueError(f"{name} must be 1-D, got shape {array.shape}")
+        arrays.append(array)
+    y, x = arrays
+    if x.size != y.size:
+        raise ValueError(f"x has {x.size} values but y has {y.size}")
+    if y.size < MIN_POINTS:
+        raise ValueError(f"a spectrum needs at least {MIN_POINTS} points, got {y.size}")
+    for name, array in (("y", y), ("x", x)):
+        bad = ~np.isfinite(array)
+        if bad.any():
+            raise ValueError(f"{name} contains {int(np.isnan(array).sum())} NaN and "
+                             f"{int(np.isinf(array).sum())} inf value(s)")
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    if np.any(np.diff(x) <= 0):
+        raise ValueError("x has repeated values; the axis must be strictly monotone")
+    return x, y
+
+
+def crop(x: np.ndarray, y: np.ndarray, x_range) -> tuple[np.ndarray, np.ndarray]:
+    if x_range is None:
+        return x, y
+    lo, hi = sorted(float(v) for v in x_range)
+    inside = (x >= lo) & (x <= hi)
+    if inside.sum() < MIN_POINTS:
+        raise ValueError(f"only {int(inside.sum())} points lie in x range [{lo}, {hi}] "
+                         f"(data span [{x[0]:.6g}, {x[-1]:.6g}])")
+    return x[inside], y[inside]
+
+
+def model_grid(x: np.ndarray, y: np.ndarray, noise: float, fwhm: float | None) -> np.ndarray:
+    """The uniform grid on which the spectrum's typical FWHM is `TARGET_FWHM` points.
+
+    Without a peak to measure, the data's own median step. The step is capped so the grid has
+    at least `MIN_GRID` points. A grid shorter than a window is padded later (`pad_to`).
+    """
+    data_step = float(np.median(np.diff(x)))
+    if fwhm is None:
+        uniform = resample(x, y, np.arange(x[0], x[-1] + 0.5 * data_step, data_step))
+        points = typical_fwhm(uniform, noise)
+        fwhm = None if points is None else points * data_step
+    step = data_step if fwhm is None else fwhm / TARGET_FWHM
+    step = min(step, (x[-1] - x[0]) / (MIN_GRID - 1))
+    count = int(math.floor((x[-1] - x[0]) / step)) + 1
+    return x[0] + step * np.arange(count)
+
+
+def prepare(y: Any, x: Any, sim: SimulatorConfig, options: FitOptions) -> Prepared:
+    """Steps 1-5 of `peakflow.measured.pipeline` for one spectrum, for a model trained on `sim`.
+
+    Raises:
+      TypeError, ValueError: naming the problem with the spectrum or the options.
+    """
+    num_points = sim.num_points
+    x, y = crop(*check_axis(y, x), options.x_range)
+    noise = float(options.noise) if options.noise is not None else estimate_noise(y)
+    if noise <= 0:
+        raise ValueError(f"noise must be positive, got {noise}")
+    grid = model_grid(x, y, noise, options.fwhm)
+    step, data_step = grid[1] - grid[0], float(np.median(np.diff(x)))
+    on_grid = resample(x, y, grid)
+    corrected, base = remove_baseline(on_grid, options.baseline, options.baseline_lam)
+    # cell averages lower the noise; interpolation correlates it, which we count as fewer points
+    noise_grid = noise * math.sqrt(data_step / step)
+    grid, corrected, base = pad_to(grid, corrected, base, num_points, noise_grid)
+    starts = window_starts(grid.size, num_points)
+    windows = np.stack([corrected[s:s + num_points] for s in starts]).astype(np.float32)
+    scales = np.asarray(window_scale(windows, np.full(len(starts), noise_grid, np.float32),
+                                     sim.scale_floor), np.float64)
+    noise_model = np.maximum(noise_grid / scales, options.noise_floor)
+    return Prepared(x, y, grid, base, starts, windows / scales[:, None].astype(np.float32),
+                     scales, noise_model.astype(np.float32), noise)
+
+
+def pad_to(grid: np.ndarray, corrected: np.ndarray, base: np.ndarray, num_points: int,
+           noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Extends a grid shorter than one window to `num_points`, evenly on both sides.
+
+    The padding continues each end's level (the mean of its 5 outermost points) with white
+    noise of sd `noise` (no peaks, no step for the window's polynomial baseline to explain),
+    drawn with a fixed seed so results are reproducible; peaks found there are discarded.
+
+    Returns:
+      (grid, corrected, baseline), each (max(n, num_points),).
+    """
+    missing = num_points - grid.size
+    if missing <= 0:
+        return grid, corrected, base
+    left = missing // 2
+    step = grid[1] - grid[0]
+    fill = np.random.default_rng(PAD_SEED).normal(0.0, noise, missing)
+    grid = grid[0] + step * (np.arange(num_points) - left)
+    corrected = np.concatenate([fill[:left] + np.mean(corrected[:5]), corrected,
+                                fill[left:] + np.mean(corrected[-5:])])
+    base = np.concatenate([np.zeros(left), base, np.zeros(missing - left)])
+    return grid, corrected, base

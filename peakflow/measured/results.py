@@ -1,0 +1,180 @@
+"""Results of the measured-spectrum path: the peak table, the window table and `SpectrumFit`,
+in the caller's units, with their JSON and CSV forms."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from peakflow.core.lineshape import profile
+
+COLUMNS = ("location", "fwhm", "amplitude", "area", "lorentzian", "width")
+
+
+@dataclass(frozen=True)
+class PeakTable:
+    """Peaks of one spectrum in the caller's units, sorted by location; each field (P,).
+
+    ``location``, ``fwhm``, ``width`` (γ: Lorentzian half-width = Gaussian sd) in x units,
+    ``amplitude`` (height) in y units, ``area`` in x·y units, ``lorentzian`` η in [0, 1]; each
+    with its posterior sd in ``<name>_sd``. ``probability`` is the posterior probability that
+    the peak exists: P(K >= j) of its window, for the j-th peak the policy added there (peaks
+    added late, to explain little, have low values). ``window`` is the window that reported it.
+    """
+
+    location: np.ndarray
+    location_sd: np.ndarray
+    fwhm: np.ndarray
+    fwhm_sd: np.ndarray
+    amplitude: np.ndarray
+    amplitude_sd: np.ndarray
+    area: np.ndarray
+    area_sd: np.ndarray
+    lorentzian: np.ndarray
+    lorentzian_sd: np.ndarray
+    width: np.ndarray
+    width_sd: np.ndarray
+    probability: np.ndarray
+    window: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.location.size)
+
+    def rows(self) -> list[dict[str, float]]:
+        """One dict per peak: every column and its sd, the probability and the window index."""
+        names = [f.name for f in self.__dataclass_fields__.values()]
+        return [{name: _scalar(getattr(self, name)[i]) for name in names}
+                for i in range(len(self))]
+
+
+@dataclass(frozen=True)
+class WindowTable:
+    """The model windows of one spectrum; M windows, K = the model's K_max.
+
+    Attributes:
+      start, stop: (M,) x range of each window.
+      k_probs: (M, K+1) posterior probability of 0..K peaks in the window.
+      num_peaks: (M,) most probable number of peaks.
+      chi2: (M,) mean squared residual in units of the noise sd the model was told.
+      unexplained: (M,) chi2 above `UNEXPLAINED_CHI2`, or the most probable K is K_max (there
+        may be more peaks than the model can add).
+    """
+
+    start: np.ndarray
+    stop: np.ndarray
+    k_probs: np.ndarray
+    num_peaks: np.ndarray
+    chi2: np.ndarray
+    unexplained: np.ndarray
+
+
+@dataclass(frozen=True)
+class SpectrumFit:
+    """The fit of one measured spectrum.
+
+    Attributes:
+      peaks: the `PeakTable`.
+      windows: the `WindowTable`.
+      x, y: (n,) the spectrum as given (inside ``x_range``), x ascending.
+      baseline: (n,) the baseline on x: the removed one (pybaselines) plus the polynomial
+        the model marginalised in each window (blended across windows).
+      fitted: (n,) baseline plus all peaks at their posterior means.
+      noise: estimated noise sd (y units).
+      step: the model grid's step (x units).
+      unexplained: True when any window is flagged.
+      error: None, or why this spectrum could not be fitted (then every array is empty).
+      name: where the spectrum came from, if known.
+    """
+
+    peaks: PeakTable
+    windows: WindowTable
+    x: np.ndarray
+    y: np.ndarray
+    baseline: np.ndarray
+    fitted: np.ndarray
+    noise: float
+    step: float
+    unexplained: bool
+    error: str | None = None
+    name: str | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def num_peaks(self) -> int:
+        return len(self.peaks)
+
+    def components(self) -> np.ndarray:
+        """(P, n) each peak on x at its posterior mean (without the baseline)."""
+        p = self.peaks
+        return profile(self.x[None, :], p.amplitude[:, None], p.location[:, None],
+                       p.width[:, None], p.lorentzian[:, None], xp=np)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary: peaks, windows' P(K), noise, grid step, flags."""
+        w = self.windows
+        return {
+            "name": self.name, "error": self.error, "num_peaks": self.num_peaks,
+            "noise": self.noise, "grid_step": self.step, "unexplained": bool(self.unexplained),
+            "peaks": self.peaks.rows(),
+            "windows": [{"start": _scalar(w.start[i]), "stop": _scalar(w.stop[i]),
+                         "num_peaks": int(w.num_peaks[i]), "chi2": _scalar(w.chi2[i]),
+                         "unexplained": bool(w.unexplained[i]),
+                         "k_probs": [round(float(v), 6) for v in w.k_probs[i]]}
+                        for i in range(w.start.size)],
+            **self.meta,
+        }
+
+    def write_json(self, path: str | os.PathLike) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+
+    def write_csv(self, path: str | os.PathLike) -> None:
+        """One row per peak: each quantity and its sd, the window and that window's P(K)."""
+        rows = self.peaks.rows()
+        k_max = self.windows.k_probs.shape[-1] - 1 if self.windows.k_probs.ndim == 2 else 0
+        header = [c for name in COLUMNS for c in (name, f"{name}_sd")] + ["probability", "window"]
+        header += [f"window_p_k{k}" for k in range(k_max + 1)]
+        with open(path, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            for row in rows:
+                probs = self.windows.k_probs[int(row["window"])]
+                writer.writerow([f"{row[c]:.8g}" for c in header[:-(k_max + 2)]]
+                                + [int(row["window"])] + [f"{p:.4f}" for p in probs])
+
+    def __repr__(self) -> str:
+        if self.error:
+            return f"SpectrumFit({self.name or 'spectrum'}: error: {self.error})"
+        flag = "  [some windows unexplained]" if self.unexplained else ""
+        lines = [f"SpectrumFit: {self.num_peaks} peak(s), noise sd {self.noise:.3g}, "
+                 f"{self.windows.start.size} window(s), grid step {self.step:.4g}{flag}",
+                 f"{'location':>22} {'FWHM':>20} {'amplitude':>20} {'area':>20} {'eta':>12}"
+                 f" {'P(exists)':>10}"]
+        p = self.peaks
+        for i in range(len(p)):
+            cells = [f"{getattr(p, c)[i]:.6g} ± {getattr(p, c + '_sd')[i]:.2g}"
+                     for c in ("location", "fwhm", "amplitude", "area")]
+            cells.append(f"{p.lorentzian[i]:.2f} ± {p.lorentzian_sd[i]:.2f}")
+            lines.append(" ".join(f"{c:>20}" for c in cells[:4]) + f" {cells[4]:>14}"
+                         f" {p.probability[i]:>10.3f}")
+        return "\n".join(lines)
+
+
+def _scalar(value) -> float | int:
+    value = np.asarray(value).item()
+    return value if isinstance(value, int) else float(value)
+
+
+def failed_fit(error: str, name: str | None, k_max: int) -> SpectrumFit:
+    """The result of a spectrum that could not be fitted: empty arrays and the reason."""
+    none = np.zeros(0)
+    peaks = PeakTable(*([none] * 13), window=np.zeros(0, np.int64))
+    windows = WindowTable(none, none, np.zeros((0, k_max + 1)), np.zeros(0, np.int64), none,
+                          np.zeros(0, bool))
+    return SpectrumFit(peaks, windows, none, none, none, none, float("nan"), float("nan"),
+                       False, error, name)

@@ -1,0 +1,169 @@
+"""A trained model at run time: loading it, and batched prediction for both inference paths.
+
+`TrainedModel.predict` is the one loop that feeds spectra to the policy, used by the grid path
+(`peakflow.infer`) and the measured-spectrum path (`peakflow.fit`) alike: the input is read in
+chunks of at most `chunk_size` rows (a memory-mapped ``.npy`` is never loaded whole), each
+chunk is padded to a power of two (at least `min_batch` and a multiple of the device count, so
+a handful of compiled programs serve every batch size), split over all local devices with
+`jax.sharding`, and its results are copied back into preallocated host arrays. Host memory
+therefore grows with N·K_max, not N·W.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import numpy as np
+from tqdm import tqdm
+
+from peakflow.config import Config
+from peakflow.core.policy import make_policy
+from peakflow.core.predict import Prediction, predict
+from peakflow.core.sharding import batch_sharding, data_mesh, replicated
+from peakflow.core.variational import PeakQ
+from peakflow.runtime.checkpoint import load_params
+
+MODELS = Path(__file__).resolve().parents[1] / "models"
+DEFAULT_MODEL = MODELS / "default"  # the paper's 500-point setting (`peakflow.infer`)
+BROAD_MODEL = MODELS / "broad"      # measured spectra (`peakflow.fit`)
+CHUNK_SIZE = 1024                   # spectra (or windows) per device call
+
+# (chunk (B, W) as read) -> (float32 (B, W) ready for the policy, noise sd (B,) or None)
+ChunkReader = Callable[[np.ndarray], tuple[np.ndarray, "np.ndarray | None"]]
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A trained policy ready for inference: configuration, parameters and where it came from."""
+
+    config: Config
+    params: Any
+    path: str | None = None
+    metrics: dict | None = None
+
+    @property
+    def num_points(self) -> int:
+        """W, the grid length the model takes."""
+        return self.config.sim.num_points
+
+    @property
+    def k_max(self) -> int:
+        """K_max, the most peaks the policy adds to one spectrum (or window)."""
+        return self.config.model.k_max
+
+    @functools.cached_property
+    def _predict(self):
+        policy = make_policy(self.config.policy)
+        return jax.jit(functools.partial(predict, policy.apply, config=self.config),
+                       static_argnames=("num_paths",))
+
+    @functools.cached_property
+    def mesh(self):
+        """The data-parallel mesh over all local devices."""
+        return data_mesh()
+
+    @functools.cached_property
+    def _device_params(self):
+        return jax.device_put(self.params, replicated(self.mesh))
+
+    def padded_size(self, n: int, min_batch: int = 8) -> int:
+        """Rows a chunk of `n` is padded to: a power of two, >= `min_batch` and the device
+        count, and a multiple of the device count."""
+        devices = self.mesh.devices.size
+        size = max(min_batch, devices, 1 << (max(n, 1) - 1).bit_length())
+        return -(-size // devices) * devices
+
+    def predict_chunk(self, chunk: np.ndarray, noise: np.ndarray | None = None,
+                      key: jax.Array | None = None, num_paths: int = 32,
+                      pad_to: int = 8) -> Prediction:
+        """`peakflow.core.predict.predict` on one chunk, sharded over the devices.
+
+        Args:
+          chunk: (B, W) float32 spectra on the model's grid.
+          noise: (B,) noise sd of each spectrum; None: the model's fixed level.
+          key, num_paths: as in `predict`.
+          pad_to: pad the batch to `padded_size(max(B, pad_to))` rows.
+
+        Returns:
+          The `Prediction` of the B rows as numpy arrays, except ``fitted`` (None: not
+          copied back).
+        """
+        n = chunk.shape[0]
+        padded = np.zeros((self.padded_size(max(n, pad_to)), chunk.shape[1]), np.float32)
+        padded[:n] = chunk
+        levels = np.full(padded.shape[0], self.config.sim.noise, np.float32)
+        if noise is not None:
+            levels[:n] = noise
+        sharding = batch_sharding(self.mesh)
+        out = self._predict(self._device_params, jax.device_put(padded, sharding),
+                            key=key, num_paths=num_paths,
+                            noise=jax.device_put(levels, sharding))
+        return jax.tree.map(lambda a: np.asarray(a)[:n], out._replace(fitted=None))
+
+    def predict(self, spectra: Any, *, noise: np.ndarray | None = None,
+                read: ChunkReader | None = None, key: jax.Array | None = None,
+                chunk_size: int = CHUNK_SIZE, min_batch: int = 8,
+                progress: bool = False) -> Prediction:
+        """The posterior of every row of `spectra`, chunk by chunk.
+
+        Args:
+          spectra: (N, W) array-like (a memory-mapped array is read chunk by chunk).
+          noise: (N,) noise sd of each row; None: the model's level, or what `read` says.
+          read: optional per-chunk preparation (see `ChunkReader`); default: float32 as is.
+          key: optional PRNG key (P(K) over sampled trajectories; folded per chunk).
+          chunk_size: rows per device call; the working memory is proportional to it.
+          min_batch: smallest padded batch (fewer distinct compiled sizes for small calls).
+          progress: show a progress bar over chunks.
+
+        Returns:
+          A `Prediction` of numpy arrays with leading axis N (``fitted`` is None).
+        """
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+        n, k_max = len(spectra), self.k_max
+        out = Prediction(k_probs=np.empty((n, k_max + 1), np.float32),
+                         num_peaks=np.empty(n, np.int32),
+                         q=None, fitted=None, log_lik=np.empty(n, np.float32))
+        fields: dict[str, np.ndarray] = {}
+        # every chunk of a long input has one padded size, so one program serves them all
+        pad_to = chunk_size if n > chunk_size else min_batch
+        starts = range(0, n, chunk_size)
+        for start in tqdm(starts, desc="predict", unit="chunk", disable=not progress):
+            stop = min(start + chunk_size, n)
+            if read is None:
+                chunk, chunk_noise = np.asarray(spectra[start:stop], np.float32), None
+            else:
+                chunk, chunk_noise = read(spectra[start:stop])
+            if noise is not None:
+                chunk_noise = noise[start:stop]
+            chunk_key = None if key is None else jax.random.fold_in(key, start)
+            pred = self.predict_chunk(chunk, chunk_noise, chunk_key, pad_to=pad_to)
+            for name, value in pred.q._asdict().items():
+                fields.setdefault(name, np.empty((n,) + value.shape[1:], value.dtype))
+                fields[name][start:stop] = value
+            out.k_probs[start:stop] = pred.k_probs
+            out.num_peaks[start:stop] = pred.num_peaks
+            out.log_lik[start:stop] = pred.log_lik
+        if not n:
+            fields = {name: np.empty((0, k_max), np.float32) for name in PeakQ._fields}
+        return out._replace(q=PeakQ(**fields))
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str) -> TrainedModel:
+    config, params, meta = load_params(path)
+    return TrainedModel(config, params, path, meta.get("metrics"))
+
+
+def load_model(model: str | os.PathLike | TrainedModel | None = None,
+               default: str | os.PathLike = DEFAULT_MODEL) -> TrainedModel:
+    """Resolves `model`: a `TrainedModel` as is, a path → that model or checkpoint directory
+    (loaded once per process), None → `default` (the bundled grid model)."""
+    if isinstance(model, TrainedModel):
+        return model
+    return _load_cached(str(Path(default if model is None else model).absolute()))

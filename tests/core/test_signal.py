@@ -1,0 +1,35 @@
+"""Smoothing, the window intensity scale and the robust noise estimate."""
+
+import numpy as np
+import pytest
+
+from peakflow.core.lineshape import profile
+from peakflow.core.signal import estimate_noise, window_scale
+
+
+def pv(x, amplitude, location, width, lorentzian):
+    return profile(x, amplitude, location, width, lorentzian, xp=np)
+
+
+def test_estimate_noise_ignores_peaks():
+    rng = np.random.default_rng(1)
+    x = np.arange(3000.0)
+    y = sum(pv(x, 50.0, c, 8.0, 0.5) for c in range(100, 3000, 150))
+    y = y + rng.normal(0, 0.7, x.size)
+    assert estimate_noise(y) == pytest.approx(0.7, rel=0.08)
+
+
+def test_estimate_noise_of_rows_equals_each_row_alone():
+    rows = np.random.default_rng(5).normal(0, [[0.5], [2.0], [0.01]], (3, 400))
+    each = [estimate_noise(r) for r in rows]
+    np.testing.assert_allclose(estimate_noise(rows), each, rtol=1e-12)
+    np.testing.assert_allclose(each, [0.5, 2.0, 0.01], rtol=0.15)
+
+
+def test_window_scale_is_the_tallest_feature_or_the_noise_floor():
+    x = np.arange(256.0)
+    window = pv(x, 0.7, 128.0, 6.0, 0.0) + 0.4 + 0.001 * x  # peak on a ramp
+    scale = float(window_scale(window[None].astype(np.float32), np.array([0.001]), 20.0)[0])
+    assert 0.5 < scale < 0.75
+    flat = np.random.default_rng(4).normal(0, 0.01, (1, 256)).astype(np.float32)
+    assert float(window_scale(flat, np.array([0.01]), 20.0)[0]) == pytest.approx(0.2)

@@ -1,0 +1,20 @@
+"""``python -m peakflow.experiments.compare``: every method, figure and table, tiny sizes."""
+
+import json
+
+from peakflow.experiments import compare
+
+
+def test_compare_quick_writes_every_artifact(tmp_path):
+    out = tmp_path / "compare"
+    compare.main(["--quick", "--n", "12", "--svi-steps", "200", "--refine-steps", "20",
+                  "--mcmc-n", "2", "--mcmc-warmup", "30", "--mcmc-samples", "30", "--lsq-n", "6",
+                  "--out", str(out)])
+    for name in ("loglik_hist.png", "confusion.png", "abs_errors.png", "sd_vs_mcmc.png",
+                 "sbc_ranks.png", "metrics.json", "report.md"):
+        assert (out / name).is_file() and (out / name).stat().st_size > 0, name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["methods"]) == {"amortized", "amortized+refine", "SVI", "MCMC",
+                                       "least squares"}
+    report = (out / "report.md").read_text()
+    assert "Quick run" in report and "speed-up" in report and "coverage" in report

@@ -1,0 +1,79 @@
+"""``python -m peakflow.experiments.train``: a run, a killed run resumed to the same weights,
+and the bundled configuration files."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+
+import peakflow
+from conftest import ROOT, run_python
+from peakflow.runtime import checkpoint
+
+SETTINGS = ["--preset", "tiny", "--steps", "300", "--set", "train.checkpoint_every=10",
+            "train.eval_every=100"]
+
+
+def train_command(workdir):
+    return ["-m", "peakflow.experiments.train", "--workdir", str(workdir), *SETTINGS]
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path):
+    """A full run (logs, metrics, model), and a run stopped by SIGTERM and resumed: the same
+    weights as the uninterrupted run of the same seed."""
+    straight = run_python(train_command(tmp_path / "straight"))
+    assert "K accuracy" in straight.stdout and "model written" in straight.stdout
+    text = (tmp_path / "straight" / "metrics.jsonl").read_text()
+    assert [json.loads(line)["step"] for line in text.splitlines()] == [100, 200, 300]
+    post = peakflow.infer(np.zeros(500), model=tmp_path / "straight" / "model")
+    assert post.k_probs.shape == (5,)
+
+    proc = subprocess.Popen([sys.executable, *train_command(tmp_path / "killed")], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ckpts = tmp_path / "killed" / "checkpoints"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (ckpts.is_dir() and any(
+            p.name.isdigit() for p in ckpts.iterdir())):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    log = proc.communicate(timeout=300)[0]
+    assert proc.returncode == 130, log
+    assert "stopped at step" in log
+    resumed = run_python(train_command(tmp_path / "killed"))
+    assert "resumed from step" in resumed.stdout
+
+    _, a, _ = checkpoint.load_params(tmp_path / "straight" / "model")
+    _, b, _ = checkpoint.load_params(tmp_path / "killed" / "model")
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "experiments" / "configs").glob("*.json")),
+                         ids=lambda p: p.name)
+def test_bundled_config_files_load(path):
+    from peakflow.experiments.train import build_config, parse_args
+
+    preset = "paper" if path.name.startswith("paper-short") else "compact"
+    config = build_config(parse_args(["--preset", preset, "--config", str(path)]))
+    overrides = json.loads(path.read_text())
+    for section, values in overrides.items():
+        for key, value in values.items():
+            assert getattr(getattr(config, section), key) == value
+
+
+def test_next_stop_lands_on_every_validation_and_checkpoint():
+    from peakflow.experiments.train import next_stop
+
+    cfg = peakflow.with_overrides(peakflow.preset("tiny"), {
+        "train.steps": 130, "train.eval_every": 40, "train.checkpoint_every": 30})
+    stops, step = [], 0
+    while step < 130:
+        step = next_stop(step, cfg, per_call=50)
+        stops.append(step)
+    assert stops == list(range(10, 131, 10))  # gcd(40, 30, 50) = 10
+    assert next_stop(125, cfg, per_call=50) == 130

@@ -1,0 +1,128 @@
+"""`peakflow.fit` / `fit_many` with the bundled broad model: simulated truth, real files."""
+
+import numpy as np
+import pytest
+
+import peakflow
+from peakflow.experiments.realdata import doublets_resolved, references, report
+from peakflow.experiments.realistic import evaluate, realistic_spectrum
+from peakflow.measured import SpectrumFit, fit, fit_many
+
+
+@pytest.fixture
+def broad(broad_model):
+    return broad_model
+
+
+def test_bundled_broad_model_is_the_broad_preset(broad):
+    assert broad.config.preset == "broad" and broad.num_points == 256
+    assert broad.config.model.k_max == 8 and broad.config.policy.noise_input
+
+
+def test_realistic_simulated_spectra_are_recovered(broad):
+    metrics, fits, _ = evaluate(6, seed=11, model=broad)
+    assert metrics["recall"] >= 0.9
+    assert metrics["precision"] >= 0.85
+    assert metrics["median_location_error_fwhm"] < 0.05
+    assert metrics["median_fwhm_rel_error"] < 0.15
+    assert metrics["median_area_rel_error"] < 0.2
+    assert all(isinstance(f, SpectrumFit) and f.error is None for f in fits)
+
+
+def test_results_follow_the_callers_units_and_axis_direction(broad):
+    y, x, _ = realistic_spectrum(np.random.default_rng(5))
+    base = fit(y, x, model=broad)
+    # same spectrum, axis scaled ×0.01 and shifted, reversed, intensities ×1000
+    moved = fit(1000 * y[::-1], (0.01 * x + 7)[::-1], model=broad)
+    assert moved.num_peaks == base.num_peaks > 5
+    np.testing.assert_allclose(moved.peaks.location, 0.01 * base.peaks.location + 7, rtol=1e-4)
+    np.testing.assert_allclose(moved.peaks.fwhm, 0.01 * base.peaks.fwhm, rtol=1e-3)
+    np.testing.assert_allclose(moved.peaks.amplitude, 1000 * base.peaks.amplitude, rtol=1e-3)
+    np.testing.assert_allclose(moved.peaks.area, 10 * base.peaks.area, rtol=1e-3)
+    np.testing.assert_allclose(moved.noise, 1000 * base.noise, rtol=1e-6)
+
+
+def test_a_bad_spectrum_in_a_batch_keeps_the_others(broad):
+    rng = np.random.default_rng(6)
+    (y1, x1, _), (y2, x2, _) = realistic_spectrum(rng), realistic_spectrum(rng)
+    broken = y2.copy()
+    broken[10] = np.nan
+    fits = fit_many([(y1, x1), (broken, x2), (y2, x2)], model=broad)
+    assert fits[1].error == "y contains 1 NaN and 0 inf value(s)" and fits[1].num_peaks == 0
+    assert fits[0].error is None and fits[2].error is None and fits[0].num_peaks > 5
+    alone = fit(y1, x1, model=broad)
+    np.testing.assert_allclose(alone.peaks.location, fits[0].peaks.location)
+    with pytest.raises(ValueError, match="NaN"):
+        fit(broken, x2, model=broad)
+    with pytest.raises(TypeError, match="needs its axis"):
+        fit(y1, baseline="none")
+    shared = fit_many(np.stack([y1[:1500], y1[:1500]]), x=x1[:1500], model=broad)
+    np.testing.assert_array_equal(shared[0].peaks.location, shared[1].peaks.location)
+
+
+def test_every_window_reports_its_number_of_peaks(broad):
+    y, x, _ = realistic_spectrum(np.random.default_rng(7))
+    result = fit(y, x, model=broad)
+    w = result.windows
+    assert w.k_probs.shape == (w.start.size, 9)
+    np.testing.assert_allclose(w.k_probs.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(w.num_peaks, w.k_probs.argmax(axis=1))
+    assert np.all(w.start < w.stop)
+    assert result.x[0] <= w.start.min() and w.stop.max() <= result.x[-1]
+    assert np.all(np.isin(result.peaks.window, np.arange(w.start.size)))
+    residual = result.y - result.fitted
+    assert np.std(residual) < 3 * result.noise  # the curve explains the spectrum
+
+
+def test_a_window_the_model_cannot_explain_is_flagged(broad):
+    x = np.linspace(0, 100, 1500)
+    y = np.where((x > 40) & (x < 60), 1.0, 0.0)  # a box: no sum of peaks explains its edges
+    y = y + np.random.default_rng(8).normal(0, 1e-3, x.size)
+    result = fit(y, x, model=broad, fwhm=2.0, baseline="none")
+    assert result.unexplained and result.windows.unexplained.any()
+
+
+# ------------------------------------------------------------------ real spectra
+
+def _fit_file(data_dir, name, broad, **options):
+    return fit(peakflow.read_spectrum(data_dir / name), model=broad, **options)
+
+
+@pytest.mark.parametrize("name, tolerance", [("Gauss1", 1.5), ("Gauss2", 1.5), ("Gauss3", 3.0)])
+def test_nist_gauss_centres_match_the_certified_values(data_dir, broad, name, tolerance):
+    result = _fit_file(data_dir, f"nist_strd/{name}.dat", broad)
+    certified = references(data_dir)[f"nist_strd/{name}.dat"]
+    big = np.argsort(result.peaks.area)[::-1][:2]  # the two largest peaks
+    found = np.sort(result.peaks.location[big])
+    np.testing.assert_allclose(found, [c for _, c in certified], atol=tolerance)
+
+
+def test_lab6_k_alpha_doublets_are_resolved(data_dir, broad):
+    name = "xrd_lab6/LaB6_d500_si_psd.xye"
+    result = _fit_file(data_dir, name, broad, x_range=(20, 56))
+    rows = report(result, references(data_dir)[name][:12])  # (100) .. (211)
+    assert doublets_resolved(rows, tolerance=0.02) == (6, 6)
+
+
+@pytest.mark.parametrize("mineral, bands", [
+    ("Quartz__R040031", [453, 694, 777, 797, 1163]),
+    ("Calcite__R050048", [712, 872, 1795, 2515]),
+    ("Calcite__R040070", [712, 872, 1795, 2515]),
+])
+def test_rruff_ir_bands_are_found(data_dir, broad, mineral, bands):
+    (path,) = (data_dir / "rruff_ir").glob(f"{mineral}*.txt")
+    result = _fit_file(data_dir, path.relative_to(data_dir), broad)
+    rows = report(result, [(str(b), float(b)) for b in bands])
+    assert max(abs(r["error"]) for r in rows) < 5.0
+    assert len({r["index"] for r in rows}) == len(bands)  # 777/797 are two peaks
+
+
+def test_non_numeric_and_empty_spectra_are_named(broad):
+    with pytest.raises(TypeError, match="y must be a 1-D array of real numbers"):
+        fit(["a"] * 10, np.arange(10.0), model=broad)
+    with pytest.raises(ValueError, match="at least 8 points, got 0"):
+        fit([], [], model=broad)
+    fits = fit_many([(["a"] * 10, np.arange(10.0))], model=broad)
+    assert "real numbers" in fits[0].error and fits[0].x.size == 0
+    with pytest.raises(ValueError, match="baseline must be one of"):
+        fit(np.ones(20), np.arange(20.0), model=broad, baseline="polynomial")

@@ -1,0 +1,46 @@
+"""The ``peakflow`` command line."""
+
+import csv
+import json
+
+import numpy as np
+
+from conftest import run_python
+from peakflow.cli import main as cli_main
+from peakflow.experiments.realistic import realistic_spectrum
+
+
+def test_cli_writes_tables_and_plots_and_reports_bad_files(tmp_path, capsys):
+    rng = np.random.default_rng(9)
+    y, x, _ = realistic_spectrum(rng)
+    good = tmp_path / "good.csv"
+    np.savetxt(good, np.c_[x, y], delimiter=";", header="wavenumber;intensity", comments="")
+    comma = tmp_path / "comma.txt"
+    comma.write_text("x\ty\n" + "".join(f"{a:.6f}\t{b:.6f}\n".replace(".", ",")
+                                        for a, b in zip(x, y)))
+    bad = tmp_path / "bad.txt"
+    bad.write_text("this is not a spectrum\n")
+    out = tmp_path / "out"
+    status = cli_main(["fit", str(good), str(bad), str(comma), str(tmp_path / "missing.csv"),
+                       "--out", str(out), "--plot", "--quiet"])
+    assert status == 1
+    err = capsys.readouterr().err
+    assert "bad.txt: contains no rows of numbers" in err and "missing.csv: no such file" in err
+    for stem in ("good", "comma"):
+        assert (out / f"{stem}.png").stat().st_size > 10_000
+        with open(out / f"{stem}.peaks.csv") as handle:
+            rows = list(csv.DictReader(handle))
+        summary = json.loads((out / f"{stem}.peaks.json").read_text())
+        assert len(rows) == summary["num_peaks"] > 5
+        assert {"location", "location_sd", "fwhm", "fwhm_sd", "amplitude", "area", "area_sd",
+                "lorentzian", "lorentzian_sd", "window_p_k0"} <= set(rows[0])
+    tables = [np.loadtxt(out / f"{stem}.peaks.csv", delimiter=",", skiprows=1)
+              for stem in ("good", "comma")]  # the same data, written with 6 decimals
+    np.testing.assert_allclose(tables[0], tables[1], rtol=1e-3, atol=1e-3)
+    assert cli_main(["fit", str(good), "--out", str(out), "--quiet",
+                     "--x-range", str(x.min()), str(np.median(x))]) == 0
+
+
+def test_python_dash_m_peakflow_runs_the_cli():
+    result = run_python(["-m", "peakflow", "fit", "--help"], timeout=120)
+    assert "--x-range" in result.stdout and "arpls" in result.stdout
