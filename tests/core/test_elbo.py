@@ -42,9 +42,11 @@ def _setup(name="tiny", **overrides):
 
 
 @pytest.mark.parametrize("name, overrides", [  # the tiny default: see test_train
-    ("tiny", {"model.prior": "flat", "model.backward": "paper"}),
-    ("tiny", {"model.relaxation": "exact", "model.heads.sd_transform": "exp"}),
-    ("paper", {}),
+    ("tiny", {"model.prior": "flat", "model.backward": "paper", "model.k_max": 2,
+              "sim.k_max": 2}),
+    ("tiny", {"model.relaxation": "exact", "model.heads.sd_transform": "exp",
+              "model.k_max": 2, "sim.k_max": 2}),
+    ("paper", {"model.k_max": 2, "sim.k_max": 2}),
     ("broad", {"policy.features": 4, "policy.hidden": 16, "model.k_max": 3, "sim.k_max": 3}),
 ])
 def test_loss_and_gradients_are_finite(name, overrides):

@@ -2,13 +2,16 @@
 
 import json
 
+import pytest
+
 from peakflow.experiments import compare
 
 
+@pytest.mark.slow
 def test_compare_quick_writes_every_artifact(tmp_path):
     out = tmp_path / "compare"
-    compare.main(["--quick", "--n", "12", "--svi-steps", "200", "--refine-steps", "20",
-                  "--mcmc-n", "2", "--mcmc-warmup", "30", "--mcmc-samples", "30", "--lsq-n", "6",
+    compare.main(["--quick", "--n", "8", "--svi-steps", "100", "--refine-steps", "20",
+                  "--mcmc-n", "1", "--mcmc-warmup", "30", "--mcmc-samples", "30", "--lsq-n", "4",
                   "--out", str(out)])
     for name in ("loglik_hist.png", "confusion.png", "abs_errors.png", "sd_vs_mcmc.png",
                  "sbc_ranks.png", "metrics.json", "report.md"):

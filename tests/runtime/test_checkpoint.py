@@ -15,8 +15,10 @@ def trees_equal(a, b):
 
 
 def test_round_trip(tmp_path, tiny_config):
-    init, step = peakflow.make_train(tiny_config)
-    state, _ = jax.jit(step)(init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1))
+    init, _ = peakflow.make_train(tiny_config)
+    state = init(jax.random.PRNGKey(0))  # a state as after a step: moved weights, step 1
+    state = state._replace(step=state.step + 1, params=jax.tree.map(
+        lambda p: p + 0.01 * jax.random.normal(jax.random.PRNGKey(1), p.shape), state.params))
     mngr = checkpoint.manager(tmp_path / "ckpt")
     checkpoint.save(mngr, state, tiny_config, {"k_accuracy": 0.5})
     mngr.wait_until_finished()
