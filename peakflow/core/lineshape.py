@@ -47,8 +47,9 @@ def profile(x, amplitude, location, width, lorentzian, xp: ModuleType = jnp):
     Returns:
       The broadcast shape of the inputs.
     """
-    z2 = ((x - location) / width) ** 2
-    return amplitude * (lorentzian / (1.0 + z2) + (1.0 - lorentzian) * xp.exp(-0.5 * z2))
+    z = (x - location) / width
+    z2 = z * z
+    return amplitude * (lorentzian * (1.0 / (1.0 + z2)) + (1.0 - lorentzian) * xp.exp(-0.5 * z2))
 
 
 def pseudo_voigt(omega: jax.Array, peak: Peaks) -> jax.Array:
