@@ -59,6 +59,7 @@ def _stream(n: int, devices: int, chunk: int = 1024) -> dict:
     return json.loads(out[out.index("{"):])
 
 
+@pytest.mark.slow
 def test_memory_mapped_stream_keeps_memory_bounded():
     """Heap growth while streaming does not hold the input: 4x the spectra (19 -> 76 MB on
     disk) adds only the O(N·K_max) results (~0.5 kB per spectrum against 2 kB of input),
