@@ -13,7 +13,7 @@ Layers, each importing only those below it:
 * `peakflow.core` — pure JAX: line shape, likelihood, priors, simulator, variational family,
   policy, ELBO, prediction, training steps;
 * `peakflow.runtime` — trained models on disk and batched, sharded prediction;
-* `peakflow.grid` — spectra on a model's grid: `infer`, `Posterior`;
+* `peakflow.grid` — spectra on a model's grid: `infer`, `Posterior`, the exactness step `reweight`;
 * `peakflow.measured` — measured spectra: `fit`, `fit_many`, `SpectrumFit`;
 * `peakflow.io`, `peakflow.cli`, `peakflow.plotting`, `peakflow.evaluation`,
   `peakflow.calibration`, `peakflow.reference` (SVI, NUTS, least squares and `refine`),
@@ -32,6 +32,7 @@ from peakflow.config import (
     with_overrides,
 )
 from peakflow.core import (
+    CorrelatedQ,
     PeakQ,
     Peaks,
     Prediction,
@@ -51,7 +52,7 @@ from peakflow.core import (
     simulate_batch,
     spectrum,
 )
-from peakflow.grid import ParamPosterior, Posterior, infer
+from peakflow.grid import Importance, ParamPosterior, Posterior, infer, reweight
 from peakflow.io import Spectrum, SpectrumFileError, read_spectrum
 from peakflow.measured import FitOptions, PeakTable, SpectrumFit, WindowTable, fit, fit_many
 from peakflow.reference import refine
@@ -60,8 +61,10 @@ from peakflow.runtime import TrainedModel, load_model
 __all__ = [
     "PRESETS",
     "Config",
+    "CorrelatedQ",
     "FitOptions",
     "HeadConfig",
+    "Importance",
     "ModelConfig",
     "ParamPosterior",
     "PeakQ",
@@ -94,6 +97,7 @@ __all__ = [
     "pseudo_voigt",
     "read_spectrum",
     "refine",
+    "reweight",
     "relaxed_loss",
     "rollout",
     "simulate",

@@ -93,7 +93,7 @@ class SimulatorConfig:
 
 @dataclass(frozen=True)
 class HeadConfig:
-    """How the policy's 9 raw outputs map to the variational parameters (Eq. 9).
+    """How the policy's raw outputs map to the variational parameters (Eq. 9).
 
     Means are ``lo + (hi - lo) * sigmoid(raw)``; the location mean is
     ``anchor + location_span * tanh(raw / 2)``, which is the paper's ``W * sigmoid(raw)`` when
@@ -102,6 +102,9 @@ class HeadConfig:
     ``lo + exp(raw)`` (``"exp"``). The Beta concentrations of the Lorentzian fraction are
     log-uniformly bounded, ``exp(log lo + (log hi - log lo) * sigmoid(raw))``. The stop logit is
     soft-clipped to ``±stop_logit_bound``.
+
+    The correlated family's mappings (``ModelConfig.family``) are tabulated in
+    `peakflow.core.heads`; it needs ``amplitude_mean`` and ``width_mean`` with lo > 0.
     """
 
     amplitude_mean: Range = (0.1, 1.0)
@@ -113,6 +116,11 @@ class HeadConfig:
     lorentzian_concentration: Range = (0.5, 1000.0)
     sd_transform: str = "sigmoid"
     stop_logit_bound: float = 12.0
+    amplitude_log_sd: Range = (1e-3, 1.0)
+    width_log_sd: Range = (1e-3, 1.0)
+    lorentzian_logit_sd: Range = (1e-2, 5.0)
+    lorentzian_logit_bound: float = 8.0
+    max_correlation: float = 0.995
 
 
 @dataclass(frozen=True)
@@ -121,21 +129,41 @@ class ModelConfig:
 
     Attributes:
       k_max: K_max, the most peaks the policy adds (a stop is forced after K_max peaks).
+      family: the per-peak variational family. ``"mean_field"``: Eq. 9, independent
+        Normal(α), Normal(c), Normal(γ), Beta(η) (`peakflow.core.variational.PeakQ`);
+        ``"correlated"``: a full-covariance Gaussian over (log α, c, log γ, logit η)
+        (`peakflow.core.correlated.CorrelatedQ`), which represents the amplitude-width-shape
+        correlation that a mean-field fit ignores (and then under-covers).
       prior: ``"uniform"``: proper priors, uniform over the simulator's ranges (with soft edges
         so that Normal samples outside the range get a finite, steep penalty), a uniform prior
         on K and an exchangeable (unordered) set of peaks; ``"flat"``: the paper's p(θ) ∝ 1.
+        The uniform prior ignores the simulator's separation rules (locations ≥ 50 apart,
+        amplitude gaps), so it puts some mass where the simulator puts none, more for larger K.
       prior_edge: softness of the uniform priors' edges, as a fraction of each range.
       backward: the backward policy P_B. ``"uniform"`` (default): any of the k peaks may have
         been added last, P_B = 1/k per step, 1/k! per trajectory; with the exchangeable prior
         its k! cancels, so the ELBO bounds the evidence of the unordered peak set.
-        ``"paper"``: Eq. 12 as printed, 1/(k+1)! per trajectory.
+        ``"paper"``: the paper's Eq. 12 prints a per-step P_B = 1/(k+1)!; we apply 1/(k+1)!
+        once per k-peak trajectory (the product of the per-step values would be
+        Π_j 1/(j+1)!). Neither reading is a normalised backward policy (the uniform 1/k per
+        step is), so with ``"paper"`` the objective is not a bound on the evidence.
       relaxation: ``"gumbel"``: the paper's binary Gumbel-softmax relaxation of the stop
-        variables; ``"exact"``: the stop variables summed out exactly (ρ_k = P(stop at k)),
-        which needs no relaxation because K_max is small; ``"optimal"``: the peaks are trained
-        on the ELBO at the best stop distribution for the sampled peaks, ρ* = softmax(A_k),
-        i.e. on logsumexp_k A_k, and the stop head by cross-entropy towards ρ* (its gradient
-        does not vanish when the stop head saturates, which stalls ``"exact"`` when early,
-        poor fits push every stop probability towards 0; see `elbo.optimal_stop_loss`).
+        variables, π̃ = sigmoid((ℓ + logit π) / T) with logistic ℓ (Jang et al.; the paper's
+        Eq. 6 multiplies by T instead, the same at T = 1). It is a surrogate, not a bound:
+        E[σ(a + ℓ)] ≠ σ(a) (0.79 vs 0.88 at a = 2), and its optimal stop probability is
+        sharper than the ELBO's (0.947 vs 0.881 at a score gap of 2 with K_max = 1), so P(K)
+        from a gumbel-trained model leans over-confident. ``"exact"``: the stop variables
+        summed out exactly (ρ_k = P(stop at k)), an unbiased single-sample estimate of the
+        ELBO, no relaxation needed because K_max is small. ``"optimal"``: the peaks are
+        trained on E[logsumexp_k A_k] (ρ* = softmax(A_k) is the best stop distribution for
+        the sampled peaks: a valid, tighter bound, but for a stop distribution that sees the
+        later peaks), and the stop head by cross-entropy towards ρ* on gradient-stopped
+        residuals, whose gradient does not vanish when the stop head saturates (which stalls
+        ``"exact"`` when early, poor fits push every stop probability towards 0). Its optimum
+        for the deployed stop head is E[ρ*_k | θ_{1:k}] / E[Σ_{j≥k} ρ*_j | θ_{1:k}], not the
+        ELBO's σ(A_k - E[V_{k+1}]); see `elbo.optimal_stop_loss`. With every relaxation the
+        location head's arg-max anchor is piecewise constant, so the pathwise gradient
+        ignores its jumps (a biased gradient of a valid bound).
       temperature: Gumbel-softmax temperature T (π̃ = sigmoid((ℓ + logit π) / T)).
       baseline_degree: -1: no baseline. d >= 0: the spectrum carries an unknown polynomial
         baseline of degree d with a flat prior on its coefficients; it is marginalised exactly
@@ -146,6 +174,7 @@ class ModelConfig:
     """
 
     k_max: int = 4
+    family: str = "mean_field"
     prior: str = "uniform"
     prior_edge: float = 0.01
     backward: str = "uniform"
@@ -156,8 +185,8 @@ class ModelConfig:
     heads: HeadConfig = field(default_factory=HeadConfig)
 
     def validate(self) -> None:
-        choices = {"prior": ("uniform", "flat"), "backward": ("uniform", "paper"),
-                   "relaxation": ("gumbel", "exact", "optimal")}
+        choices = {"family": ("mean_field", "correlated"), "prior": ("uniform", "flat"),
+                   "backward": ("uniform", "paper"), "relaxation": ("gumbel", "exact", "optimal")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"model.{name} must be one of {allowed}, got "
@@ -165,16 +194,20 @@ class ModelConfig:
         if self.heads.sd_transform not in ("sigmoid", "exp"):
             raise ValueError(f"heads.sd_transform must be 'sigmoid' or 'exp', got "
                              f"{self.heads.sd_transform!r}")
+        if self.family == "correlated" and min(self.heads.amplitude_mean[0],
+                                               self.heads.width_mean[0]) <= 0:
+            raise ValueError("the correlated family works on log α and log γ: heads."
+                             "amplitude_mean and heads.width_mean need a positive lower bound")
         if self.k_max < 1:
             raise ValueError(f"k_max must be >= 1, got {self.k_max}")
 
 
 @dataclass(frozen=True)
 class PolicyConfig:
-    """The CNN that maps a residual (W,) to 9 raw outputs.
+    """The CNN that maps a residual (W,) to the raw outputs of the variational family.
 
     Attributes:
-      arch: ``"paper"`` (Conv(100,128) → Conv(1,128) → Dense(128) → Dense(9), tanh) or
+      arch: ``"paper"`` (Conv(100,128) → Conv(1,128) → Dense(128) → Dense(R), tanh) or
         ``"anchored"`` (a global CNN for the stop decision plus a local CNN on a window
         centred at the arg-max of the smoothed residual, which anchors the location head).
       features: channels of the anchored CNN's first layers (doubled in the last).
@@ -313,7 +346,7 @@ def with_overrides(config: Config, overrides: dict[str, Any]) -> Config:
 def preset(name: str) -> Config:
     """Returns a named preset: ``paper``, ``compact`` or ``tiny`` (see the module docstring)."""
     if name == "compact":
-        return Config(preset="compact")
+        return Config(model=ModelConfig(family="correlated"), preset="compact")
     if name == "paper":
         return Config(
             model=ModelConfig(prior="flat", backward="paper", relaxation="gumbel",
@@ -329,6 +362,7 @@ def preset(name: str) -> Config:
         return broad()
     if name == "tiny":
         return Config(
+            model=ModelConfig(family="correlated"),
             policy=PolicyConfig(features=4, hidden=16, crop=32),
             train=TrainConfig(steps=20, batch_size=8, warmup=2, eval_every=10,
                               checkpoint_every=10, validation_size=32),
@@ -355,7 +389,8 @@ def broad() -> Config:
             amplitude_separation=0.0, noise=0.002, noise_max=0.03, amplitude_scale="log",
             baseline=0.3, baseline_wiggle=0.1, normalise=True, scale_floor=20.0),
         model=ModelConfig(
-            k_max=k_max, relaxation="optimal", baseline_degree=3, prior_amplitude=(0.0, 3.0),
+            k_max=k_max, family="correlated", relaxation="optimal", baseline_degree=3,
+            prior_amplitude=(0.0, 3.0),
             heads=HeadConfig(amplitude_mean=(0.005, 3.0), amplitude_sd=(1e-4, 0.1),
                              width_mean=(1.5, 20.0), width_sd=(1e-3, 3.0))),
         policy=PolicyConfig(features=32, hidden=128, crop=48, input_scale=2.0, noise_input=True),

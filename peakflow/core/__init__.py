@@ -12,10 +12,12 @@ from peakflow.core.policy import make_policy
 from peakflow.core.predict import Prediction, predict
 from peakflow.core.simulator import Simulated, simulate, simulate_batch
 from peakflow.core.train import TrainState, make_train, multi_step
-from peakflow.core.variational import PeakQ, decode_heads
+from peakflow.core.correlated import CorrelatedQ
+from peakflow.core.heads import decode_heads
+from peakflow.core.variational import PeakQ
 
 __all__ = [
-    "PARAMETERS", "PeakQ", "Peaks", "Prediction", "Simulated", "TrainState", "area",
+    "PARAMETERS", "CorrelatedQ", "PeakQ", "Peaks", "Prediction", "Simulated", "TrainState", "area",
     "decode_heads", "fwhm", "log_likelihood", "make_policy", "make_train", "multi_step",
     "predict", "project", "pseudo_voigt", "reduced_chi2", "relaxed_loss", "rollout",
     "simulate", "simulate_batch", "spectrum",

@@ -28,7 +28,7 @@ from peakflow.core.likelihood import log_likelihood, project
 from peakflow.config import Config
 from peakflow.core.lineshape import Peaks, pseudo_voigt
 from peakflow.core.priors import log_prior_count, log_prior_peak
-from peakflow.core.variational import PeakQ, decode_heads
+from peakflow.core.heads import VariationalQ, decode_heads
 
 ApplyFn = Callable[[dict, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
 
@@ -37,18 +37,20 @@ class Trajectory(NamedTuple):
     """One rollout of the policy over a batch; K = K_max, B = batch size.
 
     Attributes:
-      q: variational parameters of the peak added at each step, fields (K, B).
+      q: variational parameters of the peak added at each step, fields (K, B, ...).
       stop_logit: (K, B) logit of stopping at states s_0..s_{K-1}.
       peaks: the peaks subtracted (samples, or the means), fields (K, B).
       log_q: (K, B) log q(θ_k) of those peaks (zeros for a mean rollout).
       log_lik: (K+1, B) log-likelihood of the model with the first k peaks, k = 0..K.
+      states: (K, B, W) the residuals the policy read at s_0..s_{K-1}.
     """
 
-    q: PeakQ
+    q: VariationalQ
     stop_logit: jax.Array
     peaks: Peaks
     log_q: jax.Array
     log_lik: jax.Array
+    states: jax.Array
 
 
 def noise_of(spectra: jax.Array, noise: jax.Array | None, config: Config) -> jax.Array:
@@ -66,7 +68,7 @@ def rollout(apply_fn: ApplyFn, params: dict, spectra: jax.Array, key: jax.Array 
 
     Args:
       apply_fn: the policy's ``apply``: (params, residual (B, W), noise (B,)) →
-        (raw (B, 9), anchor (B,)).
+        (raw (B, R), anchor (B,)).
       params: policy variables.
       spectra: (B, W) input spectra.
       key: PRNG key to sample each step's peak; None subtracts the posterior means instead
@@ -85,20 +87,23 @@ def rollout(apply_fn: ApplyFn, params: dict, spectra: jax.Array, key: jax.Array 
 
     def step(residual, step_key):
         raw, anchor = apply_fn(params, residual, noise)
-        q, stop_logit = decode_heads(raw, anchor, config.model.heads)
+        q, stop_logit = decode_heads(raw, anchor, config.model.heads, config.model.family)
         if key is None:
             theta, log_q = q.mean(), jnp.zeros_like(stop_logit)
         else:
-            theta = q.sample(step_key)
-            log_q = q.log_prob(theta)
+            theta, log_q = q.sample_and_log_prob(step_key)
+        state = residual
         residual = project(residual - subtract(omega, theta), degree)
-        return residual, (q, stop_logit, theta, log_q, log_likelihood(residual, 0.0, noise))
+        log_lik = log_likelihood(residual, 0.0, noise)
+        return residual, (q, stop_logit, theta, log_q, log_lik, state)
 
     keys = jax.random.split(key if key is not None else jax.random.PRNGKey(0), k_max)
     start = project(spectra, degree)
-    _, (q, stop_logit, theta, log_q, log_lik) = jax.lax.scan(step, start, keys, unroll=True)
+    _, (q, stop_logit, theta, log_q, log_lik, states) = jax.lax.scan(step, start, keys,
+                                                                    unroll=True)
     log_lik0 = log_likelihood(start, 0.0, noise)
-    return Trajectory(q, stop_logit, theta, log_q, jnp.concatenate([log_lik0[None], log_lik]))
+    return Trajectory(q, stop_logit, theta, log_q, jnp.concatenate([log_lik0[None], log_lik]),
+                      states)
 
 
 def log_stop_probs(stop_logit: jax.Array) -> jax.Array:
@@ -172,11 +177,19 @@ def stop_weights(stop_logit: jax.Array, key: jax.Array, config: Config) -> jax.A
 def optimal_stop_loss(scores: jax.Array, stop_logit: jax.Array) -> jax.Array:
     """Loss of ``relaxation="optimal"``, averaged over the batch.
 
-    For the sampled peaks, the stop distribution that maximises the ELBO Σ_k ρ_k (A_k - log ρ_k)
-    is ρ* = softmax(A), where the ELBO equals logsumexp(A). The peak heads maximise that
-    (each state weighted by ρ*, not by the current stop head), and the stop head is fitted
-    to ρ* by cross-entropy, -Σ_k ρ*_k log ρ_k. Both gradients stay alive when the stop head
-    is saturated, which the ELBO's own gradient (proportional to ρ_k) does not.
+    For the sampled peaks, the stop distribution that maximises Σ_k ρ_k (A_k - log ρ_k) is
+    ρ* = softmax(A), where that sum equals logsumexp(A). The peak heads maximise
+    E[logsumexp_k A_k] (each state weighted by ρ*, not by the current stop head), and the stop
+    head is fitted to ρ* by cross-entropy, -Σ_k ρ*_k log ρ_k. Both gradients stay alive when
+    the stop head is saturated, which the ELBO's own gradient (proportional to ρ_k) does not.
+
+    What this optimises: E[logsumexp_k A_k] is a valid bound on the evidence (tighter than
+    the ELBO) for a stop distribution that may look at the later peaks; the deployed stop head
+    sees only the current residual, and its cross-entropy optimum,
+    π_k = E[ρ*_k | θ_{1:k}] / E[Σ_{j≥k} ρ*_j | θ_{1:k}], is not the ELBO's optimum
+    σ(A_k - E[V_{k+1}]) unless the later scores are deterministic. `relaxed_loss` feeds this
+    function stop logits recomputed on gradient-stopped residuals (`stop_logits_fixed`), so the
+    cross-entropy trains the stop head only and never reaches the peak heads.
 
     Args:
       scores: (K+1, B) A_k from `state_scores`.
@@ -188,6 +201,18 @@ def optimal_stop_loss(scores: jax.Array, stop_logit: jax.Array) -> jax.Array:
     target = jax.lax.stop_gradient(jax.nn.softmax(scores, axis=0))
     cross_entropy = -jnp.sum(target * log_stop_probs(stop_logit), axis=0)
     return jnp.mean(cross_entropy - jax.nn.logsumexp(scores, axis=0))
+
+
+def stop_logits_fixed(apply_fn: ApplyFn, params: dict, traj: Trajectory, noise: jax.Array,
+                      config: Config) -> jax.Array:
+    """(K, B) stop logits recomputed from the trajectory's residuals with their gradient
+    stopped: one batched pass of the policy over all K·B states, whose gradient reaches the
+    policy's weights only (not the peaks sampled earlier in the trajectory)."""
+    states = jax.lax.stop_gradient(traj.states)
+    k, b, w = states.shape
+    raw, anchor = apply_fn(params, states.reshape(k * b, w), jnp.tile(noise, k))
+    _, stop_logit = decode_heads(raw, anchor, config.model.heads, config.model.family)
+    return stop_logit.reshape(k, b)
 
 
 class LossInfo(NamedTuple):
@@ -218,7 +243,9 @@ def relaxed_loss(params: dict, apply_fn: ApplyFn, spectra: jax.Array, key: jax.A
     terms = state_elbos(traj, config)
     probs = jnp.exp(log_stop_probs(traj.stop_logit))
     if config.model.relaxation == "optimal":
-        loss = optimal_stop_loss(state_scores(traj, config), traj.stop_logit)
+        stop_logit = stop_logits_fixed(apply_fn, params, traj, noise_of(spectra, noise, config),
+                                       config)
+        loss = optimal_stop_loss(state_scores(traj, config), stop_logit)
         elbo = jnp.mean(jnp.sum(probs * terms, axis=0))
         info_loss = -elbo
     else:

@@ -1,4 +1,5 @@
-"""Policy networks: a residual (B, W) and its noise sd (B,) → raw outputs (B, 9), anchor (B,).
+"""Policy networks: a residual (B, W) and its noise sd (B,) → raw outputs (B, R), anchor (B,)
+(R = 9 for the mean-field family, 15 for the correlated one; see `peakflow.core.heads`).
 
 `PaperCNN` is the architecture of the paper's Sec. 3.1. `AnchoredCNN` is the cheaper CPU
 architecture: the location head is anchored at the arg-max of the smoothed residual (the
@@ -15,17 +16,18 @@ import jax.numpy as jnp
 
 from peakflow.config import PolicyConfig
 from peakflow.core.signal import smooth
-from peakflow.core.variational import NUM_RAW
+from peakflow.core.heads import num_raw
 
 
 class PaperCNN(nn.Module):
-    """Conv1D(k=100, 128, tanh) → Conv1D(k=1, 128, tanh) → flatten → Dense(128, tanh) → Dense(9).
+    """Conv1D(k=100, 128, tanh) → Conv1D(k=1, 128, tanh) → flatten → Dense(128, tanh) → Dense(R).
 
     The location head is the paper's ``W · sigmoid``: the anchor is W/2 (with the head's span
     W/2, ``W/2 + W/2 · tanh(raw/2) = W · sigmoid(raw)``).
     """
 
     config: PolicyConfig
+    outputs: int = num_raw("mean_field")
 
     @nn.compact
     def __call__(self, residual: jax.Array, noise: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -35,7 +37,7 @@ class PaperCNN(nn.Module):
         h = jnp.tanh(nn.Conv(128, (100,), padding="SAME")(h))
         h = jnp.tanh(nn.Conv(128, (1,))(h))
         h = jnp.tanh(nn.Dense(self.config.hidden)(h.reshape(batch, -1)))
-        raw = nn.Dense(NUM_RAW)(h)
+        raw = nn.Dense(self.outputs)(h)
         return raw, jnp.full((batch,), num_points / 2.0)
 
 
@@ -78,6 +80,7 @@ class AnchoredCNN(nn.Module):
     """
 
     config: PolicyConfig
+    outputs: int = num_raw("mean_field")
 
     @nn.compact
     def __call__(self, residual: jax.Array, noise: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -111,7 +114,7 @@ class AnchoredCNN(nn.Module):
         h = jnp.concatenate([local, glob, height, position, *extra], axis=-1)
         h = act(nn.Dense(cfg.hidden)(h))
         h = act(nn.Dense(cfg.hidden)(h))
-        raw = nn.Dense(NUM_RAW)(h)
+        raw = nn.Dense(self.outputs)(h)
         return raw, anchor.astype(jnp.float32)
 
 
@@ -120,7 +123,7 @@ def init_policy(policy: nn.Module, key: jax.Array, num_points: int) -> dict:
     return policy.init(key, jnp.zeros((1, num_points), jnp.float32), jnp.ones((1,), jnp.float32))
 
 
-def make_policy(config: PolicyConfig) -> nn.Module:
-    """The policy module named by ``config.arch``."""
+def make_policy(config: PolicyConfig, family: str = "mean_field") -> nn.Module:
+    """The policy module named by ``config.arch``, with the outputs of the variational `family`."""
     config.validate()
-    return {"paper": PaperCNN, "anchored": AnchoredCNN}[config.arch](config)
+    return {"paper": PaperCNN, "anchored": AnchoredCNN}[config.arch](config, num_raw(family))

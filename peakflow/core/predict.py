@@ -11,7 +11,7 @@ from peakflow.config import Config
 from peakflow.core.likelihood import log_likelihood, project
 from peakflow.core.elbo import ApplyFn, log_stop_probs, noise_of, rollout
 from peakflow.core.lineshape import slot_mask, spectrum
-from peakflow.core.variational import PeakQ
+from peakflow.core.heads import VariationalQ
 
 
 class Prediction(NamedTuple):
@@ -20,7 +20,7 @@ class Prediction(NamedTuple):
     Attributes:
       k_probs: (B, K+1) probabilities of 0..K peaks.
       num_peaks: (B,) int, the most probable number of peaks.
-      q: variational parameters of each slot, fields (B, K).
+      q: variational parameters of each slot, fields (B, K, ...).
       fitted: (B, W) the model with the first `num_peaks` peaks at their posterior means.
       log_lik: (B,) log-likelihood of `fitted` (of the residual with its polynomial baseline
         projected out, when the model has one).
@@ -28,7 +28,7 @@ class Prediction(NamedTuple):
 
     k_probs: jax.Array
     num_peaks: jax.Array
-    q: PeakQ
+    q: VariationalQ
     fitted: jax.Array
     log_lik: jax.Array
 
@@ -59,7 +59,7 @@ def predict(apply_fn: ApplyFn, params: dict, spectra: jax.Array, config: Config,
         sampled = jax.vmap(path)(jax.random.split(key, num_paths))
         k_probs = jnp.mean(jnp.exp(log_stop_probs(jnp.moveaxis(sampled, 0, 1))), axis=1).T
     num_peaks = jnp.argmax(k_probs, axis=-1)
-    q = jax.tree.map(lambda a: a.T, traj.q)  # fields (B, K)
+    q = jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), traj.q)  # fields (B, K, ...)
     peaks = jax.tree.map(lambda a: a.T, traj.peaks)
     mask = slot_mask(num_peaks, config.model.k_max)
     omega = jnp.arange(spectra.shape[-1], dtype=jnp.float32)

@@ -93,7 +93,7 @@ def make_train(config: Config, mesh: Mesh | None = None
     config.validate()
     if mesh is not None:
         check_divisible(config.train.batch_size, mesh)
-    policy = make_policy(config.policy)
+    policy = make_policy(config.policy, config.model.family)
     optimizer = make_optimizer(config.train)
     schedule = make_schedule(config.train)
 
@@ -131,9 +131,16 @@ def multi_step(step: Callable[[TrainState, jax.Array], tuple[TrainState, StepInf
       ``run(state, key) -> (state, info)``, where every `StepInfo` field is (num_steps,).
       The step number is folded into `key` inside `step`, so the result equals `num_steps`
       separate calls of `step` with the same key.
+
+    On XLA:CPU the backward pass of the policy's convolutions runs ~50× slower inside a rolled
+    loop, so CPU training calls this with one step (`experiments.train.steps_per_call`), which
+    skips the scan; accelerators take many steps per call.
     """
 
     def run(state: TrainState, key: jax.Array) -> tuple[TrainState, StepInfo]:
+        if num_steps == 1:
+            state, info = step(state, key)
+            return state, jax.tree.map(lambda a: a[None], info)
         return jax.lax.scan(lambda s, _: step(s, key), state, None, length=num_steps)
 
     return run
@@ -153,7 +160,7 @@ def make_validate(config: Config) -> Callable[[dict, Simulated], dict[str, jax.A
     in noise units), ``failure_rate`` (log-likelihood below `FAILURE_THRESHOLD`; reduced
     chi-square above `FAILURE_CHI2` when the simulator's noise level varies), ``mean_k``.
     """
-    policy = make_policy(config.policy)
+    policy = make_policy(config.policy, config.model.family)
 
     @jax.jit
     def validate(params: dict, data: Simulated) -> dict[str, jax.Array]:

@@ -1,39 +1,41 @@
-"""The per-peak mean-field variational family of Eq. 9 and the map from network outputs to it.
+"""The per-peak mean-field variational family of Eq. 9 (the paper's).
 
 q(θ_k) = N(α | μ_α, σ_α²) · N(c | μ_c, σ_c²) · N(γ | μ_γ, σ_γ²) · Beta(η | a, b).
 
-The policy emits 9 raw numbers per step, in this order (`RAW_FIELDS`):
+Every family (this one and `peakflow.core.correlated.CorrelatedQ`) offers the same methods:
+`sample`, `sample_and_log_prob`, `log_prob`, `mean`, `std`, `correlation`, `interval` and
+`widen`; `peakflow.core.heads` maps the policy's outputs to either.
 
-  =====  ==================  ============================================================
-  index  parameter           mapping (`HeadConfig`)
-  =====  ==================  ============================================================
-  0      amplitude mean      lo + (hi - lo) · sigmoid(raw)
-  1      amplitude sd        bounded: lo + (hi - lo) · sigmoid(raw); unbounded: lo + exp(raw)
-  2      location mean       anchor + span · tanh(raw / 2)  (paper: W · sigmoid(raw))
-  3      location sd         as index 1
-  4      width mean          lo + (hi - lo) · sigmoid(raw)
-  5      width sd            as index 1
-  6      Beta a of η         exp(log lo + (log hi - log lo) · sigmoid(raw))
-  7      Beta b of η         as index 6
-  8      stop logit          bound · tanh(raw / bound)
-  =====  ==================  ============================================================
+The Normal on γ puts mass on γ ≤ 0, where the pseudo-Voigt is the same curve as at |γ| (it is
+even in γ). Under the ``uniform`` prior such draws cost the soft prior edge's steep penalty
+(about 100 nats per point of width below the range for the default ranges); under the paper's
+flat prior nothing stops them, which is one reason the correlated family works on log γ.
 """
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import distrax
 import jax
 import jax.numpy as jnp
+import numpy as np
+from scipy import stats
 
-from peakflow.config import HeadConfig
-from peakflow.core.lineshape import Peaks
+from peakflow.core.lineshape import PARAMETERS, Peaks
 
-RAW_FIELDS = ("amplitude_mean", "amplitude_sd", "location_mean", "location_sd", "width_mean",
-              "width_sd", "lorentzian_a", "lorentzian_b", "stop_logit")
-NUM_RAW = len(RAW_FIELDS)
+EPS = 1e-6  # η is kept this far inside (0, 1) when scoring a value given from outside
+
+
+def array_namespace(value):
+    """`numpy` for numpy input (and Python scalars), `jax.numpy` for JAX arrays."""
+    return jnp if isinstance(value, jax.Array) else np
+
+
+def identity_correlation(shape: tuple, xp=np):
+    """(*shape, 4, 4) identity matrices: the correlation of a mean-field family."""
+    return xp.broadcast_to(xp.eye(len(PARAMETERS), dtype=xp.float32),
+                           tuple(shape) + (len(PARAMETERS),) * 2)
 
 
 class PeakQ(NamedTuple):
@@ -48,6 +50,14 @@ class PeakQ(NamedTuple):
     lorentzian_a: jax.Array
     lorentzian_b: jax.Array
 
+    @classmethod
+    def from_moments(cls, mean: Peaks, std: Peaks) -> "PeakQ":
+        """The mean-field family with the given means and sds (Beta matched by moments)."""
+        m, v = mean.lorentzian, std.lorentzian**2
+        concentration = m * (1.0 - m) / v - 1.0
+        return cls(mean.amplitude, std.amplitude, mean.location, std.location, mean.width,
+                   std.width, m * concentration, (1.0 - m) * concentration)
+
     def distributions(self) -> Peaks:
         """The four distrax factors, as a `Peaks` of distributions."""
         return Peaks(
@@ -57,17 +67,34 @@ class PeakQ(NamedTuple):
             lorentzian=distrax.Beta(self.lorentzian_a, self.lorentzian_b),
         )
 
+    def sample_and_log_prob(self, key: jax.Array) -> tuple[Peaks, jax.Array]:
+        """One reparameterised draw and its (...,) log q.
+
+        η is drawn as G_a / (G_a + G_b) from log-Gamma variates, and its Beta density is
+        evaluated from log η and log(1 - η) in log space, so draws that round to 0 or 1 in
+        float32 keep the exact log q and their (implicit) gradient.
+        """
+        k_amp, k_loc, k_wid, k_a, k_b = jax.random.split(key, 5)
+        normals = self.distributions()[:3]
+        values = [d.sample(seed=k) for d, k in zip(normals, (k_amp, k_loc, k_wid))]
+        log_ga = jax.random.loggamma(k_a, self.lorentzian_a)
+        log_gb = jax.random.loggamma(k_b, self.lorentzian_b)
+        log_total = jnp.logaddexp(log_ga, log_gb)
+        log_eta, log_rest = log_ga - log_total, log_gb - log_total
+        log_beta = ((self.lorentzian_a - 1.0) * log_eta + (self.lorentzian_b - 1.0) * log_rest
+                    - jax.scipy.special.betaln(self.lorentzian_a, self.lorentzian_b))
+        log_q = sum(d.log_prob(v) for d, v in zip(normals, values)) + log_beta
+        return Peaks(*values, jnp.exp(log_eta)), log_q
+
     def sample(self, key: jax.Array) -> Peaks:
-        """One reparameterised draw (pathwise gradients, implicit for the Beta): fields (...,)."""
-        keys = jax.random.split(key, 4)
-        return Peaks(*(d.sample(seed=k) for d, k in zip(self.distributions(), keys)))
+        """One reparameterised draw: fields (...,)."""
+        return self.sample_and_log_prob(key)[0]
 
     def log_prob(self, peaks: Peaks) -> jax.Array:
-        """(...,) log q(θ) summed over the four factors."""
-        dists = self.distributions()
-        eta = jnp.clip(peaks.lorentzian, 1e-6, 1.0 - 1e-6)
+        """(...,) log q(θ) summed over the four factors; η is clipped to [EPS, 1 - EPS]."""
+        eta = jnp.clip(peaks.lorentzian, EPS, 1.0 - EPS)
         values = peaks._replace(lorentzian=eta)
-        return sum(d.log_prob(v) for d, v in zip(dists, values))
+        return sum(d.log_prob(v) for d, v in zip(self.distributions(), values))
 
     def mean(self) -> Peaks:
         """Posterior means, fields (...,); numpy in, numpy out (arithmetic only)."""
@@ -80,47 +107,30 @@ class PeakQ(NamedTuple):
         eta_sd = (a * b / ((a + b) ** 2 * (a + b + 1.0))) ** 0.5
         return Peaks(self.amplitude_sd, self.location_sd, self.width_sd, eta_sd)
 
+    def correlation(self):
+        """(..., 4, 4) correlation of (α, c, γ, η): the identity for a mean-field family."""
+        return identity_correlation(np.shape(self.amplitude_mean),
+                                    array_namespace(self.amplitude_mean))
 
-def _bounded(raw: jax.Array, bounds: tuple[float, float]) -> jax.Array:
-    lo, hi = bounds
-    return lo + (hi - lo) * jax.nn.sigmoid(raw)
+    def interval(self, level: float) -> tuple[Peaks, Peaks]:
+        """Central `level` credible intervals of each parameter (numpy): (lo, hi) `Peaks`."""
+        tail = (1.0 - level) / 2.0
+        lo, hi = [], []
+        for mean, sd in zip(self.mean()[:3], self.std()[:3]):
+            lo.append(stats.norm.ppf(tail, mean, sd))
+            hi.append(stats.norm.isf(tail, mean, sd))
+        a, b = np.asarray(self.lorentzian_a), np.asarray(self.lorentzian_b)
+        return (Peaks(*lo, stats.beta.ppf(tail, a, b)),
+                Peaks(*hi, stats.beta.isf(tail, a, b)))
 
-
-def _sd(raw: jax.Array, bounds: tuple[float, float], transform: str) -> jax.Array:
-    if transform == "exp":
-        return bounds[0] + jnp.exp(jnp.clip(raw, -30.0, 30.0))
-    return _bounded(raw, bounds)
-
-
-def _log_bounded(raw: jax.Array, bounds: tuple[float, float]) -> jax.Array:
-    lo, hi = math.log(bounds[0]), math.log(bounds[1])
-    return jnp.exp(lo + (hi - lo) * jax.nn.sigmoid(raw))
-
-
-def decode_heads(raw: jax.Array, anchor: jax.Array, config: HeadConfig
-                 ) -> tuple[PeakQ, jax.Array]:
-    """Maps the policy's raw outputs to the variational family and the stop logit.
-
-    Args:
-      raw: (..., 9) raw outputs in `RAW_FIELDS` order.
-      anchor: (...,) centre of the location head (grid points).
-      config: the output ranges.
-
-    Returns:
-      (q, stop_logit): q with fields (...,) and the (...,) logit of stopping now.
-    """
-    r = [raw[..., i] for i in range(NUM_RAW)]
-    t = config.sd_transform
-    q = PeakQ(
-        amplitude_mean=_bounded(r[0], config.amplitude_mean),
-        amplitude_sd=_sd(r[1], config.amplitude_sd, t),
-        location_mean=anchor + config.location_span * jnp.tanh(0.5 * r[2]),
-        location_sd=_sd(r[3], config.location_sd, t),
-        width_mean=_bounded(r[4], config.width_mean),
-        width_sd=_sd(r[5], config.width_sd, t),
-        lorentzian_a=_log_bounded(r[6], config.lorentzian_concentration),
-        lorentzian_b=_log_bounded(r[7], config.lorentzian_concentration),
-    )
-    bound = config.stop_logit_bound
-    stop_logit = bound * jnp.tanh(r[8] / bound)
-    return q, stop_logit
+    def widen(self, factor: float) -> "PeakQ":
+        """The family with every sd multiplied by `factor` (η: Beta with the same mean)."""
+        a, b = self.lorentzian_a, self.lorentzian_b
+        shrink = (a + b + 1.0) / factor**2 - 1.0
+        concentration = shrink / (a + b)
+        clip = lambda v: jnp.maximum(v, 0.05) if isinstance(v, jax.Array) else np.maximum(v, 0.05)
+        return self._replace(amplitude_sd=self.amplitude_sd * factor,
+                             location_sd=self.location_sd * factor,
+                             width_sd=self.width_sd * factor,
+                             lorentzian_a=clip(a * concentration),
+                             lorentzian_b=clip(b * concentration))

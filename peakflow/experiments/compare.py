@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import peakflow  # noqa: E402
-from peakflow.calibration import coverage, normal_interval, q_intervals, sbc_ranks  # noqa: E402
+from peakflow.calibration import coverage, normal_interval, sbc_ranks  # noqa: E402
 from peakflow.evaluation import confusion_matrix  # noqa: E402
 from peakflow.core.lineshape import PARAMETERS, Peaks, slot_mask  # noqa: E402
 from peakflow.experiments.compare_report import (  # noqa: E402
@@ -85,7 +85,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def _from_posterior(name, post, rows, batched, single) -> MethodResult:
-    intervals = {lv: q_intervals(post._q, lv) for lv in LEVELS}
+    intervals = {lv: post.interval(lv) for lv in LEVELS}
     return MethodResult(name, rows, post.mean(), post.std(), intervals, post.log_likelihood,
                         batched, single)
 
@@ -95,7 +95,7 @@ def _from_q(name, q, num_peaks, x, noise, rows, batched, single) -> MethodResult
     q = jax.tree.map(lambda a: np.where(present, np.asarray(a, np.float64), np.nan), q)
     mean, std = q.mean(), q.std()
     mean, std = Peaks(*map(np.asarray, mean)), Peaks(*map(np.asarray, std))
-    intervals = {lv: q_intervals(q, lv) for lv in LEVELS}
+    intervals = {lv: q.interval(lv) for lv in LEVELS}
     log_lik = fit_log_likelihood(x, mean, noise)
     return MethodResult(name, rows, mean, std, intervals, log_lik, batched, single)
 

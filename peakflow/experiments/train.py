@@ -5,8 +5,9 @@ under ``checkpoints/``, one JSON line of validation metrics per evaluation in
 ``metrics.jsonl``, and, at the end, an inference-only model in ``model/`` that
 ``peakflow.infer(..., model=WORKDIR/model)`` loads. Killing the run (Ctrl-C, SIGTERM, or
 worse) loses at most ``checkpoint_every`` steps: running the same command again resumes from
-the latest checkpoint, with the same data stream. Steps run up to `STEPS_PER_CALL` at a time in
-one jitted call (a `lax.scan` over steps), with the same results as one call per step.
+the latest checkpoint, with the same data stream. On GPU/TPU steps run up to `STEPS_PER_CALL` at
+a time in one jitted call (a `lax.scan` over steps), with the same results as one call per
+step; on CPU one step per call (`steps_per_call`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,12 @@ from peakflow.runtime import checkpoint
 
 # Settings a resumed run may change; anything else must match the stored configuration.
 RESUMABLE = {"steps", "eval_every", "checkpoint_every", "keep"}
-STEPS_PER_CALL = 50  # most steps in one jitted call (a stop request waits at most this long)
+STEPS_PER_CALL = 50  # most steps in one jitted call on an accelerator (a stop waits this long)
+
+
+def steps_per_call() -> int:
+    """Steps per jitted call: `STEPS_PER_CALL` on GPU/TPU, 1 on CPU (see `multi_step`)."""
+    return 1 if jax.default_backend() == "cpu" else STEPS_PER_CALL
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -110,16 +116,17 @@ def next_stop(step: int, config: Config, per_call: int = STEPS_PER_CALL) -> int:
     return min((step // unit + 1) * unit, config.train.steps)
 
 
-def train(config: Config, workdir: Path, per_call: int = STEPS_PER_CALL) -> Path:
+def train(config: Config, workdir: Path, per_call: int | None = None) -> Path:
     """Runs (or resumes) training; returns the exported model directory.
 
-    Steps run `per_call` (at most) at a time inside one jitted `lax.scan`
+    Steps run `per_call` (default `steps_per_call()`) at a time inside one jitted `lax.scan`
     (`peakflow.core.train.multi_step`), so the host syncs only between calls; the results
     equal those of one call per step.
 
     Raises:
       Interrupted: after SIGTERM or Ctrl-C (a checkpoint of the last finished step is saved).
     """
+    per_call = steps_per_call() if per_call is None else per_call
     workdir.mkdir(parents=True, exist_ok=True)
     mngr = checkpoint.manager(workdir / "checkpoints", keep=config.train.keep)
     mesh = data_mesh() if jax.local_device_count() > 1 else None

@@ -1,6 +1,9 @@
-"""Spectra on a model's grid: the amortized `Posterior` and `infer`."""
+"""Spectra on a model's grid: the amortized `Posterior`, `infer`, and the exactness step
+`reweight` (importance sampling against the exact posterior)."""
 
+from peakflow.grid.exact import reweight
 from peakflow.grid.infer import infer
 from peakflow.grid.posterior import ParamPosterior, Posterior
+from peakflow.grid.weighted import KHAT_MAX, Importance
 
-__all__ = ["ParamPosterior", "Posterior", "infer"]
+__all__ = ["KHAT_MAX", "Importance", "ParamPosterior", "Posterior", "infer", "reweight"]

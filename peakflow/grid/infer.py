@@ -14,6 +14,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from peakflow.grid.exact import reweight
 from peakflow.grid.posterior import Posterior, assemble, squeeze
 from peakflow.core.signal import estimate_noise
 from peakflow.runtime.trained import CHUNK_SIZE, TrainedModel, load_model
@@ -80,7 +81,7 @@ def read_chunk(rows: np.ndarray) -> tuple[np.ndarray, list]:
 
 def infer(spectra: Any, *, model: str | os.PathLike | TrainedModel | None = None,
           key: jax.Array | None = None, progress: bool | None = None,
-          chunk_size: int = CHUNK_SIZE) -> Posterior:
+          chunk_size: int = CHUNK_SIZE, exact: bool = False) -> Posterior:
     """Number of peaks and per-peak posteriors of spectra on the model's grid.
 
     The spectra must already be on the model's grid: W points at the noise level it was trained
@@ -96,6 +97,10 @@ def infer(spectra: Any, *, model: str | os.PathLike | TrainedModel | None = None
         sampled from the posterior, rather than read off the posterior-mean trajectory.
       progress: show a progress bar over chunks (default: when there are more than 8).
       chunk_size: spectra per device call; the working memory is proportional to it.
+      exact: add the exactness step (`peakflow.grid.exact.reweight`): importance-sample the
+        exact posterior of the chosen K with the amortized posterior as proposal; summaries
+        then come from the Pareto-smoothed weighted draws, and ``post.importance`` holds k̂,
+        the effective sample size and which spectra are ``trustworthy`` (k̂ ≤ 0.7).
 
     Returns:
       A `Posterior`; a single (W,) spectrum gives one without a leading axis.
@@ -122,4 +127,6 @@ def infer(spectra: Any, *, model: str | os.PathLike | TrainedModel | None = None
     report_bad_rows(errors, single)
     post = assemble(pred.q, pred.num_peaks, pred.k_probs, pred.log_lik, errors,
                     trained.num_points)
+    if exact:
+        post = reweight(post, array, model=trained, key=key)
     return squeeze(post) if single else post

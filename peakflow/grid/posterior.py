@@ -1,8 +1,9 @@
 """The amortized posterior of spectra on a model's grid: `Posterior` and how it is built.
 
-A `Posterior` holds, per spectrum, P(K) and the mean-field q of each peak slot, with peaks
-sorted by location and slots beyond the most probable K set to NaN; fitted curves are computed
-only when asked for, so a posterior of 10^6 spectra costs O(N·K_max) memory.
+A `Posterior` holds, per spectrum, P(K) and the variational q of each peak slot (mean-field or
+correlated), with peaks sorted by location and slots beyond the most probable K set to NaN;
+fitted curves are computed only when asked for, so a posterior of 10^6 spectra costs
+O(N·K_max) memory.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import numpy as np
 
 from peakflow.core.likelihood import log_likelihood
 from peakflow.core.lineshape import PARAMETERS, Peaks, fwhm_ratio, slot_mask, spectrum
-from peakflow.core.variational import PeakQ
+from peakflow.core.heads import VariationalQ
+from peakflow.grid.weighted import Importance, resample, weighted_interval
 from peakflow.runtime.trained import CHUNK_SIZE
 
 
@@ -38,10 +40,16 @@ class Posterior:
       amplitude, location, width, lorentzian: `ParamPosterior` with (..., P) mean and sd,
         P = K_max; entries beyond each spectrum's own `num_peaks` are NaN. Peaks are sorted
         by location. `location` and `width` are in grid points; `width` is γ, see `fwhm`.
+      correlation: (..., P, 4, 4) correlation matrix of each peak's (α, c, γ, η) under q (the
+        identity for the mean-field family; for the correlated family that of
+        (log α, c, log γ, logit η), equal to θ's to first order in the sds).
       log_likelihood: (...,) Gaussian log-likelihood of `fitted` (nats).
       valid: (...,) bool, False for rows that were not finite (their results are NaN).
       errors: per row, None or the message explaining why the row is invalid.
       num_points: W, the grid length.
+      importance: None for the amortized posterior; after the exactness step
+        (`peakflow.grid.exact.reweight`, ``infer(..., exact=True)``) the weighted draws, k̂ and
+        effective sample size, and the summaries above come from those draws.
     """
 
     num_peaks: np.ndarray
@@ -50,11 +58,13 @@ class Posterior:
     location: ParamPosterior
     width: ParamPosterior
     lorentzian: ParamPosterior
+    correlation: np.ndarray
     log_likelihood: np.ndarray
     valid: np.ndarray
     errors: tuple
     num_points: int
-    _q: PeakQ
+    _q: VariationalQ
+    importance: Importance | None = None
 
     @functools.cached_property
     def fitted(self) -> np.ndarray:
@@ -76,14 +86,30 @@ class Posterior:
         ratio = fwhm_ratio(self.lorentzian.mean, np)
         return ParamPosterior(self.width.mean * ratio, self.width.std * ratio)
 
+    def interval(self, level: float) -> tuple[Peaks, Peaks]:
+        """Central `level` credible intervals of every parameter: (lo, hi) `Peaks` (..., P).
+
+        Exact quantiles of q, or weighted quantiles of the draws after the exactness step.
+        """
+        if self.importance is not None:
+            return weighted_interval(self.importance.draws, self.importance.log_weights, level)
+        return self._q.interval(level)
+
     def sample(self, key: jax.Array, n: int) -> Peaks:
-        """Draws `n` samples of every peak's parameters from the (mean-field) posterior.
+        """Draws `n` samples of every peak's parameters from q (or, after the exactness step,
+        resamples the weighted draws).
+
+        Each peak's four parameters are drawn jointly (with their correlation, for the
+        correlated family); different peaks are drawn independently, each from its q along
+        the posterior-mean trajectory.
 
         Returns:
           `Peaks` with fields (n, ..., P); NaN beyond each spectrum's `num_peaks`.
         """
+        if self.importance is not None:
+            return resample(self.importance, key, n)
         present = ~np.isnan(self.amplitude.mean)
-        q = jax.tree.map(lambda a: jnp.asarray(np.where(present, a, 1.0)), self._q)
+        q = jax.tree.map(lambda a: jnp.asarray(np.nan_to_num(a, nan=1.0)), self._q)
         draws = jax.vmap(q.sample)(jax.random.split(key, n))
         return Peaks(*(np.where(present, np.asarray(d), np.nan) for d in draws))
 
@@ -139,12 +165,20 @@ def fit_log_likelihood(spectra: np.ndarray, mean: Peaks, noise: float) -> np.nda
                                      noise))
 
 
-def assemble(q: PeakQ, num_peaks: np.ndarray, k_probs: np.ndarray, log_lik: np.ndarray,
+def _sort_slots(a: np.ndarray, order: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """Slots of `a` (N, P, ...) in `order` (N, P), NaN where not `present` (N, P)."""
+    extra = (1,) * (np.ndim(a) - 2)
+    taken = np.take_along_axis(np.asarray(a, np.float32), order.reshape(order.shape + extra),
+                               axis=1)
+    return np.where(present.reshape(present.shape + extra), taken, np.float32(np.nan))
+
+
+def assemble(q: VariationalQ, num_peaks: np.ndarray, k_probs: np.ndarray, log_lik: np.ndarray,
              errors: list[str | None], num_points: int) -> Posterior:
     """Builds a batch `Posterior` from per-slot variational parameters.
 
     Args:
-      q: fields (N, P), in any slot order; slots at or beyond `num_peaks` may hold anything.
+      q: fields (N, P, ...), in any slot order; slots at or beyond `num_peaks` may hold anything.
       num_peaks: (N,) int numbers of peaks.
       k_probs: (N, K+1) probabilities of each number of peaks.
       log_lik: (N,) log-likelihood of each posterior-mean fit.
@@ -152,18 +186,19 @@ def assemble(q: PeakQ, num_peaks: np.ndarray, k_probs: np.ndarray, log_lik: np.n
       num_points: W.
     """
     bad = np.array([e is not None for e in errors])
-    slots = q.amplitude_mean.shape[-1]
-    present = slot_mask(num_peaks, slots) & ~bad[:, None]
-    order = np.argsort(np.where(present, np.asarray(q.location_mean), np.inf), axis=-1)
-    take = lambda a: np.take_along_axis(np.asarray(a, np.float32), order, axis=-1)
+    q = jax.tree.map(np.asarray, q)
+    location = np.asarray(q.mean().location)
+    present = slot_mask(num_peaks, location.shape[-1]) & ~bad[:, None]
+    order = np.argsort(np.where(present, location, np.inf), axis=-1)
     present = np.take_along_axis(present, order, axis=-1)
-    q = PeakQ(*(np.where(present, take(a), np.float32(np.nan)) for a in q))
+    q = type(q)(*(_sort_slots(a, order, present) for a in q))
     mean, std = q.mean(), q.std()
     return Posterior(
         num_peaks=np.where(bad, -1, num_peaks).astype(np.int64),
         k_probs=np.where(bad[:, None], np.float32(np.nan), np.asarray(k_probs, np.float32)),
         **{name: ParamPosterior(np.asarray(m), np.asarray(s))
            for name, m, s in zip(PARAMETERS, mean, std)},
+        correlation=np.asarray(q.correlation(), np.float32),
         log_likelihood=np.where(bad, np.float32(np.nan), np.asarray(log_lik, np.float32)),
         valid=~bad,
         errors=tuple(errors),
@@ -174,7 +209,8 @@ def assemble(q: PeakQ, num_peaks: np.ndarray, k_probs: np.ndarray, log_lik: np.n
 
 def _reshape(post: Posterior, fn) -> Posterior:
     fields = {name: jax.tree.map(fn, getattr(post, name))
-              for name in ("num_peaks", "k_probs", *PARAMETERS, "log_likelihood", "valid", "_q")}
+              for name in ("num_peaks", "k_probs", *PARAMETERS, "correlation", "log_likelihood",
+                           "valid", "_q", "importance")}
     return Posterior(errors=post.errors, num_points=post.num_points, **fields)
 
 

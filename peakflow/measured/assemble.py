@@ -54,7 +54,7 @@ def window_baselines(prep: Prepared, pred: Prediction, degree: int) -> np.ndarra
         return np.zeros(prep.grid.size)
     omega = np.arange(size, dtype=np.float64)
     mean = jax.tree.map(lambda a: np.asarray(a, np.float64)[..., None], pred.q.mean())
-    present = slot_mask(pred.num_peaks, pred.q.amplitude_mean.shape[1])
+    present = slot_mask(pred.num_peaks, pred.k_probs.shape[1] - 1)
     each = profile(omega[None, None, :], *mean, xp=np)
     residual = prep.windows - np.sum(np.where(present[..., None], each, 0.0), axis=1)
     basis = polynomial_basis(size, degree).astype(np.float64)
@@ -75,8 +75,8 @@ def peak_table(prep: Prepared, pred: Prediction, window_length: int,
     window added is P(K >= j) of that window.
     """
     step = float(prep.grid[1] - prep.grid[0])
-    win, slot = np.nonzero(slot_mask(pred.num_peaks, pred.q.amplitude_mean.shape[1]))
-    exists = 1.0 - np.cumsum(pred.k_probs, axis=1)[:, :-1]  # (M, K): P(K >= j), j = slot + 1
+    win, slot = np.nonzero(slot_mask(pred.num_peaks, pred.k_probs.shape[1] - 1))
+    exists = np.clip(1.0 - np.cumsum(pred.k_probs, axis=1)[:, :-1], 0.0, 1.0)  # P(K >= slot+1)
     q = jax.tree.map(lambda a: a[win, slot], pred.q)
     mean, sd = q.mean(), q.std()
     grid_pos = prep.starts[win] + mean.location

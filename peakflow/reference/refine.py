@@ -55,7 +55,8 @@ def refine(spectra: Any, post: Posterior, *, steps: int = 300, lr: float = 5e-3,
                          f"{batch.shape[0]} were given")
     errors = [e or p for e, p in zip(errors, batch_post.errors)]
     num_peaks = np.maximum(batch_post.num_peaks, 0)
-    q0 = PeakQ(*(jnp.asarray(np.nan_to_num(a, nan=1.0), jnp.float32) for a in batch_post._q))
+    start = PeakQ.from_moments(batch_post.mean(), batch_post.std())  # SVI's guide is mean-field
+    q0 = PeakQ(*(jnp.asarray(np.nan_to_num(a, nan=1.0), jnp.float32) for a in start))
     key = jax.random.PRNGKey(0) if key is None else key
     q, _ = fit_svi(jnp.asarray(batch), jnp.asarray(num_peaks), q0, key=key, steps=steps, lr=lr,
                    noise=trained.config.sim.noise, sim=trained.config.sim, prior=prior)

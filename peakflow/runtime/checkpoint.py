@@ -89,7 +89,7 @@ def load_params(directory: str | os.PathLike) -> tuple[Config, dict, dict[str, A
         except (KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{path}: stored configuration is not a peakflow Config: {err}"
                              ) from err
-        policy = make_policy(config.policy)
+        policy = make_policy(config.policy, config.model.family)
         abstract = jax.eval_shape(
             lambda key: init_policy(policy, key, config.sim.num_points), jax.random.PRNGKey(0))
         try:

@@ -25,7 +25,7 @@ from peakflow.config import Config
 from peakflow.core.policy import make_policy
 from peakflow.core.predict import Prediction, predict
 from peakflow.core.sharding import batch_sharding, data_mesh, replicated
-from peakflow.core.variational import PeakQ
+from peakflow.core.heads import decode_heads, num_raw
 from peakflow.runtime.checkpoint import load_params
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -58,7 +58,7 @@ class TrainedModel:
 
     @functools.cached_property
     def _predict(self):
-        policy = make_policy(self.config.policy)
+        policy = make_policy(self.config.policy, self.config.model.family)
         return jax.jit(functools.partial(predict, policy.apply, config=self.config),
                        static_argnames=("num_paths",))
 
@@ -149,9 +149,11 @@ class TrainedModel:
             out.k_probs[start:stop] = pred.k_probs
             out.num_peaks[start:stop] = pred.num_peaks
             out.log_lik[start:stop] = pred.log_lik
-        if not n:
-            fields = {name: np.empty((0, k_max), np.float32) for name in PeakQ._fields}
-        return out._replace(q=PeakQ(**fields))
+        model = self.config.model
+        empty, _ = decode_heads(np.zeros((0, k_max, num_raw(model.family)), np.float32),
+                                np.zeros((0, k_max), np.float32), model.heads, model.family)
+        q = type(empty)(**fields) if n else jax.tree.map(np.asarray, empty)
+        return out._replace(q=q)
 
 
 @functools.lru_cache(maxsize=8)

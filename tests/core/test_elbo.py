@@ -35,7 +35,7 @@ def test_stop_weights_sum_to_one(relaxation):
 
 def _setup(name="tiny", **overrides):
     cfg = peakflow.with_overrides(peakflow.preset(name), overrides)
-    policy = make_policy(cfg.policy)
+    policy = make_policy(cfg.policy, cfg.model.family)
     params = init_policy(policy, jax.random.PRNGKey(0), cfg.sim.num_points)
     data = simulate_batch(jax.random.PRNGKey(1), cfg.sim, 8)
     return cfg, policy, params, data
@@ -44,7 +44,8 @@ def _setup(name="tiny", **overrides):
 @pytest.mark.parametrize("name, overrides", [  # the tiny default: see test_train
     ("tiny", {"model.prior": "flat", "model.backward": "paper", "model.k_max": 2,
               "sim.k_max": 2}),
-    ("tiny", {"model.relaxation": "exact", "model.heads.sd_transform": "exp",
+    ("tiny", {"model.family": "mean_field", "model.relaxation": "exact",
+              "model.heads.sd_transform": "exp",
               "model.k_max": 2, "sim.k_max": 2}),
     ("paper", {"model.k_max": 2, "sim.k_max": 2}),
     ("broad", {"policy.features": 4, "policy.hidden": 16, "model.k_max": 3, "sim.k_max": 3}),
@@ -63,8 +64,8 @@ def test_rollout_shapes_and_mean_path():
     traj = rollout(policy.apply, params, data.spectrum, None, cfg)
     chex.assert_shape(traj.stop_logit, (4, 8))
     chex.assert_shape(traj.log_lik, (5, 8))
-    chex.assert_shape(traj.q.location_mean, (4, 8))
-    np.testing.assert_allclose(traj.peaks.location, traj.q.location_mean)
+    chex.assert_shape(traj.q.loc, (4, 8, 4))
+    np.testing.assert_allclose(traj.peaks.location, traj.q.mean().location)
     np.testing.assert_allclose(traj.log_lik[0], peakflow.log_likelihood(
         data.spectrum, jnp.zeros(500), 0.01), rtol=1e-5)
     assert float(jnp.abs(traj.log_q).max()) == 0.0
@@ -105,3 +106,32 @@ def test_optimal_stop_loss_fits_the_stop_head_to_softmax_of_the_scores():
     stop_first = jnp.asarray(np.r_[[8.0], np.zeros(4)][:, None] * np.ones((1, 3)), jnp.float32)
     g = jax.grad(optimal_stop_loss, argnums=1)(stop_first, stuck)
     assert np.all(np.asarray(g[0]) < -0.2)
+
+
+def test_optimal_cross_entropy_trains_the_stop_head_only():
+    """The "optimal" loss's gradient is that of -logsumexp(A) (peaks, through the samples) plus
+    that of the cross-entropy at fixed residuals (weights only): no leak into the peak heads."""
+    from peakflow.core.elbo import state_scores, stop_logits_fixed
+
+    cfg, policy, params, data = _setup("tiny", **{"model.relaxation": "optimal",
+                                                  "model.k_max": 2, "sim.k_max": 2})
+    key = jax.random.PRNGKey(3)
+    sample_key = jax.random.split(key)[0]  # the key `relaxed_loss` samples the peaks with
+    noise = jnp.full((8,), cfg.sim.noise)
+
+    def peaks_part(p):
+        traj = rollout(policy.apply, p, data.spectrum, sample_key, cfg)
+        return -jnp.mean(jax.nn.logsumexp(state_scores(traj, cfg), axis=0))
+
+    fixed = jax.lax.stop_gradient(rollout(policy.apply, params, data.spectrum, sample_key, cfg))
+    target = jax.nn.softmax(state_scores(fixed, cfg), axis=0)
+
+    def stop_part(p):
+        logits = stop_logits_fixed(policy.apply, p, fixed, noise, cfg)
+        return jnp.mean(-jnp.sum(target * log_stop_probs(logits), axis=0))
+
+    total = jax.grad(lambda p: relaxed_loss(p, policy.apply, data.spectrum, key, cfg)[0])(params)
+    parts = jax.tree.map(jnp.add, jax.grad(peaks_part)(params), jax.grad(stop_part)(params))
+    for got, want in zip(jax.tree.leaves(total), jax.tree.leaves(parts)):
+        np.testing.assert_allclose(got, want, rtol=2e-3, atol=1e-4)
+    assert float(optax.global_norm(jax.grad(stop_part)(params))) > 0

@@ -36,7 +36,8 @@ def test_model_directory_loads_for_inference(tiny_model_dir, tiny_config):
     config, params, _ = checkpoint.load_params(tiny_model_dir)
     assert config == tiny_config
     assert jax.tree.structure(params) == jax.tree.structure(
-        init_policy(peakflow.make_policy(config.policy), jax.random.PRNGKey(0), 500))
+        init_policy(peakflow.make_policy(config.policy, config.model.family),
+                    jax.random.PRNGKey(0), 500))
 
 
 def test_mismatched_checkpoint_is_named(tmp_path, tiny_config):
