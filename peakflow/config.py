@@ -4,13 +4,11 @@ Every setting lives in a frozen dataclass, so a `Config` is hashable (it can be 
 argument of `jax.jit`) and round-trips through JSON (it is stored beside every checkpoint).
 
 Presets (`preset(name)`):
-  * ``paper``   – the paper's recipe: its CNN, location regressed as ``W * sigmoid``, flat
-                  improper priors, ``P_B = 1/(k+1)!``, batch 256, triangular cyclic learning rate.
-  * ``compact`` – the CPU recipe: a small CNN whose location head is anchored at the arg-max of
-                  the smoothed residual, proper uniform priors over the simulator's ranges,
-                  uniform backward policy, Adam with warm-up and cosine decay.
-  * ``broad``   – for real spectra: 256-point windows, up to 8 peaks (close, blended, cut by
-                  the edges), a range of noise levels, baselines, normalised windows.
+  * ``paper``   – the paper's recipe: its CNN and mean-field family, ``W * sigmoid`` location,
+                  flat priors, ``P_B = 1/(k+1)!``, batch 256, triangular cyclic learning rate.
+  * ``compact`` – the CPU recipe: a small CNN anchored at the residual's arg-max, the correlated
+                  family, uniform priors and backward policy, Adam with cosine decay.
+  * ``broad``   – for real spectra: 256-point windows, up to 8 peaks, noise levels, baselines.
   * ``tiny``    – ``compact`` shrunk for tests and smoke runs.
 """
 
@@ -148,22 +146,20 @@ class ModelConfig:
         Π_j 1/(j+1)!). Neither reading is a normalised backward policy (the uniform 1/k per
         step is), so with ``"paper"`` the objective is not a bound on the evidence.
       relaxation: ``"gumbel"``: the paper's binary Gumbel-softmax relaxation of the stop
-        variables, π̃ = sigmoid((ℓ + logit π) / T) with logistic ℓ (Jang et al.; the paper's
-        Eq. 6 multiplies by T instead, the same at T = 1). It is a surrogate, not a bound:
-        E[σ(a + ℓ)] ≠ σ(a) (0.79 vs 0.88 at a = 2), and its optimal stop probability is
-        sharper than the ELBO's (0.947 vs 0.881 at a score gap of 2 with K_max = 1), so P(K)
-        from a gumbel-trained model leans over-confident. ``"exact"``: the stop variables
-        summed out exactly (ρ_k = P(stop at k)), an unbiased single-sample estimate of the
-        ELBO, no relaxation needed because K_max is small. ``"optimal"``: the peaks are
-        trained on E[logsumexp_k A_k] (ρ* = softmax(A_k) is the best stop distribution for
-        the sampled peaks: a valid, tighter bound, but for a stop distribution that sees the
-        later peaks), and the stop head by cross-entropy towards ρ* on gradient-stopped
-        residuals, whose gradient does not vanish when the stop head saturates (which stalls
-        ``"exact"`` when early, poor fits push every stop probability towards 0). Its optimum
-        for the deployed stop head is E[ρ*_k | θ_{1:k}] / E[Σ_{j≥k} ρ*_j | θ_{1:k}], not the
-        ELBO's σ(A_k - E[V_{k+1}]); see `elbo.optimal_stop_loss`. With every relaxation the
-        location head's arg-max anchor is piecewise constant, so the pathwise gradient
-        ignores its jumps (a biased gradient of a valid bound).
+        variables, π̃ = sigmoid((ℓ + logit π) / T), ℓ logistic (Jang et al.; Eq. 6 multiplies
+        by T, the same at T = 1). A surrogate, not a bound: E[σ(a + ℓ)] ≠ σ(a) (0.79 vs 0.88
+        at a = 2) and its optimal stop probability is sharper than the ELBO's (0.947 vs 0.881
+        at a score gap of 2, K_max = 1), so P(K) leans over-confident. ``"exact"``: the stop
+        variables summed out exactly (ρ_k = P(stop at k)), an unbiased estimate of the ELBO.
+        ``"optimal"``: the peaks are trained on E[logsumexp_k A_k] (ρ* = softmax(A) is the
+        best stop distribution for the sampled peaks: a tighter bound, but for a stop
+        distribution that sees the later peaks) and the stop head by cross-entropy towards ρ*
+        on gradient-stopped residuals; that gradient does not vanish when the stop head
+        saturates (which stalls ``"exact"`` early on), but its optimum for the deployed head,
+        E[ρ*_k | θ_{1:k}] / E[Σ_{j≥k} ρ*_j | θ_{1:k}], is not the ELBO's σ(A_k - E[V_{k+1}])
+        (`elbo.optimal_stop_loss`). With every relaxation the arg-max anchor of the location
+        head is piecewise constant: the pathwise gradient ignores its jumps (biased gradient,
+        valid bound).
       temperature: Gumbel-softmax temperature T (π̃ = sigmoid((ℓ + logit π) / T)).
       baseline_degree: -1: no baseline. d >= 0: the spectrum carries an unknown polynomial
         baseline of degree d with a flat prior on its coefficients; it is marginalised exactly
