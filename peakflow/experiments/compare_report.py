@@ -120,15 +120,6 @@ def plot_sd_vs_mcmc(results, mcmc, data, path):
     _finish_panels(fig, axes, "estimated sd", path)
 
 
-def plot_sbc(ranks, draws, path):
-    fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
-    for ax, (name, r) in zip(axes, ranks.items()):
-        ax.hist(r, bins=np.linspace(-0.5, draws + 0.5, 21), color="C0")
-        ax.axhline(len(r) / 20, color="k", ls="--", lw=1)
-        ax.set_title(f"SBC ranks of {name}")
-    _save(fig, path)
-
-
 def write_report(path, metrics, args):
     m = metrics["methods"]
     lines = ["# peakflow: amortized inference against reference fits", ""]
@@ -163,9 +154,23 @@ def write_report(path, metrics, args):
         lines.append(f"| {name} | " + " | ".join(
             f"{r['coverage'][p]['0.5']:.2f} / {r['coverage'][p]['0.9']:.2f}"
             for p in PARAMETERS) + " |")
-    lines += ["", "SBC rank histograms of the amortized posterior: `sbc_ranks.png` "
-              "(flat when calibrated). Chi-square p-values of uniformity: " + ", ".join(
-                  f"{p} {v:.3g}" for p, v in metrics["sbc_uniformity_p"].items()) + ".", "",
+    lines += ["", "SBC (99 draws per peak; χ² p-values of rank uniformity, > 0.01 is "
+              "consistent with calibration; ECDF-difference plots with simultaneous 95 % bands "
+              "in `sbc_ecdf_*.png`):", "", "| posterior | " + " | ".join(PARAMETERS) + " |",
+              "|---" * 5 + "|"]
+    for name, ps in metrics["sbc_uniformity_p"].items():
+        lines.append(f"| {name} | " + " | ".join(f"{ps[p]:.3g}" for p in PARAMETERS) + " |")
+    imp = metrics["importance"]
+    lines += ["", f"Exactness step: k̂ < 0.7 on {imp['khat_below_0.7']:.3f} of spectra with "
+              f"peaks (median k̂ {imp['median_khat']:.2f}, median effective sample size "
+              f"{imp['median_ess']:.0f} of 256 draws).", ""]
+    if "sd_ratio_to_mcmc" in metrics:
+        lines += ["Median ratio of each method's posterior sd to MCMC's (matched peaks; 1 is "
+                  "ideal):", "", "| method | " + " | ".join(PARAMETERS) + " |", "|---" * 5 + "|"]
+        for name, ratios in metrics["sd_ratio_to_mcmc"].items():
+            lines.append(f"| {name} | " + " | ".join(
+                f"{ratios[p]:.2f}" if ratios[p] is not None else "–" for p in PARAMETERS) + " |")
+    lines += ["",
               "## Time per spectrum (same machine)", "",
               "| method | batched (s/spectrum) | single spectrum (s) | amortized speed-up "
               "(batched / single) |", "| --- | --- | --- | --- |"]
@@ -188,5 +193,6 @@ def write_report(path, metrics, args):
               "![confusion](confusion.png)", "![errors](abs_errors.png)"]
     if (path.parent / "sd_vs_mcmc.png").exists():
         lines.append("![sd vs MCMC](sd_vs_mcmc.png)")
-    lines.append("![SBC](sbc_ranks.png)")
+    lines += ["![SBC amortized](sbc_ecdf_amortized.png)",
+              "![SBC exact](sbc_ecdf_amortized_exact.png)"]
     path.write_text("\n".join(lines) + "\n")

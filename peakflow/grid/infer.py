@@ -94,7 +94,10 @@ def infer(spectra: Any, *, model: str | os.PathLike | TrainedModel | None = None
       model: a `TrainedModel`, a model or training-checkpoint directory, or None for the
         bundled default model.
       key: optional PRNG key: P(K) is then averaged over 32 trajectories whose peaks are
-        sampled from the posterior, rather than read off the posterior-mean trajectory.
+        sampled from the posterior (an estimate of q(K | x), the distribution the stop head was
+        trained on), rather than read off the posterior-mean trajectory (a plug-in the stop
+        head never saw in training, usually at least as confident; `evaluate` reports the
+        calibration of both). Also seeds the exactness step's draws.
       progress: show a progress bar over chunks (default: when there are more than 8).
       chunk_size: spectra per device call; the working memory is proportional to it.
       exact: add the exactness step (`peakflow.grid.exact.reweight`): importance-sample the

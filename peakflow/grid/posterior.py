@@ -40,6 +40,11 @@ class Posterior:
       amplitude, location, width, lorentzian: `ParamPosterior` with (..., P) mean and sd,
         P = K_max; entries beyond each spectrum's own `num_peaks` are NaN. Peaks are sorted
         by location. `location` and `width` are in grid points; `width` is γ, see `fwhm`.
+        Each slot's q is the one the policy gives along the posterior-mean trajectory (the
+        earlier peaks subtracted at their means), so its sds are conditional on the earlier
+        peaks: the trained q_k reads a residual with the earlier peaks sampled, whose spread
+        adds to the marginal sd (little for well-separated peaks, more for blends). The
+        exactness step (`reweight`) scores the joint draws against the exact posterior.
       correlation: (..., P, 4, 4) correlation matrix of each peak's (α, c, γ, η) under q (the
         identity for the mean-field family; for the correlated family that of
         (log α, c, log γ, logit η), equal to θ's to first order in the sds).

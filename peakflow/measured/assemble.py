@@ -4,14 +4,14 @@ the coarse second pass."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from peakflow.core.likelihood import polynomial_basis, reduced_chi2
-from peakflow.core.lineshape import SQRT_2PI, area, area_factor, fwhm_ratio, profile, slot_mask
+from peakflow.core.lineshape import area, fwhm_ratio, profile, slot_mask
 from peakflow.core.predict import Prediction
 from peakflow.measured.options import FitOptions
 from peakflow.measured.prepare import Prepared
@@ -22,21 +22,32 @@ from peakflow.runtime.trained import TrainedModel
 UNEXPLAINED_CHI2 = 4.0  # a window's residual rms above twice the noise sd the model was told
 
 
-def area_and_sd(amplitude, width, lorentzian, amplitude_sd, width_sd, lorentzian_sd):
-    """`area` and its sd (first-order propagation, independent factors)."""
-    shape = area_factor(lorentzian)
-    var = ((width * shape * amplitude_sd) ** 2 + (amplitude * shape * width_sd) ** 2
-           + (amplitude * width * (math.pi - SQRT_2PI) * lorentzian_sd) ** 2)
-    return area(amplitude, width, lorentzian), np.sqrt(var)
+NUM_DRAWS = 256  # joint draws per peak for the sds of amplitude, FWHM and area
 
 
-def fwhm_and_sd(width, lorentzian, width_sd, lorentzian_sd):
-    """FWHM of the pseudo-Voigt and its sd (first-order in γ and η)."""
-    ratio = fwhm_ratio(lorentzian, np)
-    hi, lo = np.clip(lorentzian + 1e-3, 0, 1), np.clip(lorentzian - 1e-3, 0, 1)
-    slope = (fwhm_ratio(hi, np) - fwhm_ratio(lo, np)) / np.maximum(hi - lo, 1e-9)
-    value = width * ratio
-    return value, np.sqrt((ratio * width_sd) ** 2 + (width * slope * lorentzian_sd) ** 2)
+def derived_sds(q, amplitude_scale: np.ndarray, step: float, key: jax.Array,
+                num_draws: int = NUM_DRAWS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sds of amplitude, FWHM and area in the caller's units, from joint draws of q.
+
+    Each peak's (α, γ, η) are drawn together from its q (so the correlated family's
+    amplitude-width-shape correlation enters; FWHM and area are nonlinear in them).
+
+    Args:
+      q: variational parameters of M peaks, fields (M, ...).
+      amplitude_scale: (M,) y units per window unit; step: x units per grid point.
+
+    Returns:
+      (amplitude_sd, fwhm_sd, area_sd), each (M,) float64.
+    """
+    if not len(amplitude_scale):
+        return np.zeros(0), np.zeros(0), np.zeros(0)
+    q = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), q)
+    draws = jax.vmap(q.sample)(jax.random.split(key, num_draws))
+    amp = np.asarray(draws.amplitude, np.float64) * amplitude_scale
+    gamma = np.asarray(draws.width, np.float64) * step
+    eta = np.clip(np.asarray(draws.lorentzian, np.float64), 0.0, 1.0)
+    size = np.abs(gamma) * fwhm_ratio(eta, np)
+    return amp.std(axis=0), size.std(axis=0), area(amp, np.abs(gamma), eta).std(axis=0)
 
 
 def window_baselines(prep: Prepared, pred: Prediction, degree: int) -> np.ndarray:
@@ -80,7 +91,7 @@ def peak_table(prep: Prepared, pred: Prediction, window_length: int,
     q = jax.tree.map(lambda a: a[win, slot], pred.q)
     mean, sd = q.mean(), q.std()
     grid_pos = prep.starts[win] + mean.location
-    size, _ = fwhm_and_sd(mean.width, mean.lorentzian, sd.width, sd.lorentzian)
+    size = np.asarray(mean.width) * fwhm_ratio(np.asarray(mean.lorentzian), np)
     keep = merge(grid_pos, win, size, prep.starts, window_length, tolerance)
     location = prep.grid[0] + grid_pos * step
     keep &= (location >= prep.x[0]) & (location <= prep.x[-1])  # not in a padding
@@ -90,9 +101,10 @@ def peak_table(prep: Prepared, pred: Prediction, window_length: int,
     scale = prep.scales[window]
     gamma, gamma_sd = pick(mean.width) * step, pick(sd.width) * step
     eta, eta_sd = pick(mean.lorentzian), pick(sd.lorentzian)
-    amp, amp_sd = pick(mean.amplitude) * scale, pick(sd.amplitude) * scale
-    peak_area, area_sd = area_and_sd(amp, gamma, eta, amp_sd, gamma_sd, eta_sd)
-    fw, fw_sd = fwhm_and_sd(gamma, eta, gamma_sd, eta_sd)
+    amp = pick(mean.amplitude) * scale
+    kept = jax.tree.map(lambda a: np.asarray(a)[keep][order], q)
+    amp_sd, fw_sd, area_sd = derived_sds(kept, scale, step, jax.random.PRNGKey(0))
+    peak_area, fw = area(amp, gamma, eta), gamma * fwhm_ratio(eta, np)
     return PeakTable(
         location=pick(location), location_sd=pick(sd.location) * step, fwhm=fw, fwhm_sd=fw_sd,
         amplitude=amp, amplitude_sd=amp_sd, area=peak_area, area_sd=area_sd,

@@ -1,19 +1,39 @@
-"""Peak quantities in the caller's units and their propagated sds."""
+"""Peak quantities in the caller's units and their sds from joint posterior draws."""
 
+import jax
 import numpy as np
 import pytest
 
-from peakflow.measured.assemble import area_and_sd, fwhm_and_sd
+from peakflow.core.correlated import CorrelatedQ
+from peakflow.core.lineshape import area
+from peakflow.core.variational import PeakQ
+from peakflow.measured.assemble import derived_sds
 
 
-def test_area_and_fwhm_are_analytic():
-    area, area_sd = area_and_sd(np.array([2.0]), np.array([3.0]), np.array([1.0]),
-                            np.array([0.0]), np.array([0.0]), np.array([0.0]))
-    assert area[0] == pytest.approx(2.0 * 3.0 * np.pi) and area_sd[0] == 0
-    # first-order sd: relative sds add in quadrature when η is known
-    _, sd = area_and_sd(np.array([2.0]), np.array([3.0]), np.array([0.3]), np.array([0.02]),
-                        np.array([0.09]), np.array([0.0]))
-    assert sd[0] == pytest.approx(area_and_sd(2.0, 3.0, 0.3, 0, 0, 0)[0] * np.hypot(0.01, 0.03))
-    value, sd = fwhm_and_sd(np.array([2.0]), np.array([0.0]), np.array([0.1]), np.array([0.0]))
-    assert value[0] == pytest.approx(2 * 2.0 * np.sqrt(2 * np.log(2)), rel=1e-4)
-    assert sd[0] == pytest.approx(0.1 * 2 * np.sqrt(2 * np.log(2)), rel=1e-4)
+def test_sds_from_draws_match_analytic_cases():
+    # only the amplitude is uncertain: every sd is the relative amplitude sd times the value
+    q = PeakQ(*(np.array([v], np.float32) for v in (2.0, 0.02, 50.0, 1e-6, 3.0, 1e-6, 1e4, 1e4)))
+    amp_sd, fwhm_sd, area_sd = derived_sds(q, np.array([10.0]), 0.5, jax.random.PRNGKey(0),
+                                           num_draws=4000)
+    assert amp_sd[0] == pytest.approx(0.2, rel=0.05)
+    assert fwhm_sd[0] < 0.01  # γ certain, η nearly (sd 0.0035): FWHM ≈ 3.3 ± 0.002
+    assert area_sd[0] == pytest.approx(area(20.0, 1.5, 0.5) * 0.01, rel=0.05)
+
+
+def test_joint_draws_carry_the_correlation():
+    """Area ∝ α·γ: with log α and log γ perfectly anti-correlated it is certain, while
+    independent sds would propagate to a large area sd."""
+    sd = np.array([0.1, 0.2, 0.1, 0.01])
+    corr = np.eye(4)
+    corr[0, 2] = corr[2, 0] = -0.999
+    cov = corr * np.outer(sd, sd)
+    tril = np.linalg.cholesky(cov)[None].astype(np.float32)
+    loc = np.array([[np.log(2.0), 50.0, np.log(3.0), 0.0]], np.float32)
+    joint = CorrelatedQ(loc, tril)
+    independent = CorrelatedQ(loc, np.diag(sd)[None].astype(np.float32))
+    key = jax.random.PRNGKey(1)
+    _, _, area_joint = derived_sds(joint, np.array([1.0]), 1.0, key, num_draws=4000)
+    _, _, area_indep = derived_sds(independent, np.array([1.0]), 1.0, key, num_draws=4000)
+    value = area(2.0, 3.0, 0.5)
+    assert area_joint[0] < 0.02 * value
+    assert area_indep[0] == pytest.approx(value * np.hypot(0.1, 0.1), rel=0.1)
