@@ -22,12 +22,14 @@ import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 from tqdm import tqdm
 
 from peakflow.config import PRESETS, Config, preset, with_overrides
 from peakflow.core.sharding import data_mesh, replicated
 from peakflow.core.train import make_train, make_validate, multi_step, validation_set
 from peakflow.runtime import checkpoint
+from peakflow.runtime.checkpoint import load_params
 
 # Settings a resumed run may change; anything else must match the stored configuration.
 RESUMABLE = {"steps", "eval_every", "checkpoint_every", "keep"}
@@ -48,6 +50,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="dotted overrides, e.g. train.batch_size=64 model.k_max=5")
     parser.add_argument("--steps", type=int, help="shorthand for --set train.steps=N")
     parser.add_argument("--workdir", type=Path, default=Path("experiments/runs/default"))
+    parser.add_argument("--init-from", type=Path, metavar="MODEL_DIR",
+                        help="warm start: copy every weight array of this trained model whose "
+                             "path and shape match (a new run only; e.g. the trunk of a model "
+                             "with another variational family)")
     return parser.parse_args(argv)
 
 
@@ -78,6 +84,26 @@ def build_config(args: argparse.Namespace) -> Config:
     if args.steps is not None:
         overrides["train.steps"] = args.steps
     return with_overrides(preset(args.preset), overrides).validate()
+
+
+def warm_start(params: dict, source: dict) -> tuple[dict, int]:
+    """`params` with each array that `source` has at the same tree path and shape copied.
+
+    Returns:
+      (params, number of arrays copied).
+    """
+    found = dict(jax.tree_util.tree_flatten_with_path(source)[0])
+    copied = 0
+
+    def pick(path, leaf):
+        nonlocal copied
+        src = found.get(path)
+        if src is None or src.shape != leaf.shape:
+            return leaf
+        copied += 1
+        return jnp.asarray(src, leaf.dtype)
+
+    return jax.tree_util.tree_map_with_path(pick, params), copied
 
 
 def check_resumable(stored: Config, requested: Config) -> None:
@@ -116,7 +142,8 @@ def next_stop(step: int, config: Config, per_call: int = STEPS_PER_CALL) -> int:
     return min((step // unit + 1) * unit, config.train.steps)
 
 
-def train(config: Config, workdir: Path, per_call: int | None = None) -> Path:
+def train(config: Config, workdir: Path, per_call: int | None = None,
+          init_from: Path | None = None) -> Path:
     """Runs (or resumes) training; returns the exported model directory.
 
     Steps run `per_call` (default `steps_per_call()`) at a time inside one jitted `lax.scan`
@@ -143,6 +170,11 @@ def train(config: Config, workdir: Path, per_call: int | None = None) -> Path:
         state = init(init_key)
         print(f"new run in {workdir}: preset {config.preset}, "
               f"{sum(x.size for x in jax.tree.leaves(state.params)):,} parameters", flush=True)
+        if init_from is not None:
+            params, copied = warm_start(state.params, load_params(init_from)[1])
+            state = state._replace(params=params)
+            print(f"warm start from {init_from}: {copied} of "
+                  f"{len(jax.tree.leaves(params))} weight arrays copied", flush=True)
     if mesh is not None:
         state = jax.device_put(state, replicated(mesh))
         print(f"data parallel over {mesh.devices.size} devices", flush=True)
@@ -223,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     try:
         config = build_config(args)
-        train(config, args.workdir)
+        train(config, args.workdir, init_from=args.init_from)
     except Interrupted as stopped:
         print(stopped, flush=True)
         sys.exit(130)

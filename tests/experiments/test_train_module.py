@@ -87,3 +87,20 @@ def test_next_stop_lands_on_every_validation_and_checkpoint():
         stops.append(step)
     assert stops == list(range(10, 131, 10))  # gcd(40, 30, 50) = 10
     assert next_stop(125, cfg, per_call=50) == 130
+
+
+def test_warm_start_copies_the_arrays_that_match():
+    from peakflow.core.policy import init_policy, make_policy
+    from peakflow.experiments.train import warm_start
+
+    cfg = peakflow.preset("tiny")
+    source = init_policy(make_policy(cfg.policy, "mean_field"), jax.random.PRNGKey(1), 500)
+    target = init_policy(make_policy(cfg.policy, "correlated"), jax.random.PRNGKey(2), 500)
+    merged, copied = warm_start(target, source)
+    leaves = jax.tree_util.tree_leaves_with_path(merged)
+    assert copied == len(leaves) - 2  # all but the output layer's kernel and bias (9 vs 15)
+    src = dict(jax.tree_util.tree_leaves_with_path(source))
+    for path, leaf in leaves:
+        same = path in src and src[path].shape == leaf.shape
+        expected = src[path] if same else dict(jax.tree_util.tree_leaves_with_path(target))[path]
+        np.testing.assert_array_equal(leaf, expected)
