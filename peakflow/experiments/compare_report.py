@@ -11,6 +11,7 @@ import numpy as np
 from peakflow.core.lineshape import PARAMETERS, Peaks
 from peakflow.core.train import FAILURE_THRESHOLD
 from peakflow.evaluation import match_peaks
+from peakflow.grid.exact import NUM_SAMPLES
 
 
 class MethodResult(NamedTuple):
@@ -163,7 +164,7 @@ def write_report(path, metrics, args):
     imp = metrics["importance"]
     lines += ["", f"Exactness step: k̂ < 0.7 on {imp['khat_below_0.7']:.3f} of spectra with "
               f"peaks (median k̂ {imp['median_khat']:.2f}, median effective sample size "
-              f"{imp['median_ess']:.0f} of 256 draws).", ""]
+              f"{imp['median_ess']:.0f} of {NUM_SAMPLES} draws).", ""]
     if "sd_ratio_to_mcmc" in metrics:
         lines += ["Median ratio of each method's posterior sd to MCMC's (matched peaks; 1 is "
                   "ideal):", "", "| method | " + " | ".join(PARAMETERS) + " |", "|---" * 5 + "|"]

@@ -1,7 +1,8 @@
 """The exactness step: the amortized posterior reweighted towards the exact posterior.
 
 `reweight` draws S samples per spectrum from the amortized q of its chosen K peaks
-(`peakflow.core.importance`), weights them by exact posterior / q, smooths the weights with
+(`peakflow.core.importance`), weights them by exact posterior / q, refits a Gaussian proposal
+to the weighted draws and samples again (three times by default), smooths the last weights with
 ArviZ's Pareto-smoothed importance sampling (PSIS) and returns the `Posterior` with summaries
 from the weighted draws plus an `Importance` record: the draws, their weights, the effective
 sample size and the Pareto k̂ diagnostic per spectrum. k̂ > 0.7 means the weights cannot be
@@ -20,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from peakflow.core.importance import importance_sample
+from peakflow.core.importance import adaptive_importance_sample
 from peakflow.core.lineshape import PARAMETERS, Peaks
 from peakflow.core.signal import estimate_noise
 from peakflow.grid.posterior import (ParamPosterior, Posterior, fit_log_likelihood, squeeze,
@@ -28,7 +29,9 @@ from peakflow.grid.posterior import (ParamPosterior, Posterior, fit_log_likeliho
 from peakflow.grid.weighted import Importance, weighted_summaries
 from peakflow.runtime.trained import TrainedModel, load_model
 
-NUM_SAMPLES = 256
+NUM_SAMPLES = 512
+ROUNDS = 3
+WIDEN = 1.2
 CHUNK = 128
 
 
@@ -42,9 +45,10 @@ def _psis(log_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(smoothed), np.asarray(khat)
 
 
-@functools.partial(jax.jit, static_argnames=("config", "num_samples", "widen"))
-def _sample_chunk(q, mask, spectra, noise, key, config, num_samples, widen):
-    return importance_sample(q, mask, spectra, noise, key, config, num_samples, widen)
+@functools.partial(jax.jit, static_argnames=("config", "num_samples", "rounds", "widen"))
+def _sample_chunk(q, mask, spectra, noise, key, config, num_samples, rounds, widen):
+    return adaptive_importance_sample(q, mask, spectra, noise, key, config, num_samples, rounds,
+                                      widen)
 
 
 def _rows(a: np.ndarray, start: int, stop: int) -> jax.Array:
@@ -62,7 +66,8 @@ def record_noise(spectra: np.ndarray, trained: TrainedModel) -> np.ndarray:
 
 
 def _importance_batch(post: Posterior, spectra: np.ndarray, trained: TrainedModel,
-                      key: jax.Array, num_samples: int, widen: float) -> Importance:
+                      key: jax.Array, num_samples: int, rounds: int, widen: float
+                      ) -> Importance:
     """Draws, raw log weights and PSIS for a batch posterior (leading N)."""
     config = trained.config
     n, slots = post.amplitude.mean.shape
@@ -76,7 +81,8 @@ def _importance_batch(post: Posterior, spectra: np.ndarray, trained: TrainedMode
         take = functools.partial(_rows, start=start, stop=stop)
         theta, lw = _sample_chunk(jax.tree.map(take, q), take(present),
                                   take(np.nan_to_num(spectra)), take(noise),
-                                  jax.random.fold_in(key, start), config, num_samples, widen)
+                                  jax.random.fold_in(key, start), config, num_samples, rounds,
+                                  widen)
         for dest, value in zip(draws, theta):  # (S, B, P) → (B, S, P)
             dest[start:stop] = np.swapaxes(np.asarray(value), 0, 1)[:stop - start]
         log_w[start:stop] = np.asarray(lw, np.float64).T[:stop - start]
@@ -94,7 +100,7 @@ def _importance_batch(post: Posterior, spectra: np.ndarray, trained: TrainedMode
 
 def reweight(post: Posterior, spectra, *, model: str | os.PathLike | TrainedModel | None = None,
              key: jax.Array | None = None, num_samples: int = NUM_SAMPLES,
-             widen: float = 1.0) -> Posterior:
+             rounds: int = ROUNDS, widen: float = WIDEN) -> Posterior:
     """The exactness step: `post` reweighted by importance sampling against the exact posterior.
 
     Args:
@@ -102,8 +108,10 @@ def reweight(post: Posterior, spectra, *, model: str | os.PathLike | TrainedMode
       spectra: (W,) or (N, W), the spectra `post` describes.
       model: the model that produced `post`; default bundled.
       key: PRNG key of the draws (default PRNGKey(0)).
-      num_samples: S, draws per spectrum.
-      widen: the proposal's sds are this multiple of q's.
+      num_samples: S, draws per spectrum and round.
+      rounds: refits of the proposal to the weighted draws after the first round from q
+        (`peakflow.core.importance.adaptive_importance_sample`); 0 uses q alone.
+      widen: every proposal's sds are this multiple of the fitted ones.
 
     Returns:
       A `Posterior` with the same K and P(K) whose means, sds, correlations, intervals and
@@ -117,7 +125,7 @@ def reweight(post: Posterior, spectra, *, model: str | os.PathLike | TrainedMode
         raise ValueError(f"post holds {batch.num_peaks.shape[0]} spectra but {array.shape[0]} "
                          f"were given")
     key = jax.random.PRNGKey(0) if key is None else key
-    record = _importance_batch(batch, array, trained, key, num_samples, widen)
+    record = _importance_batch(batch, array, trained, key, num_samples, rounds, widen)
     mean, std, corr = weighted_summaries(record.draws, record.log_weights)
     summaries = {name: ParamPosterior(m, s) for name, m, s in zip(PARAMETERS, mean, std)}
     noise = record_noise(array, trained)
