@@ -28,10 +28,12 @@ def test_chunks_and_padding_do_not_change_results(default_model):
     x = np.asarray(simulate(37, seed=4).spectrum)
     whole = default_model.predict(x)
     parts = default_model.predict(x, chunk_size=10, min_batch=64)
-    assert whole.q.location_mean.shape == (37, 4) and whole.fitted is None
+    assert whole.q.loc.shape == (37, 4, 4) and whole.q.scale_tril.shape == (37, 4, 4, 4)
+    assert whole.fitted is None
     np.testing.assert_array_equal(parts.num_peaks, whole.num_peaks)
     np.testing.assert_allclose(parts.k_probs, whole.k_probs, rtol=1e-4, atol=1e-6)
-    np.testing.assert_allclose(parts.q.location_mean, whole.q.location_mean, rtol=1e-5)
+    np.testing.assert_allclose(parts.q.loc, whole.q.loc, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(parts.q.scale_tril, whole.q.scale_tril, rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="chunk_size must be positive"):
         default_model.predict(x, chunk_size=0)
 
