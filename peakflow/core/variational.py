@@ -8,7 +8,7 @@ Every family (this one and `peakflow.core.correlated.CorrelatedQ`) offers the sa
 
 The Normal on γ puts mass on γ ≤ 0, where the pseudo-Voigt is the same curve as at |γ| (it is
 even in γ). Under the ``uniform`` prior such draws cost the soft prior edge's steep penalty
-(about 100 nats per point of width below the range for the default ranges); under the paper's
+(about 10 nats per point of width below the range for the default ranges); under the paper's
 flat prior nothing stops them, which is one reason the correlated family works on log γ.
 """
 

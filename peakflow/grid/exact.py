@@ -51,10 +51,10 @@ def _sample_chunk(q, mask, spectra, noise, key, config, num_samples, rounds, wid
                                       widen)
 
 
-def _rows(a: np.ndarray, start: int, stop: int) -> jax.Array:
-    """Rows start:stop of `a`, padded to `CHUNK` rows by repeating the last (one program)."""
+def _rows(a: np.ndarray, start: int, stop: int, size: int) -> jax.Array:
+    """Rows start:stop of `a`, padded to `size` rows by repeating the last (one program)."""
     part = np.asarray(a[start:stop])
-    return jnp.asarray(np.concatenate([part, np.repeat(part[-1:], CHUNK - len(part), 0)]))
+    return jnp.asarray(np.concatenate([part, np.repeat(part[-1:], size - len(part), 0)]))
 
 
 def record_noise(spectra: np.ndarray, trained: TrainedModel) -> np.ndarray:
@@ -76,9 +76,10 @@ def _importance_batch(post: Posterior, spectra: np.ndarray, trained: TrainedMode
     q = jax.tree.map(lambda a: np.nan_to_num(np.asarray(a, np.float32), nan=1.0), post._q)
     draws = [np.full((n, num_samples, slots), np.nan, np.float32) for _ in PARAMETERS]
     log_w = np.zeros((n, num_samples), np.float64)
-    for start in range(0, n, CHUNK):
-        stop = min(start + CHUNK, n)
-        take = functools.partial(_rows, start=start, stop=stop)
+    size = min(CHUNK, max(8, 1 << (n - 1).bit_length()))  # few sizes, small for small n
+    for start in range(0, n, size):
+        stop = min(start + size, n)
+        take = functools.partial(_rows, start=start, stop=stop, size=size)
         theta, lw = _sample_chunk(jax.tree.map(take, q), take(present),
                                   take(np.nan_to_num(spectra)), take(noise),
                                   jax.random.fold_in(key, start), config, num_samples, rounds,

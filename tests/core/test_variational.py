@@ -78,3 +78,26 @@ def test_samples_are_reparameterised():
     g_mu, g_a = jax.grad(f, argnums=(0, 1))(jnp.array([200.0]), jnp.array([2.0]))
     assert float(g_mu[0]) == pytest.approx(1.0)
     assert float(g_a[0]) != 0.0 and np.isfinite(float(g_a[0]))
+
+
+def test_mean_field_width_guard_and_log_space_eta():
+    """The Normal on γ can draw γ <= 0; the uniform prior's soft edge (1 % of the range) makes
+    that cost ~10 nats per point below the range, so the ELBO keeps q away from it. η is drawn in log space: a
+    Beta(0.5, 5) draw that rounds to 0 in float32 still gets a finite log q and gradient."""
+    import peakflow
+    from peakflow.core.priors import log_prior_peak
+
+    cfg = peakflow.preset("compact")
+    peaks = Peaks(*(jnp.full((3,), v) for v in (0.5, 200.0, 0.0, 0.5)))
+    peaks = peaks._replace(width=jnp.array([5.0, 4.0, -1.0]))
+    prior = np.asarray(log_prior_peak(peaks, cfg.model, cfg.sim))
+    # at the edge log σ(0) = -log 2; one point below, log σ(-10) ≈ -10
+    assert prior[0] - prior[1] == pytest.approx(10.0 - np.log(2.0), rel=1e-3)
+    assert prior[0] - prior[2] == pytest.approx(60.0 - np.log(2.0), rel=1e-3)
+    q = PeakQ(*(jnp.full((20000,), v) for v in (0.5, 0.01, 200.0, 0.3, 9.0, 0.2, 0.5, 5.0)))
+    draws, log_q = q.sample_and_log_prob(jax.random.PRNGKey(3))
+    assert bool(jnp.all(jnp.isfinite(log_q)))
+    assert float(jnp.min(draws.lorentzian)) >= 0.0
+    grad = jax.grad(lambda a: jnp.sum(q._replace(lorentzian_a=a).sample_and_log_prob(
+        jax.random.PRNGKey(3))[1]))(q.lorentzian_a)
+    assert bool(jnp.all(jnp.isfinite(grad)))
