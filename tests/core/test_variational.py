@@ -82,8 +82,9 @@ def test_samples_are_reparameterised():
 
 def test_mean_field_width_guard_and_log_space_eta():
     """The Normal on γ can draw γ <= 0; the uniform prior's soft edge (1 % of the range) makes
-    that cost ~10 nats per point below the range, so the ELBO keeps q away from it. η is drawn in log space: a
-    Beta(0.5, 5) draw that rounds to 0 in float32 still gets a finite log q and gradient."""
+    that cost ~10 nats per point below the range, so the ELBO keeps q away from it. η is drawn
+    in log space: a Beta(0.5, 5) draw that rounds to 0 in float32 still gets a finite log q and
+    gradient."""
     import peakflow
     from peakflow.core.priors import log_prior_peak
 
