@@ -143,11 +143,11 @@ class CorrelatedQ(NamedTuple):
             mean = xp.exp(mu[..., i] + 0.5 * s[..., i] ** 2)
             return mean, mean * xp.sqrt(growth[..., i] - 1.0)
 
-        nodes = mu[..., 3, None] + s[..., 3, None] * xp.asarray(_NODES, xp.float32)
-        eta = 1.0 / (1.0 + xp.exp(-nodes))
-        weights = xp.asarray(_WEIGHTS, xp.float32)
-        eta_mean = xp.sum(weights * eta, axis=-1)
-        eta_sd = xp.sqrt(xp.maximum(xp.sum(weights * eta * eta, axis=-1) - eta_mean**2, 0.0))
+        eta_mean, eta_sq = 0.0, 0.0
+        for node, weight in zip(_NODES, _WEIGHTS):  # a loop: no (..., 24) temporaries
+            eta = 1.0 / (1.0 + xp.exp(-(mu[..., 3] + s[..., 3] * float(node))))
+            eta_mean, eta_sq = eta_mean + float(weight) * eta, eta_sq + float(weight) * eta * eta
+        eta_sd = xp.sqrt(xp.maximum(eta_sq - eta_mean**2, 0.0))
         (a_mean, a_sd), (w_mean, w_sd) = log_normal(0), log_normal(2)
         return (Peaks(a_mean, mu[..., 1], w_mean, eta_mean),
                 Peaks(a_sd, s[..., 1], w_sd, eta_sd))

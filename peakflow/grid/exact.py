@@ -127,10 +127,10 @@ def reweight(post: Posterior, spectra, *, model: str | os.PathLike | TrainedMode
                          f"were given")
     key = jax.random.PRNGKey(0) if key is None else key
     record = _importance_batch(batch, array, trained, key, num_samples, rounds, widen)
-    mean, std, corr = weighted_summaries(record.draws, record.log_weights)
+    mean, std, _ = weighted_summaries(record.draws, record.log_weights)
     summaries = {name: ParamPosterior(m, s) for name, m, s in zip(PARAMETERS, mean, std)}
     noise = record_noise(array, trained)
     log_lik = np.where(batch.valid, fit_log_likelihood(np.nan_to_num(array), mean, noise), np.nan)
-    out = dataclasses.replace(batch, correlation=corr, importance=record,
+    out = dataclasses.replace(batch, importance=record,
                               log_likelihood=log_lik.astype(np.float32), **summaries)
     return out if post.num_peaks.ndim else squeeze(out)

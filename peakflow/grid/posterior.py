@@ -19,7 +19,7 @@ import numpy as np
 from peakflow.core.likelihood import log_likelihood
 from peakflow.core.lineshape import PARAMETERS, Peaks, fwhm_ratio, slot_mask, spectrum
 from peakflow.core.heads import VariationalQ
-from peakflow.grid.weighted import Importance, resample, weighted_interval
+from peakflow.grid.weighted import Importance, resample, weighted_interval, weighted_summaries
 from peakflow.runtime.trained import CHUNK_SIZE
 
 
@@ -45,9 +45,10 @@ class Posterior:
         peaks: the trained q_k reads a residual with the earlier peaks sampled, whose spread
         adds to the marginal sd (little for well-separated peaks, more for blends). The
         exactness step (`reweight`) scores the joint draws against the exact posterior.
-      correlation: (..., P, 4, 4) correlation matrix of each peak's (α, c, γ, η) under q (the
-        identity for the mean-field family; for the correlated family that of
-        (log α, c, log γ, logit η), equal to θ's to first order in the sds).
+      correlation: (property, computed on first access) (..., P, 4, 4) correlation matrix of
+        each peak's (α, c, γ, η): under q the identity for the mean-field family, for the
+        correlated family that of (log α, c, log γ, logit η) (θ's to first order in the sds);
+        after the exactness step that of the weighted draws.
       log_likelihood: (...,) Gaussian log-likelihood of `fitted` (nats).
       valid: (...,) bool, False for rows that were not finite (their results are NaN).
       errors: per row, None or the message explaining why the row is invalid.
@@ -63,7 +64,6 @@ class Posterior:
     location: ParamPosterior
     width: ParamPosterior
     lorentzian: ParamPosterior
-    correlation: np.ndarray
     log_likelihood: np.ndarray
     valid: np.ndarray
     errors: tuple
@@ -76,6 +76,15 @@ class Posterior:
         """(..., W) reconstruction from the posterior means (computed on first access)."""
         curves = fitted_curves(self.mean(), self.num_points)
         return np.where(np.asarray(self.valid)[..., None], curves, np.float32(np.nan))
+
+    @functools.cached_property
+    def correlation(self) -> np.ndarray:
+        """(..., P, 4, 4) per-peak correlation of (α, c, γ, η); see the class docstring."""
+        if self.importance is None:
+            return np.asarray(self._q.correlation(), np.float32)
+        if self.num_peaks.ndim:
+            return weighted_summaries(self.importance.draws, self.importance.log_weights)[2]
+        return unsqueeze(self).correlation[0]
 
     def mean(self) -> Peaks:
         """Posterior means as `Peaks` with fields (..., P)."""
@@ -170,12 +179,25 @@ def fit_log_likelihood(spectra: np.ndarray, mean: Peaks, noise: float) -> np.nda
                                      noise))
 
 
+SORT_ROWS = 65536  # rows sorted at a time (bounded temporaries for huge batches)
+
+
 def _sort_slots(a: np.ndarray, order: np.ndarray, present: np.ndarray) -> np.ndarray:
-    """Slots of `a` (N, P, ...) in `order` (N, P), NaN where not `present` (N, P)."""
-    extra = (1,) * (np.ndim(a) - 2)
-    taken = np.take_along_axis(np.asarray(a, np.float32), order.reshape(order.shape + extra),
-                               axis=1)
-    return np.where(present.reshape(present.shape + extra), taken, np.float32(np.nan))
+    """Slots of `a` (N, P, ...) in `order` (N, P), NaN where not `present` (N, P).
+
+    Sorts in place, block by block, when `a` is a writable float32 array (the prediction
+    loop's own buffers), so a million-spectrum posterior is not held twice.
+    """
+    a = np.asarray(a)
+    if a.dtype != np.float32 or not a.flags.writeable:
+        a = a.astype(np.float32)
+    extra = (1,) * (a.ndim - 2)
+    for start in range(0, a.shape[0], SORT_ROWS):
+        rows = slice(start, start + SORT_ROWS)
+        taken = np.take_along_axis(a[rows], order[rows].reshape(order[rows].shape + extra),
+                                   axis=1)
+        a[rows] = np.where(present[rows].reshape(present[rows].shape + extra), taken, np.nan)
+    return a
 
 
 def assemble(q: VariationalQ, num_peaks: np.ndarray, k_probs: np.ndarray, log_lik: np.ndarray,
@@ -203,7 +225,6 @@ def assemble(q: VariationalQ, num_peaks: np.ndarray, k_probs: np.ndarray, log_li
         k_probs=np.where(bad[:, None], np.float32(np.nan), np.asarray(k_probs, np.float32)),
         **{name: ParamPosterior(np.asarray(m), np.asarray(s))
            for name, m, s in zip(PARAMETERS, mean, std)},
-        correlation=np.asarray(q.correlation(), np.float32),
         log_likelihood=np.where(bad, np.float32(np.nan), np.asarray(log_lik, np.float32)),
         valid=~bad,
         errors=tuple(errors),
@@ -214,8 +235,8 @@ def assemble(q: VariationalQ, num_peaks: np.ndarray, k_probs: np.ndarray, log_li
 
 def _reshape(post: Posterior, fn) -> Posterior:
     fields = {name: jax.tree.map(fn, getattr(post, name))
-              for name in ("num_peaks", "k_probs", *PARAMETERS, "correlation", "log_likelihood",
-                           "valid", "_q", "importance")}
+              for name in ("num_peaks", "k_probs", *PARAMETERS, "log_likelihood", "valid", "_q",
+                           "importance")}
     return Posterior(errors=post.errors, num_points=post.num_points, **fields)
 
 

