@@ -1,4 +1,4 @@
-"""The variational family (Eq. 9) and the map from the policy's 9 outputs to it."""
+"""The mean-field variational family (Eq. 9) and the map from the policy's 9 outputs to it."""
 
 import jax
 import jax.numpy as jnp

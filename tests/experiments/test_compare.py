@@ -14,10 +14,13 @@ def test_compare_quick_writes_every_artifact(tmp_path):
                   "--mcmc-n", "1", "--mcmc-warmup", "30", "--mcmc-samples", "30", "--lsq-n", "4",
                   "--out", str(out)])
     for name in ("loglik_hist.png", "confusion.png", "abs_errors.png", "sd_vs_mcmc.png",
-                 "sbc_ranks.png", "metrics.json", "report.md"):
+                 "sbc_ecdf_amortized.png", "sbc_ecdf_amortized_exact.png", "metrics.json",
+                 "report.md"):
         assert (out / name).is_file() and (out / name).stat().st_size > 0, name
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["methods"]) == {"amortized", "amortized+refine", "SVI", "MCMC",
-                                       "least squares"}
+    assert set(metrics["methods"]) == {"amortized", "amortized+exact", "amortized+refine",
+                                       "SVI", "MCMC", "least squares"}
+    assert set(metrics["sd_ratio_to_mcmc"]) == set(metrics["methods"]) - {"MCMC"}
+    assert set(metrics["sbc_uniformity_p"]) == {"amortized", "amortized+exact"}
     report = (out / "report.md").read_text()
     assert "Quick run" in report and "speed-up" in report and "coverage" in report
