@@ -24,6 +24,7 @@ import numpy as np
 from peakflow.core.importance import adaptive_importance_sample
 from peakflow.core.lineshape import PARAMETERS, Peaks
 from peakflow.core.signal import estimate_noise
+from peakflow.grid.checks import check_input
 from peakflow.grid.posterior import (ParamPosterior, Posterior, fit_log_likelihood, squeeze,
                                      unsqueeze)
 from peakflow.grid.weighted import Importance, weighted_summaries
@@ -121,7 +122,8 @@ def reweight(post: Posterior, spectra, *, model: str | os.PathLike | TrainedMode
     """
     trained = load_model(model)
     batch = post if post.num_peaks.ndim else unsqueeze(post)
-    array = np.asarray(spectra, np.float32).reshape(-1, trained.num_points)
+    array, _ = check_input(spectra, trained.num_points)
+    array = np.asarray(array, np.float32)
     if array.shape[0] != batch.num_peaks.shape[0]:
         raise ValueError(f"post holds {batch.num_peaks.shape[0]} spectra but {array.shape[0]} "
                          f"were given")

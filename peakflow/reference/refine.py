@@ -15,7 +15,7 @@ import numpy as np
 
 from peakflow.core.lineshape import slot_mask
 from peakflow.core.variational import PeakQ
-from peakflow.grid.infer import check_input, read_chunk, report_bad_rows
+from peakflow.grid.checks import check_input, read_chunk, report_bad_rows
 from peakflow.grid.posterior import (
     Posterior,
     assemble,

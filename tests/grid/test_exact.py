@@ -83,3 +83,13 @@ def test_infer_exact_single_spectrum_and_bad_rows(grid_batch, default_model):
         post = peakflow.infer(x, model=default_model, exact=True)
     assert not post.valid[1] and np.isnan(post.importance.ess[1])
     assert not post.importance.trustworthy[1] and post.importance.trustworthy[[0, 2, 3]].any()
+
+
+def test_reweight_rejects_mismatched_input(grid_batch, grid_posterior, default_model):
+    x = np.asarray(grid_batch.spectrum)
+    with pytest.raises(ValueError, match="does not match the model's grid"):
+        peakflow.reweight(grid_posterior, x[:, :400], model=default_model)
+    with pytest.raises(ValueError, match="post holds 64 spectra but 2 were given"):
+        peakflow.reweight(grid_posterior, x[:2], model=default_model)
+    with pytest.raises(TypeError, match="real numbers"):
+        peakflow.reweight(grid_posterior, "spectra", model=default_model)
