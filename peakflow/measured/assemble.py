@@ -4,10 +4,10 @@ the coarse second pass."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from peakflow.core.likelihood import polynomial_basis, reduced_chi2
@@ -25,6 +25,12 @@ UNEXPLAINED_CHI2 = 4.0  # a window's residual rms above twice the noise sd the m
 NUM_DRAWS = 256  # joint draws per peak for the sds of amplitude, FWHM and area
 
 
+@functools.partial(jax.jit, static_argnames="num_draws")
+def _joint_draws(q, key: jax.Array, num_draws: int):
+    """`num_draws` joint draws of every peak of q: fields (num_draws, M)."""
+    return jax.vmap(q.sample)(jax.random.split(key, num_draws))
+
+
 def derived_sds(q, amplitude_scale: np.ndarray, step: float, key: jax.Array,
                 num_draws: int = NUM_DRAWS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sds of amplitude, FWHM and area in the caller's units, from joint draws of q.
@@ -39,10 +45,14 @@ def derived_sds(q, amplitude_scale: np.ndarray, step: float, key: jax.Array,
     Returns:
       (amplitude_sd, fwhm_sd, area_sd), each (M,) float64.
     """
-    if not len(amplitude_scale):
+    m = len(amplitude_scale)
+    if not m:
         return np.zeros(0), np.zeros(0), np.zeros(0)
-    q = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), q)
-    draws = jax.vmap(q.sample)(jax.random.split(key, num_draws))
+    size = max(8, 1 << (m - 1).bit_length())  # few padded sizes: few compilations
+    pad = lambda a: np.concatenate([np.asarray(a, np.float32),
+                                    np.repeat(np.asarray(a, np.float32)[-1:], size - m, 0)])
+    draws = jax.tree.map(lambda a: np.asarray(a)[:, :m],
+                         _joint_draws(jax.tree.map(pad, q), key, num_draws))
     amp = np.asarray(draws.amplitude, np.float64) * amplitude_scale
     gamma = np.asarray(draws.width, np.float64) * step
     eta = np.clip(np.asarray(draws.lorentzian, np.float64), 0.0, 1.0)
