@@ -51,7 +51,6 @@ def test_weighted_summaries_and_intervals():
 
 def test_exact_step_on_simulated_spectra(grid_batch, grid_posterior, default_model):
     x = np.asarray(grid_batch.spectrum)[:32]
-    post = jax.tree.map(lambda a: a, grid_posterior)
     post = peakflow.grid.posterior._reshape(grid_posterior, lambda a: np.asarray(a)[:32])
     ex = peakflow.reweight(post, x, model=default_model, num_samples=128)
     imp = ex.importance
