@@ -43,7 +43,7 @@ class SimulatorConfig:
       baseline: sd of the coefficients of a random cubic baseline on t in [-1, 1] (0: none).
       baseline_wiggle: largest amplitude of a slow sinusoid (period W..4W) added to it.
       normalise: divide each simulated spectrum (and its amplitudes and noise) by
-        `peakflow.preprocess.window_scale`, the intensity normalisation applied to real
+        `peakflow.core.signal.window_scale`, the intensity normalisation applied to real
         windows, so that training and inference see the same scale.
       scale_floor: that normalisation's floor in noise sds (a window of pure noise is scaled
         so its noise sd is 1/scale_floor).

@@ -118,6 +118,14 @@ class CorrelatedQ(NamedTuple):
         """One reparameterised draw: fields (...,)."""
         return self.sample_and_log_prob(key)[0]
 
+    def host_sample(self, rng: np.random.Generator, num: int) -> Peaks:
+        """`num` joint draws on the host (numpy, no compilation): fields (num, ...) float64."""
+        loc = np.asarray(self.loc, np.float64)
+        eps = rng.standard_normal((num,) + loc.shape)
+        u = loc + np.einsum("...ij,n...j->n...i", np.asarray(self.scale_tril, np.float64), eps)
+        return Peaks(np.exp(u[..., 0]), u[..., 1], np.exp(u[..., 2]),
+                     1.0 / (1.0 + np.exp(-u[..., 3])))
+
     def log_prob(self, peaks: Peaks) -> jax.Array:
         """(...,) log q(θ); η is clipped to [EPS, 1 - EPS] (α and γ must be positive)."""
         return self.distribution().log_prob(to_vector(peaks))

@@ -66,9 +66,11 @@ def project(residual: jax.Array, degree: int) -> jax.Array:
       degree: polynomial degree; negative returns `residual` unchanged.
 
     Returns:
-      (..., W) the component orthogonal to the polynomials.
+      (..., W) the component orthogonal to the polynomials (numpy for numpy input).
     """
     if degree < 0:
         return residual
-    basis = jnp.asarray(polynomial_basis(residual.shape[-1], degree))
+    basis = polynomial_basis(residual.shape[-1], degree)
+    if not isinstance(residual, np.ndarray):
+        basis = jnp.asarray(basis)
     return residual - (residual @ basis) @ basis.T

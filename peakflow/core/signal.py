@@ -1,6 +1,9 @@
 """Signal helpers shared by the policy, the simulator and both inference paths: Gaussian
 smoothing, the window intensity scale (so the network sees training and real windows on the
-same scale) and a robust noise estimate (numpy, host side)."""
+same scale) and a robust noise estimate (numpy, host side).
+
+`smooth` and `window_scale` run on JAX arrays (inside jit) and on numpy arrays (on the host, so
+preparing measured spectra of any shape compiles nothing); both give the same numbers."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import ndimage
 
 from peakflow.core.likelihood import project
 
@@ -16,17 +20,21 @@ DETREND_DEGREE = 3
 SMOOTH = 2.0
 
 
-def gaussian_kernel(sigma: float) -> jax.Array:
+def gaussian_kernel(sigma: float) -> np.ndarray:
     """Normalised Gaussian kernel of standard deviation `sigma` points, truncated at 4σ."""
     half = max(1, int(math.ceil(4 * sigma)))
-    t = jnp.arange(-half, half + 1, dtype=jnp.float32)
-    kernel = jnp.exp(-0.5 * (t / sigma) ** 2)
-    return kernel / jnp.sum(kernel)
+    t = np.arange(-half, half + 1, dtype=np.float32)
+    kernel = np.exp(-0.5 * (t / sigma) ** 2)
+    return kernel / np.sum(kernel)
 
 
 def smooth(x: jax.Array, sigma: float) -> jax.Array:
-    """(..., W) Gaussian smoothing of each row ("same" length, zero beyond the edges)."""
+    """(..., W) Gaussian smoothing of each row ("same" length, zero beyond the edges).
+
+    Numpy in, numpy out (scipy's `convolve1d`); JAX in, JAX out."""
     kernel = gaussian_kernel(sigma)
+    if isinstance(x, np.ndarray):
+        return ndimage.convolve1d(x, kernel.astype(x.dtype), axis=-1, mode="constant")
     flat = jnp.reshape(x, (-1, x.shape[-1]))
     out = jax.vmap(lambda r: jnp.convolve(r, kernel, mode="same"))(flat)
     return jnp.reshape(out, x.shape)
@@ -45,11 +53,12 @@ def window_scale(x: jax.Array, noise: jax.Array, floor: float) -> jax.Array:
 
     Returns:
       (...,) positive scales; dividing a window by its scale puts its tallest peak near 1 and
-      its noise sd at or below 1/floor.
+      its noise sd at or below 1/floor. Numpy in, numpy out; JAX in, JAX out.
     """
+    xp = np if isinstance(x, np.ndarray) else jnp
     cut = int(math.ceil(4 * SMOOTH))
-    height = jnp.max(project(smooth(x, SMOOTH), DETREND_DEGREE)[..., cut:-cut], axis=-1)
-    return jnp.maximum(height, floor * jnp.asarray(noise))
+    height = xp.max(project(smooth(x, SMOOTH), DETREND_DEGREE)[..., cut:-cut], axis=-1)
+    return xp.maximum(height, floor * xp.asarray(noise, height.dtype))
 
 
 def estimate_noise(y: np.ndarray) -> float | np.ndarray:

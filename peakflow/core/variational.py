@@ -90,6 +90,17 @@ class PeakQ(NamedTuple):
         """One reparameterised draw: fields (...,)."""
         return self.sample_and_log_prob(key)[0]
 
+    def host_sample(self, rng: np.random.Generator, num: int) -> Peaks:
+        """`num` draws on the host (numpy, no compilation): fields (num, ...) float64."""
+        shape = (num,) + np.shape(self.amplitude_mean)
+        normal = lambda mean, sd: (np.asarray(mean, np.float64)
+                                   + np.asarray(sd, np.float64) * rng.standard_normal(shape))
+        return Peaks(normal(self.amplitude_mean, self.amplitude_sd),
+                     normal(self.location_mean, self.location_sd),
+                     normal(self.width_mean, self.width_sd),
+                     rng.beta(np.broadcast_to(self.lorentzian_a, shape),
+                              np.broadcast_to(self.lorentzian_b, shape)))
+
     def log_prob(self, peaks: Peaks) -> jax.Array:
         """(...,) log q(θ) summed over the four factors; η is clipped to [EPS, 1 - EPS]."""
         eta = jnp.clip(peaks.lorentzian, EPS, 1.0 - EPS)

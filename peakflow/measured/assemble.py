@@ -4,7 +4,6 @@ the coarse second pass."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import replace
 
 import jax
@@ -23,41 +22,33 @@ UNEXPLAINED_CHI2 = 4.0  # a window's residual rms above twice the noise sd the m
 
 
 NUM_DRAWS = 256  # joint draws per peak for the sds of amplitude, FWHM and area
+DRAW_SEED = 0
 
 
-@functools.partial(jax.jit, static_argnames="num_draws")
-def _joint_draws(q, key: jax.Array, num_draws: int):
-    """`num_draws` joint draws of every peak of q: fields (num_draws, M)."""
-    return jax.vmap(q.sample)(jax.random.split(key, num_draws))
-
-
-def derived_sds(q, amplitude_scale: np.ndarray, step: float, key: jax.Array,
+def derived_sds(q, amplitude_scale: np.ndarray, step: float, rng: np.random.Generator,
                 num_draws: int = NUM_DRAWS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sds of amplitude, FWHM and area in the caller's units, from joint draws of q.
 
-    Each peak's (α, γ, η) are drawn together from its q (so the correlated family's
-    amplitude-width-shape correlation enters; FWHM and area are nonlinear in them).
+    Each peak's (α, γ, η) are drawn together from its q on the host (`host_sample`: numpy,
+    nothing to compile), so the correlated family's amplitude-width-shape correlation enters;
+    FWHM and area are nonlinear in them.
 
     Args:
       q: variational parameters of M peaks, fields (M, ...).
       amplitude_scale: (M,) y units per window unit; step: x units per grid point.
+      rng: the draws' generator.
 
     Returns:
       (amplitude_sd, fwhm_sd, area_sd), each (M,) float64.
     """
-    m = len(amplitude_scale)
-    if not m:
+    if not len(amplitude_scale):
         return np.zeros(0), np.zeros(0), np.zeros(0)
-    size = max(8, 1 << (m - 1).bit_length())  # few padded sizes: few compilations
-    pad = lambda a: np.concatenate([np.asarray(a, np.float32),
-                                    np.repeat(np.asarray(a, np.float32)[-1:], size - m, 0)])
-    draws = jax.tree.map(lambda a: np.asarray(a)[:, :m],
-                         _joint_draws(jax.tree.map(pad, q), key, num_draws))
-    amp = np.asarray(draws.amplitude, np.float64) * amplitude_scale
-    gamma = np.asarray(draws.width, np.float64) * step
-    eta = np.clip(np.asarray(draws.lorentzian, np.float64), 0.0, 1.0)
-    size = np.abs(gamma) * fwhm_ratio(eta, np)
-    return amp.std(axis=0), size.std(axis=0), area(amp, np.abs(gamma), eta).std(axis=0)
+    draws = q.host_sample(rng, num_draws)
+    amp = draws.amplitude * amplitude_scale
+    gamma = np.abs(draws.width) * step
+    eta = np.clip(draws.lorentzian, 0.0, 1.0)
+    size = gamma * fwhm_ratio(eta, np)
+    return amp.std(axis=0), size.std(axis=0), area(amp, gamma, eta).std(axis=0)
 
 
 def window_baselines(prep: Prepared, pred: Prediction, degree: int) -> np.ndarray:
@@ -113,7 +104,7 @@ def peak_table(prep: Prepared, pred: Prediction, window_length: int,
     eta, eta_sd = pick(mean.lorentzian), pick(sd.lorentzian)
     amp = pick(mean.amplitude) * scale
     kept = jax.tree.map(lambda a: np.asarray(a)[keep][order], q)
-    amp_sd, fw_sd, area_sd = derived_sds(kept, scale, step, jax.random.PRNGKey(0))
+    amp_sd, fw_sd, area_sd = derived_sds(kept, scale, step, np.random.default_rng(DRAW_SEED))
     peak_area, fw = area(amp, gamma, eta), gamma * fwhm_ratio(eta, np)
     return PeakTable(
         location=pick(location), location_sd=pick(sd.location) * step, fwhm=fw, fwhm_sd=fw_sd,

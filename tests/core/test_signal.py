@@ -33,3 +33,20 @@ def test_window_scale_is_the_tallest_feature_or_the_noise_floor():
     assert 0.5 < scale < 0.75
     flat = np.random.default_rng(4).normal(0, 0.01, (1, 256)).astype(np.float32)
     assert float(window_scale(flat, np.array([0.01]), 20.0)[0]) == pytest.approx(0.2)
+
+
+def test_window_scale_on_the_host_equals_the_jax_one():
+    """Measured spectra are scaled with numpy (no compilation per shape); training windows
+    with JAX: both must give the same scales."""
+    import jax.numpy as jnp
+
+    rng = np.random.default_rng(7)
+    x = np.arange(256.0)
+    windows = np.stack([pv(x, a, c, w, 0.3) + rng.normal(0, 0.02, x.size)
+                        for a, c, w in ((0.9, 40.0, 3.0), (0.1, 250.0, 12.0), (0.02, 128, 5.0))])
+    windows = windows.astype(np.float32)
+    noise = np.array([0.02, 0.02, 0.02], np.float32)
+    host = window_scale(windows, noise, 20.0)
+    assert isinstance(host, np.ndarray)
+    np.testing.assert_allclose(host, np.asarray(window_scale(jnp.asarray(windows), noise, 20.0)),
+                               rtol=1e-5)

@@ -126,3 +126,23 @@ def test_non_numeric_and_empty_spectra_are_named(broad):
     assert "real numbers" in fits[0].error and fits[0].x.size == 0
     with pytest.raises(ValueError, match="baseline must be one of"):
         fit(np.ones(20), np.arange(20.0), model=broad, baseline="polynomial")
+
+
+def test_spectra_of_new_lengths_compile_nothing_new(broad):
+    """Preparation and assembly run in numpy: after one spectrum has been fitted, spectra of
+    other lengths, axes and peak counts reuse the same compiled program (XLA compilations are
+    counted through `jax.monitoring`)."""
+    import jax
+
+    compiled = []
+    jax.monitoring.register_event_duration_secs_listener(
+        lambda event, secs, **kw: compiled.append(event)
+        if event == "/jax/core/compile/backend_compile_duration" else None)
+    rng = np.random.default_rng(21)
+    spectra = [realistic_spectrum(rng)[:2] for _ in range(6)]
+    fit(*spectra[0], model=broad)
+    before = len(compiled)
+    for y, x in spectra[1:]:
+        fit(y, x, model=broad)
+    assert len({y.size for y, _ in spectra}) == 6
+    assert len(compiled) == before
