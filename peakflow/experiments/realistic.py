@@ -45,13 +45,18 @@ class Truth:
         return area(self.amplitude, self.fwhm / fwhm_ratio(self.lorentzian, np), self.lorentzian)
 
 
-def realistic_spectrum(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, Truth]:
-    """One measured-looking spectrum: (y (n,), x (n,), its `Truth`); see the module docstring."""
-    n = int(rng.integers(1500, 4001))
+def realistic_spectrum(rng: np.random.Generator, points: tuple[int, int] = (1500, 4000),
+                       peaks: tuple[int, int] = (8, 25)
+                       ) -> tuple[np.ndarray, np.ndarray, Truth]:
+    """One measured-looking spectrum: (y (n,), x (n,), its `Truth`); see the module docstring.
+
+    `points` and `peaks` are the inclusive ranges of the length and of the number of peaks.
+    """
+    n = int(rng.integers(points[0], points[1] + 1))
     start, span = rng.uniform(-500, 3000), rng.uniform(50, 5000)
     x = np.linspace(start, start + span, n)
     step = span / (n - 1)
-    count = int(rng.integers(8, 26))
+    count = int(rng.integers(peaks[0], peaks[1] + 1))
     base_fwhm = step * rng.uniform(8, 20)
     fwhm = base_fwhm * np.exp(rng.uniform(np.log(0.6), np.log(1.6), count))
     # locations: sorted gaps of at least 0.8 × the larger FWHM, the rest spread at random
@@ -59,7 +64,7 @@ def realistic_spectrum(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray
     margin = 2 * fwhm.max()
     slack = span - 2 * margin - gaps.sum()
     if slack <= 0:
-        return realistic_spectrum(rng)
+        return realistic_spectrum(rng, points, peaks)
     offsets = np.sort(rng.uniform(0, slack, count))
     location = start + margin + offsets + np.concatenate([[0.0], np.cumsum(gaps)])
     tallest = 1000.0

@@ -1,0 +1,102 @@
+"""Speed of the measured-spectrum path: ``python -m peakflow.experiments.bench_measured``.
+
+Mixed measured spectra (800-2,000 points, 3-15 peaks, random axis offsets, spans and
+directions, baselines and noise levels: `realistic.realistic_spectrum`) are fitted with
+`peakflow.fit_many` and the bundled real-data model. Printed, compile excluded (every figure is
+the median of ``--repeats`` timed calls after a first, untimed one):
+
+* end to end: spectra/s of `fit_many`;
+* the policy alone on the same windows (`TrainedModel.predict`, what `fit_many` sends it), in
+  windows/s and in spectra/s, and the ratio end-to-end time / policy time;
+* the first pass's stages (prepare, policy, assemble) and the coarse second pass;
+* the peak resident memory of the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+import peakflow
+from peakflow.experiments import save_json
+from peakflow.experiments.realistic import realistic_spectrum
+from peakflow.measured.assemble import assemble_fit
+from peakflow.measured.options import FitOptions
+from peakflow.measured.pipeline import predict_windows
+from peakflow.measured.prepare import prepare
+from peakflow.runtime.trained import BROAD_MODEL
+
+POINTS, PEAKS = (800, 2000), (3, 15)
+
+
+def mixed_spectra(n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`n` (y, x) pairs of mixed measured-looking spectra (see the module docstring)."""
+    rng = np.random.default_rng(seed)
+    return [realistic_spectrum(rng, POINTS, PEAKS)[:2] for _ in range(n)]
+
+
+def timed(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
+    """(median seconds of `repeats` calls after an untimed first one, the last result)."""
+    out = fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)), out
+
+
+def stages(pairs, model, repeats: int) -> dict[str, float]:
+    """Seconds of each first-pass stage over all `pairs`, and the number of windows."""
+    options, sim = FitOptions(), model.config.sim
+    prep_s, prepared = timed(lambda: [prepare(y, x, sim, options) for y, x in pairs], repeats)
+    policy_s, preds = timed(lambda: predict_windows(model, prepared), repeats)
+    assemble_s, _ = timed(lambda: [assemble_fit(p, q, model, options, None)
+                                   for p, q in zip(prepared, preds)], repeats)
+    return {"prepare_s": prep_s, "policy_s": policy_s, "assemble_s": assemble_s,
+            "windows": int(sum(p.windows.shape[0] for p in prepared))}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=200, help="mixed measured spectra")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", default=None, help="model directory (default: bundled broad)")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+
+    model = peakflow.load_model(args.model, default=BROAD_MODEL)
+    pairs = mixed_spectra(args.n, args.seed)
+    total_s, _ = timed(lambda: peakflow.fit_many(pairs, model=model), args.repeats)
+    parts = stages(pairs, model, args.repeats)
+    second_s = max(total_s - parts["prepare_s"] - parts["policy_s"] - parts["assemble_s"], 0.0)
+    out = {"spectra": args.n, "points": POINTS, "peaks": PEAKS, **parts,
+           "end_to_end_s": total_s, "end_to_end_spectra_per_s": args.n / total_s,
+           "policy_windows_per_s": parts["windows"] / parts["policy_s"],
+           "policy_spectra_per_s": args.n / parts["policy_s"],
+           "ratio_to_policy": total_s / parts["policy_s"],
+           "second_pass_and_rest_s": second_s,
+           "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    print(f"{args.n} mixed measured spectra ({POINTS[0]}-{POINTS[1]} points, {PEAKS[0]}-"
+          f"{PEAKS[1]} peaks), {parts['windows']} windows; model {model.path}")
+    print(f"  end to end     {out['end_to_end_spectra_per_s']:>9.1f} spectra/s "
+          f"({1e3 * total_s / args.n:.2f} ms each)")
+    print(f"  policy alone   {out['policy_spectra_per_s']:>9.1f} spectra/s "
+          f"({out['policy_windows_per_s']:.0f} windows/s); end to end / policy "
+          f"{out['ratio_to_policy']:.2f}")
+    for name in ("prepare_s", "policy_s", "assemble_s", "second_pass_and_rest_s"):
+        print(f"  {name[:-2]:<24}{1e3 * out[name] / args.n:>8.2f} ms per spectrum")
+    print(f"  peak RSS {out['peak_rss_mib']:.0f} MiB")
+    save_json(args.json, out)
+    return out
+
+
+if __name__ == "__main__":
+    main()
