@@ -23,6 +23,7 @@ from typing import Callable
 import numpy as np
 
 import peakflow
+from peakflow.core.lineshape import fwhm_ratio, profile
 from peakflow.experiments import save_json
 from peakflow.experiments.realistic import realistic_spectrum
 from peakflow.measured.assemble import assemble_fit
@@ -38,6 +39,32 @@ def mixed_spectra(n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """`n` (y, x) pairs of mixed measured-looking spectra (see the module docstring)."""
     rng = np.random.default_rng(seed)
     return [realistic_spectrum(rng, POINTS, PEAKS)[:2] for _ in range(n)]
+
+
+def simulated_map(rng: np.random.Generator, shape: tuple[int, ...] = (100, 100),
+                  points: int = 1024) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """A map of `shape` pixels, `points` points each, on one axis (400-1800, cm⁻¹-like).
+
+    Four bands (FWHM 10-18 x units): one whose height rises along the last spatial axis, one
+    along the first, one constant, and a shoulder 20 units beside it present in half the map;
+    a sloped baseline and noise of sd 1 (heights 10-150).
+
+    Returns:
+      (cube shape + (points,), x (points,), truth: ``location`` (4,), ``fwhm`` (4,) and
+      ``amplitude`` shape + (4,)).
+    """
+    x = np.linspace(400.0, 1800.0, points)
+    grids = np.meshgrid(*(np.linspace(0.0, 1.0, s) for s in shape), indexing="ij")
+    first, last = grids[0], grids[-1]
+    location = np.array([600.0, 1000.0, 1500.0, 1520.0])
+    fwhm = np.array([12.0, 18.0, 10.0, 10.0])
+    eta = np.array([0.3, 0.7, 0.5, 0.5])
+    amplitude = np.stack([100 + 50 * last, 10 + 80 * first, np.full(shape, 60.0),
+                          np.where(last > 0.5, 30.0, 0.0)], axis=-1)
+    lines = profile(x[None], 1.0, location[:, None], fwhm[:, None] / fwhm_ratio(eta, np)[:, None],
+                    eta[:, None], xp=np)  # (4, points)
+    cube = amplitude @ lines + 20.0 + 0.01 * x + rng.normal(0.0, 1.0, shape + (points,))
+    return cube, x, {"location": location, "fwhm": fwhm, "amplitude": amplitude}
 
 
 def timed(fn: Callable[[], object], repeats: int) -> tuple[float, object]:

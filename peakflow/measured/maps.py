@@ -1,0 +1,259 @@
+"""Spectral maps: a cube of spectra on one shared axis → an xarray `Dataset` of peaks per pixel.
+
+`fit_map` reads the cube chunk by chunk (a memory-mapped ``.npy`` or a dask array is never
+loaded whole), fits each chunk with `peakflow.fit_many` on one grid shared by every pixel (the
+grid's step comes from the typical peak width of the map's mean spectrum, so all pixels see
+the same resampling), and fills fixed-size result arrays:
+
+* per pixel and peak slot (``peak``, up to ``max_peaks``, sorted by location; NaN beyond a
+  pixel's peaks): ``location``, ``fwhm``, ``amplitude``, ``area``, ``lorentzian``, ``width``,
+  each with ``<name>_sd``, and ``probability`` (that the peak exists);
+* per pixel: ``num_peaks``, ``chi2`` (the worst window's reduced χ²), ``noise``,
+  ``unexplained`` (some window's residual is far above the noise), ``truncated`` (more peaks
+  than ``max_peaks``; the tallest are kept) and ``error`` ("" or why the pixel could not be
+  fitted: one bad pixel never costs the others their results).
+
+`band_maps` then matches peaks across pixels into bands (clusters of locations) and returns
+per-band images of height, location, FWHM and area with their sds — what a mapping user looks
+at. Spatial dimensions and coordinates of an `xarray.DataArray` input are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, NamedTuple
+
+import numpy as np
+import xarray as xr
+from scipy.signal import find_peaks
+from tqdm.auto import tqdm
+
+from peakflow.core.signal import estimate_noise
+from peakflow.measured.options import FitOptions
+from peakflow.measured.pipeline import ModelArg, _model, _options, fit_many
+from peakflow.measured.prepare import check_axis
+from peakflow.measured.results import PeakTable, SpectrumFit
+from peakflow.measured.signal import resample, typical_fwhm
+
+PEAK_FIELDS = ("location", "fwhm", "amplitude", "area", "lorentzian", "width")
+SLOT_FIELDS = tuple(f for name in PEAK_FIELDS for f in (name, f"{name}_sd")) + ("probability",)
+CHUNK = 256          # pixels per `fit_many` call
+SAMPLE_PIXELS = 256  # pixels averaged to choose the shared grid
+
+
+class Cube(NamedTuple):
+    """A cube seen as rows: ``rows[i:j]`` gives (j - i, n) intensities."""
+
+    rows: Any
+    x: np.ndarray
+    spatial_dims: tuple[str, ...]
+    spatial_shape: tuple[int, ...]
+    coords: dict[str, Any]
+
+
+def as_cube(data: Any, x: Any = None, dim: str | None = None) -> Cube:
+    """Views `data` (..., n) as rows of spectra on the shared axis `x` (n,).
+
+    Args:
+      data: a numpy array (memory-mapped or not), a dask array, an `xarray.DataArray` (its
+        spectral dimension is `dim`, default the last; its coordinate is the axis unless `x`
+        is given), or a hyperspy-like signal (``.data`` and ``.axes_manager``).
+      x: the spectral axis; required unless the input carries it.
+      dim: the spectral dimension of a DataArray.
+
+    Raises:
+      ValueError, TypeError: naming the problem (no axis, wrong length, a 1-D input).
+    """
+    if hasattr(data, "axes_manager") and hasattr(data, "data"):  # hyperspy signal
+        axis = data.axes_manager.signal_axes[0]
+        x = axis.axis if x is None else x
+        data = np.asarray(data.data) if not hasattr(data.data, "dask") else data.data
+    if isinstance(data, xr.DataArray):
+        dim = data.dims[-1] if dim is None else dim
+        if dim not in data.dims:
+            raise ValueError(f"no spectral dimension {dim!r} in {data.dims}")
+        data = data.transpose(..., dim)
+        if x is None:
+            if dim not in data.coords:
+                raise ValueError(f"DataArray has no coordinate for {dim!r}; pass x")
+            x = data[dim].values
+        dims = tuple(d for d in data.dims if d != dim)
+        coords = {d: data[d].values for d in dims if d in data.coords}
+        rows, shape = data.data, data.shape[:-1]
+    else:
+        if x is None:
+            raise TypeError("a map needs its spectral axis: fit_map(cube, x)")
+        if not hasattr(data, "shape") or not hasattr(data, "reshape"):
+            data = np.asarray(data)
+        shape = tuple(data.shape[:-1])
+        rows, dims, coords = data, tuple(f"dim_{i}" for i in range(len(shape))), {}
+    if len(shape) == 0:
+        raise ValueError("a map needs at least one spatial dimension; one spectrum goes to "
+                         "peakflow.fit")
+    x = np.asarray(x, np.float64)
+    if x.ndim != 1 or x.size != rows.shape[-1]:
+        raise ValueError(f"the axis has shape {x.shape} but spectra have {rows.shape[-1]} points")
+    count = int(np.prod(shape))
+    return Cube(rows.reshape(count, rows.shape[-1]), x, dims, shape, coords)
+
+
+def shared_fwhm(cube: Cube, options: FitOptions) -> float | None:
+    """The typical FWHM (x units) of the map's mean spectrum over up to `SAMPLE_PIXELS` pixels
+    spread over the map (None: no peak stands out; each pixel then uses the data step)."""
+    if options.fwhm is not None:
+        return options.fwhm
+    count = cube.rows.shape[0]
+    take = np.unique(np.linspace(0, count - 1, min(count, SAMPLE_PIXELS)).astype(int))
+    sample = np.asarray(cube.rows[take], np.float64)
+    sample = sample[np.all(np.isfinite(sample), axis=1)]
+    if not len(sample):
+        return None
+    x, mean = check_axis(np.mean(sample, axis=0), cube.x)
+    step = float(np.median(np.diff(x)))
+    uniform = resample(x, mean, np.arange(x[0], x[-1] + 0.5 * step, step))
+    points = typical_fwhm(uniform, estimate_noise(uniform))
+    return None if points is None else points * step
+
+
+def fit_map(data: Any, x: Any = None, *, dim: str | None = None, model: ModelArg = None,
+            options: FitOptions | None = None, max_peaks: int = 32, chunk_size: int = CHUNK,
+            progress: bool = True, **option_values: Any) -> xr.Dataset:
+    """Fits every pixel of a map whose spectra share one axis.
+
+    Args:
+      data, x, dim: the cube (..., n) and its axis (see `as_cube`).
+      model: a `TrainedModel` or model directory; None: the bundled real-data model.
+      options: `FitOptions` (or their fields as keywords); ``fwhm`` defaults to the mean
+        spectrum's typical FWHM, so every pixel shares one grid.
+      max_peaks: peak slots per pixel in the result.
+      chunk_size: pixels read and fitted together (memory grows with it, not with the map).
+      progress: show a progress bar over pixels.
+
+    Returns:
+      The per-pixel `xarray.Dataset` (see the module docstring); ``attrs`` record the shared
+      FWHM and the model path.
+    """
+    cube = as_cube(data, x, dim)
+    opts, trained = _options(options, option_values), _model(model)
+    opts = replace(opts, fwhm=shared_fwhm(cube, opts))
+    count = cube.rows.shape[0]
+    slots = {name: np.full((count, max_peaks), np.nan, np.float32) for name in SLOT_FIELDS}
+    pixel = {"num_peaks": np.zeros(count, np.int32), "chi2": np.full(count, np.nan, np.float32),
+             "noise": np.full(count, np.nan, np.float32),
+             "unexplained": np.zeros(count, bool), "truncated": np.zeros(count, bool),
+             "error": np.full(count, "", object)}
+    bar = tqdm(total=count, desc="map", unit="px", disable=not progress)
+    for start in range(0, count, chunk_size):
+        stop = min(start + chunk_size, count)
+        rows = np.asarray(cube.rows[start:stop], np.float64)
+        for i, fitted in enumerate(fit_many(rows, cube.x, model=trained, options=opts)):
+            _store(fitted, start + i, slots, pixel)
+        bar.update(stop - start)
+    bar.close()
+    return _dataset(cube, slots, pixel, {"fwhm": np.nan if opts.fwhm is None else opts.fwhm,
+                                         "model": str(trained.path)})
+
+
+def _store(fitted: SpectrumFit, i: int, slots: dict, pixel: dict) -> None:
+    """One pixel's fit into row `i` of the result arrays."""
+    if fitted.error is not None:
+        pixel["error"][i] = fitted.error
+        return
+    peaks: PeakTable = fitted.peaks
+    keep = np.arange(len(peaks))
+    max_peaks = next(iter(slots.values())).shape[1]
+    if keep.size > max_peaks:  # the tallest, back in location order
+        keep = np.sort(np.argsort(peaks.amplitude)[::-1][:max_peaks])
+        pixel["truncated"][i] = True
+    for name in SLOT_FIELDS:
+        slots[name][i, :keep.size] = getattr(peaks, name)[keep]
+    pixel["num_peaks"][i] = keep.size
+    if fitted.windows.chi2.size:
+        pixel["chi2"][i] = np.max(fitted.windows.chi2)
+    pixel["noise"][i] = fitted.noise
+    pixel["unexplained"][i] = fitted.unexplained
+
+
+def _dataset(cube: Cube, slots: dict, pixel: dict, attrs: dict) -> xr.Dataset:
+    dims, shape = cube.spatial_dims, cube.spatial_shape
+    variables = {name: (dims + ("peak",), a.reshape(shape + a.shape[1:]))
+                 for name, a in slots.items()}
+    variables.update({name: (dims, a.reshape(shape)) for name, a in pixel.items()})
+    variables["error"] = (dims, pixel["error"].astype(str).reshape(shape))
+    return xr.Dataset(variables, coords=cube.coords, attrs=attrs)
+
+
+def band_maps(result: xr.Dataset, min_share: float = 0.05, tolerance: float = 0.5,
+              min_probability: float = 0.5) -> xr.Dataset:
+    """Peaks matched across pixels into bands, and each band's images.
+
+    Band centres are the modes of the map's peak locations (kept where ``probability`` >=
+    `min_probability`): their histogram smoothed by a Gaussian of a quarter of the median
+    FWHM (peak 1, so a tight cluster of N locations scores about N), whose local maxima
+    reached by at least `min_share` of the pixels, at least one median FWHM from a higher
+    one, are the band centres. A peak belongs to the nearest band centre within
+    ``tolerance`` × its FWHM; where a pixel has several, the tallest is the band's.
+
+    Args:
+      result: the output of `fit_map`.
+
+    Returns:
+      A `Dataset` with dims (``band``, *spatial): ``amplitude``, ``location``, ``fwhm``,
+      ``area``, ``lorentzian`` and their ``_sd`` (NaN where the pixel lacks the band), and
+      coordinates ``band_location`` (the centre) and ``share`` (fraction of fitted pixels that
+      have it).
+    """
+    spatial = tuple(d for d in result["location"].dims if d != "peak")
+    flat = result.stack(pixel=spatial)
+    loc = flat["location"].transpose("pixel", "peak").values.astype(np.float64)
+    size = flat["fwhm"].transpose("pixel", "peak").values.astype(np.float64)
+    real = np.isfinite(loc) & (flat["probability"].transpose("pixel", "peak").values
+                               >= min_probability)
+    fitted = int(np.sum(flat["error"].values == ""))
+    centres = band_centres(loc[real], size[real], max(1, fitted), min_share)
+    names = [n for n in SLOT_FIELDS if n != "probability" and not n.startswith("width")]
+    out = {n: np.full((centres.size, loc.shape[0]), np.nan, np.float32) for n in names}
+    if centres.size:
+        dist = np.abs(loc[..., None] - centres)  # (pixels, peaks, bands)
+        nearest = np.argmin(np.where(np.isfinite(dist), dist, np.inf), axis=-1)
+        ok = real & (np.take_along_axis(dist, nearest[..., None], -1)[..., 0]
+                     <= tolerance * size)
+        amp = flat["amplitude"].transpose("pixel", "peak").values
+        for b in range(centres.size):
+            mine = np.where(ok & (nearest == b), amp, -np.inf)
+            best = np.argmax(mine, axis=1)
+            has = np.isfinite(mine[np.arange(loc.shape[0]), best])
+            for n in names:
+                values = flat[n].transpose("pixel", "peak").values
+                out[n][b, has] = values[np.flatnonzero(has), best[has]]
+    share = np.mean(np.isfinite(out["location"]), axis=1) * loc.shape[0] / max(1, fitted)
+    shape = tuple(result.sizes[d] for d in spatial)
+    variables = {n: (("band",) + spatial, a.reshape((centres.size,) + shape))
+                 for n, a in out.items()}
+    coords = {"band_location": ("band", centres), "share": ("band", share)}
+    coords.update({d: result[d].values for d in spatial if d in result.coords})
+    return xr.Dataset(variables, coords=coords)
+
+
+def band_centres(location: np.ndarray, fwhm: np.ndarray, pixels: int,
+                 min_share: float) -> np.ndarray:
+    """(B,) band centres: modes of the located peaks reached by >= `min_share` of `pixels`.
+
+    Args:
+      location, fwhm: (P,) every kept peak of the map.
+    """
+    if not location.size:
+        return np.zeros(0)
+    width = float(np.median(fwhm))
+    step = width / 8
+    edges = np.arange(location.min() - width, location.max() + width + step, step)
+    counts = np.histogram(location, edges)[0].astype(np.float64)
+    # a Gaussian of peak 1 and sd width/4: a tight cluster of N locations scores about N
+    kernel = np.exp(-0.5 * (np.arange(-8, 9) / 2.0) ** 2)
+    near = np.convolve(counts, kernel, mode="same")
+    found, _ = find_peaks(np.concatenate([[0.0], near, [0.0]]), height=min_share * pixels,
+                          distance=max(1, int(round(width / step))))
+    centres = 0.5 * (edges[found - 1] + edges[found])
+    # refine each centre to the median of the locations that reach it
+    return np.asarray([np.median(location[np.abs(location - c) <= 0.5 * width])
+                       for c in centres])
