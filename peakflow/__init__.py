@@ -7,6 +7,8 @@
     >>> fit = peakflow.fit(y, x)                # a measured spectrum: any axis, any length
     >>> fit.peaks.location, fit.peaks.fwhm, fit.peaks.area   # caller's units, each with _sd
     >>> fits = peakflow.fit_many([(y1, x1), (y2, x2)])       # many, in one batched pass
+    >>> result = peakflow.fit_map(cube, x)     # a map (..., n) on one axis → xarray Dataset
+    >>> bands = peakflow.band_maps(result)     # peaks matched across pixels: band images
 
 Layers, each importing only those below it:
 
@@ -14,7 +16,8 @@ Layers, each importing only those below it:
   policy, ELBO, prediction, training steps;
 * `peakflow.runtime` — trained models on disk and batched, sharded prediction;
 * `peakflow.grid` — spectra on a model's grid: `infer`, `Posterior`, the exactness step `reweight`;
-* `peakflow.measured` — measured spectra: `fit`, `fit_many`, `SpectrumFit`;
+* `peakflow.measured` — measured spectra: `fit`, `fit_many`, `SpectrumFit`, `fit_map`,
+  `band_maps`;
 * `peakflow.io`, `peakflow.cli`, `peakflow.plotting`, `peakflow.evaluation`,
   `peakflow.calibration`, `peakflow.reference` (SVI, NUTS, least squares and `refine`),
   `peakflow.experiments` on top.
@@ -54,7 +57,8 @@ from peakflow.core import (
 )
 from peakflow.grid import Importance, ParamPosterior, Posterior, infer, reweight
 from peakflow.io import Spectrum, SpectrumFileError, read_spectrum
-from peakflow.measured import FitOptions, PeakTable, SpectrumFit, WindowTable, fit, fit_many
+from peakflow.measured import (FitOptions, PeakTable, SpectrumFit, WindowTable, band_maps, fit,
+                               fit_many, fit_map)
 from peakflow.reference import refine
 from peakflow.runtime import TrainedModel, load_model
 
@@ -82,9 +86,11 @@ __all__ = [
     "TrainState",
     "TrainedModel",
     "WindowTable",
+    "band_maps",
     "decode_heads",
     "fit",
     "fit_many",
+    "fit_map",
     "fwhm",
     "infer",
     "load_model",

@@ -120,6 +120,11 @@ def fit_map(data: Any, x: Any = None, *, dim: str | None = None, model: ModelArg
             progress: bool = True, **option_values: Any) -> xr.Dataset:
     """Fits every pixel of a map whose spectra share one axis.
 
+    A dask array (or a dask-backed DataArray) is fitted block by block with
+    `dask.array.map_blocks` on whatever scheduler is active, so a `distributed` client spreads
+    the map over its workers (each loads the model once); the spectral axis must be one chunk.
+    Anything else is read `chunk_size` pixels at a time in this process.
+
     Args:
       data, x, dim: the cube (..., n) and its axis (see `as_cube`).
       model: a `TrainedModel` or model directory; None: the bundled real-data model.
@@ -127,7 +132,7 @@ def fit_map(data: Any, x: Any = None, *, dim: str | None = None, model: ModelArg
         spectrum's typical FWHM, so every pixel shares one grid.
       max_peaks: peak slots per pixel in the result.
       chunk_size: pixels read and fitted together (memory grows with it, not with the map).
-      progress: show a progress bar over pixels.
+      progress: show a progress bar over pixels (in-process path).
 
     Returns:
       The per-pixel `xarray.Dataset` (see the module docstring); ``attrs`` record the shared
@@ -136,22 +141,84 @@ def fit_map(data: Any, x: Any = None, *, dim: str | None = None, model: ModelArg
     cube = as_cube(data, x, dim)
     opts, trained = _options(options, option_values), _model(model)
     opts = replace(opts, fwhm=shared_fwhm(cube, opts))
-    count = cube.rows.shape[0]
+    if _is_dask(cube.rows):
+        slots, pixel = _fit_dask(cube, trained, opts, max_peaks)
+    else:
+        count = cube.rows.shape[0]
+        parts = []
+        bar = tqdm(total=count, desc="map", unit="px", disable=not progress)
+        for start in range(0, count, chunk_size):
+            rows = np.asarray(cube.rows[start:start + chunk_size], np.float64)
+            parts.append(fit_rows(rows, cube.x, trained, opts, max_peaks))
+            bar.update(len(rows))
+        bar.close()
+        slots, pixel = (_concat([p[i] for p in parts]) for i in range(2))
+    return _dataset(cube, slots, pixel, {"fwhm": np.nan if opts.fwhm is None else opts.fwhm,
+                                         "model": str(trained.path)})
+
+
+def fit_rows(rows: np.ndarray, x: np.ndarray, model: ModelArg, options: FitOptions,
+             max_peaks: int) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Fits (B, n) rows on the axis `x` (n,) with `fit_many`.
+
+    Returns:
+      (slots, pixel): ``{field: (B, max_peaks) float32}`` for `SLOT_FIELDS` and
+      ``{name: (B,)}`` for the per-pixel results (see the module docstring).
+    """
+    count = rows.shape[0]
     slots = {name: np.full((count, max_peaks), np.nan, np.float32) for name in SLOT_FIELDS}
     pixel = {"num_peaks": np.zeros(count, np.int32), "chi2": np.full(count, np.nan, np.float32),
              "noise": np.full(count, np.nan, np.float32),
              "unexplained": np.zeros(count, bool), "truncated": np.zeros(count, bool),
              "error": np.full(count, "", object)}
-    bar = tqdm(total=count, desc="map", unit="px", disable=not progress)
-    for start in range(0, count, chunk_size):
-        stop = min(start + chunk_size, count)
-        rows = np.asarray(cube.rows[start:stop], np.float64)
-        for i, fitted in enumerate(fit_many(rows, cube.x, model=trained, options=opts)):
-            _store(fitted, start + i, slots, pixel)
-        bar.update(stop - start)
-    bar.close()
-    return _dataset(cube, slots, pixel, {"fwhm": np.nan if opts.fwhm is None else opts.fwhm,
-                                         "model": str(trained.path)})
+    for i, fitted in enumerate(fit_many(rows, x, model=model, options=options)):
+        _store(fitted, i, slots, pixel)
+    return slots, pixel
+
+
+def _concat(parts: list[dict]) -> dict[str, np.ndarray]:
+    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
+
+
+def _is_dask(array: Any) -> bool:
+    return type(array).__module__.startswith("dask.")
+
+
+PIXEL_FIELDS = ("num_peaks", "chi2", "noise", "unexplained", "truncated", "failed")
+
+
+def _fit_block(block: np.ndarray, x: np.ndarray, model: ModelArg, options: FitOptions,
+               max_peaks: int) -> np.ndarray:
+    """`map_blocks` kernel: (..., n) spectra → (..., max_peaks · 13 + 6) float32 results."""
+    slots, pixel = fit_rows(np.asarray(block, np.float64).reshape(-1, block.shape[-1]), x,
+                            model, options, max_peaks)
+    pixel["failed"] = pixel.pop("error") != ""
+    packed = np.concatenate([np.stack([slots[n] for n in SLOT_FIELDS], axis=-1)
+                             .reshape(len(pixel["failed"]), -1),
+                             np.stack([pixel[n].astype(np.float32) for n in PIXEL_FIELDS],
+                                      axis=-1)], axis=-1)
+    return packed.reshape(block.shape[:-1] + (packed.shape[-1],))
+
+
+def _fit_dask(cube: Cube, trained, options: FitOptions, max_peaks: int):
+    """The dask path of `fit_map`: one task per block of the cube's rows."""
+    rows = cube.rows.rechunk({1: -1})
+    model = trained.path if trained.path is not None else trained  # workers load it once
+    width = max_peaks * len(SLOT_FIELDS) + len(PIXEL_FIELDS)
+    packed = rows.map_blocks(_fit_block, cube.x, model, options, max_peaks, dtype=np.float32,
+                             chunks=(rows.chunks[0], (width,))).compute()
+    slot_part = packed[:, :-len(PIXEL_FIELDS)].reshape(len(packed), max_peaks, -1)
+    slots = {n: np.ascontiguousarray(slot_part[..., i]) for i, n in enumerate(SLOT_FIELDS)}
+    pixel = {n: packed[:, -len(PIXEL_FIELDS) + i] for i, n in enumerate(PIXEL_FIELDS)}
+    pixel["num_peaks"] = pixel["num_peaks"].astype(np.int32)
+    for name in ("unexplained", "truncated"):
+        pixel[name] = pixel[name] > 0.5
+    failed = np.flatnonzero(pixel.pop("failed") > 0.5)
+    pixel["error"] = np.full(len(packed), "", object)
+    if failed.size:  # the reasons, again here (bad pixels fail before reaching the model)
+        again = fit_many(np.asarray(cube.rows[failed]), cube.x, model=trained, options=options)
+        pixel["error"][failed] = [f.error or "" for f in again]
+    return slots, pixel
 
 
 def _store(fitted: SpectrumFit, i: int, slots: dict, pixel: dict) -> None:

@@ -77,3 +77,24 @@ def test_cube_errors_name_the_problem():
         as_cube(np.zeros((2, 100)), np.arange(50.0))
     with pytest.raises(ValueError, match="no spectral dimension"):
         as_cube(xr.DataArray(np.zeros((2, 10)), dims=("a", "b")), dim="c")
+
+
+def test_a_dask_map_on_a_local_cluster_matches_in_process(small_map, broad_model):
+    """Block by block on two worker processes (`distributed.LocalCluster`), the same numbers
+    as the in-process fit; a bad pixel's reason survives the trip."""
+    da = pytest.importorskip("dask.array")
+    distributed = pytest.importorskip("distributed")
+    cube, x, _ = small_map
+    cube = cube.copy()
+    cube[3, 5, 100] = np.inf
+    here = fit_map(cube, x, model=broad_model, progress=False)
+    lazy = da.from_array(cube, chunks=(2, 3, -1))
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        with distributed.Client(cluster):
+            out = fit_map(lazy, x, model=broad_model.path)
+    good = np.ones(cube.shape[:2], bool)
+    good[3, 5] = False
+    for name in ("location", "amplitude_sd", "num_peaks", "chi2"):
+        np.testing.assert_allclose(out[name].values[good], here[name].values[good], rtol=1e-5)
+    assert "inf" in str(out["error"].values[3, 5])
