@@ -2,12 +2,22 @@
 
     peakflow fit FILE... [--x-range LO HI] [--out DIR] [--plot] [--model DIR]
                          [--baseline {arpls,asls,snip,none}] [--fwhm W] [--x-col C] [--y-col C]
+    peakflow map FILE [--out RESULT.nc] [--plot] [--axis FILE] [--model DIR] [--baseline ...]
+                      [--fwhm W] [--x-range LO HI] [--max-peaks N] [--variable area]
 
 For each file, ``fit`` writes ``<stem>.peaks.csv`` and ``<stem>.peaks.json`` (location, FWHM,
 amplitude, area, Lorentzian fraction and γ, each with its sd, and P(K) of the window that found
 each peak) and, with ``--plot``, ``<stem>.png``. All files' windows go through the model
 together. A file that cannot be read or fitted is reported on stderr and the others are still
 written; the exit status is 1 when any file failed, 2 for bad arguments.
+
+``map`` reads a spectral map (`peakflow.map_io.read_map`: Renishaw ``.wdf``, HORIBA ``.xml``,
+``.hspy``, WiRE/LabSpec text exports, ``.nc``, ``.npz``, ``.npy`` with ``--axis``), fits every
+pixel on one shared grid with a progress bar (`peakflow.fit_map`), writes the per-pixel
+dataset to ``RESULT.nc`` and the band images (`peakflow.band_maps`) to ``RESULT.bands.nc``,
+and with ``--plot`` a page of band images to ``RESULT.bands.png``. Pixels that cannot be
+fitted are counted on stderr (their reasons are in the dataset's ``error``); the exit status is
+1 when the file cannot be read.
 """
 
 from __future__ import annotations
@@ -30,21 +40,46 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("files", nargs="+", metavar="FILE",
                      help="two-column text/CSV (any delimiter, headers, decimal commas), "
                           ".xye, or JCAMP-DX (.jdx/.dx)")
-    fit.add_argument("--x-range", nargs=2, type=float, metavar=("LO", "HI"),
-                     help="fit only this part of the x axis")
     fit.add_argument("--out", type=Path, default=Path("."), metavar="DIR",
                      help="output folder (default: the current folder)")
     fit.add_argument("--plot", action="store_true", help="also write a PNG of each fit")
-    fit.add_argument("--model", default=None, metavar="DIR",
-                     help="model directory (default: the bundled real-data model)")
-    fit.add_argument("--baseline", default="arpls", choices=METHODS,
-                     help="baseline removed before fitting (default arpls)")
-    fit.add_argument("--fwhm", type=float, default=None,
-                     help="typical peak FWHM in x units (default: estimated from the data)")
     fit.add_argument("--x-col", default=None, help="x column of a table, by name or index")
     fit.add_argument("--y-col", default=None, help="y column of a table, by name or index")
     fit.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    _add_common(fit)
+    maps = commands.add_parser("map", help="fit every pixel of a spectral map; write a netCDF "
+                                           "dataset and band images")
+    maps.add_argument("file", metavar="FILE", help="a map file (.wdf, .xml, .hspy, WiRE or "
+                                                  "LabSpec text export, .nc, .npz, .npy)")
+    maps.add_argument("--out", type=Path, default=None, metavar="RESULT.nc",
+                      help="output dataset (default: FILE's stem + .peaks.nc)")
+    maps.add_argument("--axis", default=None, metavar="FILE",
+                      help="the spectral axis (text or .npy) when FILE has none (.npy)")
+    maps.add_argument("--plot", action="store_true", help="also write a page of band images")
+    maps.add_argument("--variable", default="area",
+                      choices=["area", "amplitude", "location", "fwhm", "lorentzian"],
+                      help="what the band images show (default area)")
+    maps.add_argument("--max-peaks", type=int, default=32, help="peak slots per pixel")
+    maps.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    _add_common(maps)
     return parser
+
+
+def _add_common(command: argparse.ArgumentParser) -> None:
+    """Options shared by ``fit`` and ``map``."""
+    command.add_argument("--x-range", nargs=2, type=float, metavar=("LO", "HI"),
+                         help="fit only this part of the x axis")
+    command.add_argument("--model", default=None, metavar="DIR",
+                         help="model directory (default: the bundled real-data model)")
+    command.add_argument("--baseline", default="arpls", choices=METHODS,
+                         help="baseline removed before fitting (default arpls)")
+    command.add_argument("--fwhm", type=float, default=None,
+                         help="typical peak FWHM in x units (default: estimated from the data)")
+
+
+def _options(args: argparse.Namespace) -> FitOptions:
+    return FitOptions(baseline=args.baseline, fwhm=args.fwhm,
+                      x_range=tuple(args.x_range) if args.x_range else None)
 
 
 def _column(value: str | None) -> str | int | None:
@@ -81,8 +116,7 @@ def run_fit(args: argparse.Namespace) -> int:
             continue
         spectra.append(spectrum)
         names.append(path)
-    options = FitOptions(baseline=args.baseline, fwhm=args.fwhm,
-                         x_range=tuple(args.x_range) if args.x_range else None)
+    options = _options(args)
     fits = fit_many(spectra, model=args.model, names=names, options=options) if spectra else []
     for fit in tqdm(fits, desc="write", unit="file", disable=args.quiet):
         if fit.error:
@@ -104,10 +138,51 @@ def run_fit(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def run_map(args: argparse.Namespace) -> int:
+    """Reads, fits and writes one map; returns the exit status."""
+    from peakflow.map_io import SPECTRAL, read_map
+    from peakflow.measured import band_maps, fit_map
+
+    try:
+        cube = read_map(args.file, axis=args.axis)
+    except SpectrumFileError as err:
+        print(f"peakflow: {err}", file=sys.stderr)
+        return 1
+    out = args.out or Path(args.file).with_suffix(".peaks.nc")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = fit_map(cube, dim=SPECTRAL, model=args.model, options=_options(args),
+                     max_peaks=args.max_peaks, progress=not args.quiet)
+    bands = band_maps(result)
+    result.to_netcdf(out, engine="h5netcdf")
+    bands_path = out.with_suffix(".bands.nc")
+    bands.to_netcdf(bands_path, engine="h5netcdf")
+    written = [out, bands_path]
+    if args.plot:
+        import matplotlib.pyplot as plt
+
+        from peakflow.plotting import plot_band_maps
+
+        figure = plot_band_maps(bands, args.variable)
+        written.append(out.with_suffix(".bands.png"))
+        figure.savefig(written[-1], dpi=110)
+        plt.close(figure)
+    failed = int((result["error"] != "").sum())
+    if not args.quiet:
+        print(f"{result['num_peaks'].size - failed} of {result['num_peaks'].size} pixel(s) "
+              f"fitted, {bands.sizes['band']} band(s); wrote "
+              + ", ".join(str(p) for p in written), file=sys.stderr)
+    if failed:
+        print(f"peakflow: {failed} pixel(s) could not be fitted (see the 'error' variable)",
+              file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "fit":
         return run_fit(args)
+    if args.command == "map":
+        return run_map(args)
     return 2  # pragma: no cover - argparse enforces the sub-command
 
 

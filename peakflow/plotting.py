@@ -131,3 +131,31 @@ def plot_spectrum_fit(fit, key: jax.Array | None = None, title: str | None = Non
     bottom.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def plot_band_maps(bands, variable: str = "area", columns: int = 4) -> plt.Figure:
+    """A page of band images (`peakflow.band_maps` output): one panel per band showing
+    `variable` over the two spatial dimensions (a line scan is drawn as a curve), titled with
+    the band's centre and the share of pixels that have it."""
+    count = bands.sizes["band"]
+    rows = max(1, -(-count // columns))
+    fig, axes = plt.subplots(rows, min(columns, max(count, 1)), squeeze=False,
+                             figsize=(3.4 * min(columns, max(count, 1)), 3.0 * rows))
+    for b, ax in enumerate(axes.ravel()):
+        if b >= count:
+            ax.axis("off")
+            continue
+        image = bands[variable].isel(band=b)
+        if image.ndim == 2:
+            dims = image.dims
+            shown = ax.imshow(image.values, origin="lower", aspect="auto", cmap="viridis")
+            ax.set_xlabel(dims[1])
+            ax.set_ylabel(dims[0])
+            fig.colorbar(shown, ax=ax, shrink=0.85)
+        else:
+            ax.plot(image.values, ".-", ms=3)
+            ax.set_xlabel(image.dims[0])
+        centre, share = float(bands["band_location"][b]), float(bands["share"][b])
+        ax.set_title(f"{variable} at {centre:.6g} ({share:.0%} of pixels)", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -44,3 +44,30 @@ def test_cli_writes_tables_and_plots_and_reports_bad_files(tmp_path, capsys):
 def test_python_dash_m_peakflow_runs_the_cli():
     result = run_python(["-m", "peakflow", "fit", "--help"], timeout=120)
     assert "--x-range" in result.stdout and "arpls" in result.stdout
+
+
+def test_cli_map_writes_the_dataset_band_images_and_a_plot(tmp_path, capsys):
+    import xarray as xr
+
+    from peakflow.experiments.bench_measured import simulated_map
+
+    cube, x, truth = simulated_map(np.random.default_rng(2), (3, 4), 800)
+    lines = ["#X\t#Y\t#Wave\t#Intensity"]
+    for j in range(3):
+        for i in range(4):
+            lines += [f"{i}\t{j}\t{w:.4f}\t{v:.4f}" for w, v in zip(x[::-1], cube[j, i, ::-1])]
+    source = tmp_path / "wire_export.txt"
+    source.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out" / "result.nc"
+    assert cli_main(["map", str(source), "--out", str(out), "--plot", "--quiet"]) == 0
+    with xr.open_dataset(out) as result:
+        assert result["location"].dims == ("y", "x", "peak")
+        assert np.all(result["num_peaks"].values >= 3)
+    with xr.open_dataset(out.with_suffix(".bands.nc")) as bands:
+        np.testing.assert_allclose(bands["band_location"].values[:3], truth["location"][:3],
+                                   atol=1.0)
+    assert out.with_suffix(".bands.png").stat().st_size > 10_000
+    bad = tmp_path / "one_spectrum.txt"
+    bad.write_text("".join(f"{a}\t{b}\n" for a, b in zip(x, cube[0, 0])))
+    assert cli_main(["map", str(bad), "--quiet"]) == 1
+    assert "not a map export" in capsys.readouterr().err
