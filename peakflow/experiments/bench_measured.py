@@ -10,6 +10,11 @@ the median of ``--repeats`` timed calls after a first, untimed one):
   windows/s and in spectra/s, and the ratio end-to-end time / policy time;
 * the first pass's stages (prepare, policy, assemble) and the coarse second pass;
 * the peak resident memory of the process.
+
+With ``--map H W``: the same for a simulated H × W map of ``--map-points`` points on one axis
+(`peakflow.fit_map`, pixels/s end to end; the stages on a sample of its pixels). With
+``--large N``: an N-pixel map written to a memory-mapped ``.npy`` and fitted from it, with its
+time and the growth of the process's anonymous resident memory (the input is never loaded).
 """
 
 from __future__ import annotations
@@ -78,15 +83,60 @@ def timed(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
     return float(np.median(times)), out
 
 
-def stages(pairs, model, repeats: int) -> dict[str, float]:
+def stages(pairs, model, repeats: int, options: FitOptions | None = None) -> dict[str, float]:
     """Seconds of each first-pass stage over all `pairs`, and the number of windows."""
-    options, sim = FitOptions(), model.config.sim
+    options, sim = options or FitOptions(), model.config.sim
     prep_s, prepared = timed(lambda: [prepare(y, x, sim, options) for y, x in pairs], repeats)
     policy_s, preds = timed(lambda: predict_windows(model, prepared), repeats)
     assemble_s, _ = timed(lambda: [assemble_fit(p, q, model, options, None)
                                    for p, q in zip(prepared, preds)], repeats)
     return {"prepare_s": prep_s, "policy_s": policy_s, "assemble_s": assemble_s,
             "windows": int(sum(p.windows.shape[0] for p in prepared))}
+
+
+def map_speed(model, shape: tuple[int, int], points: int, repeats: int) -> dict:
+    """Pixels/s of `fit_map` on a simulated map, and the stages on up to 500 of its pixels."""
+    cube, x, _ = simulated_map(np.random.default_rng(1), shape, points)
+    total_s, result = timed(lambda: peakflow.fit_map(cube, x, model=model, progress=False),
+                            repeats)
+    count = int(np.prod(shape))
+    sample = [(row, x) for row in cube.reshape(count, points)[:500]]
+    parts = stages(sample, model, repeats, FitOptions(fwhm=result.attrs["fwhm"]))
+    return {"shape": list(shape), "points": points, "seconds": total_s,
+            "pixels_per_s": count / total_s, "sample_pixels": len(sample),
+            "sample_windows": parts["windows"],
+            **{f"sample_{k}": v for k, v in parts.items() if k.endswith("_s")},
+            "policy_pixels_per_s": len(sample) / parts["policy_s"]}
+
+
+def large_map(model, pixels: int, points: int, block: int = 4096) -> dict:
+    """`fit_map` over an N-pixel memory-mapped map: time and anonymous-memory growth."""
+    import tempfile
+
+    from peakflow.experiments.stream import PeakMemory, anon_rss_mb
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "map.npy"
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
+                                        shape=(pixels, points))
+        rng = np.random.default_rng(2)
+        for start in range(0, pixels, block):
+            rows = min(block, pixels - start)
+            cube, x, _ = simulated_map(rng, (rows,), points)
+            out[start:start + rows] = cube
+        out.flush()
+        del out
+        lazy = np.load(path, mmap_mode="r")
+        peakflow.fit_map(np.asarray(lazy[:512]), x, model=model, progress=False)  # compile
+        before = anon_rss_mb()
+        start = time.perf_counter()
+        with PeakMemory() as memory:
+            result = peakflow.fit_map(lazy, x, model=model, progress=True)
+        seconds = time.perf_counter() - start
+    return {"pixels": pixels, "points": points, "input_mib": pixels * points * 4 / 2**20,
+            "seconds": seconds, "pixels_per_s": pixels / seconds,
+            "growth_mib": memory.peak - before,
+            "result_mib": sum(v.nbytes for v in result.data_vars.values()) / 2**20}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -96,6 +146,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--model", default=None, help="model directory (default: bundled broad)")
+    parser.add_argument("--map", nargs=2, type=int, metavar=("H", "W"),
+                        help="also time a simulated H × W map")
+    parser.add_argument("--map-points", type=int, default=1024)
+    parser.add_argument("--large", type=int, metavar="N",
+                        help="also fit an N-pixel memory-mapped map (time, memory growth)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
@@ -121,6 +176,17 @@ def main(argv: list[str] | None = None) -> dict:
     for name in ("prepare_s", "policy_s", "assemble_s", "second_pass_and_rest_s"):
         print(f"  {name[:-2]:<24}{1e3 * out[name] / args.n:>8.2f} ms per spectrum")
     print(f"  peak RSS {out['peak_rss_mib']:.0f} MiB")
+    if args.map:
+        m = out["map"] = map_speed(model, tuple(args.map), args.map_points, args.repeats)
+        print(f"map {args.map[0]} × {args.map[1]} pixels, {args.map_points} points: "
+              f"{m['pixels_per_s']:.1f} pixels/s end to end; policy alone "
+              f"{m['policy_pixels_per_s']:.1f} pixels/s "
+              f"({m['sample_windows'] / m['sample_pixels']:.1f} windows per pixel)")
+    if args.large:
+        m = out["large_map"] = large_map(model, args.large, args.map_points)
+        print(f"memory-mapped map of {m['pixels']} pixels ({m['input_mib']:.0f} MiB): "
+              f"{m['pixels_per_s']:.1f} pixels/s, {m['seconds']:.0f} s, memory growth "
+              f"{m['growth_mib']:.0f} MiB (results {m['result_mib']:.0f} MiB)")
     save_json(args.json, out)
     return out
 
