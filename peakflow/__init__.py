@@ -57,6 +57,7 @@ from peakflow.core import (
 )
 from peakflow.grid import Importance, ParamPosterior, Posterior, infer, reweight
 from peakflow.io import Spectrum, SpectrumFileError, read_spectrum
+from peakflow.map_io import read_map
 from peakflow.measured import (FitOptions, PeakTable, SpectrumFit, WindowTable, band_maps, fit,
                                fit_many, fit_map)
 from peakflow.reference import refine
@@ -101,6 +102,7 @@ __all__ = [
     "predict",
     "preset",
     "pseudo_voigt",
+    "read_map",
     "read_spectrum",
     "refine",
     "reweight",

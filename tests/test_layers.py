@@ -18,6 +18,7 @@ LAYERS = {
     "grid": ["runtime", "core", "config"],
     "measured": ["io", "runtime", "core", "config"],
     "io": [],
+    "map_io": ["io"],
 }
 TOP = ("cli", "plotting", "evaluation", "calibration", "reference", "experiments", "__init__",
        "__main__")
