@@ -60,8 +60,9 @@ def noise_of(spectra: jax.Array, noise: jax.Array | None, config: Config) -> jax
 
 
 def rollout(apply_fn: ApplyFn, params: dict, spectra: jax.Array, key: jax.Array | None,
-            config: Config, noise: jax.Array | None = None) -> Trajectory:
-    """Runs the policy K_max times on the successive residuals.
+            config: Config, noise: jax.Array | None = None,
+            steps: int | None = None) -> Trajectory:
+    """Runs the policy K_max (or `steps`) times on the successive residuals.
 
     With ``model.baseline_degree`` >= 0 the spectra carry a polynomial baseline, which is
     marginalised: the policy reads, and the likelihood scores, the projected residual.
@@ -75,6 +76,10 @@ def rollout(apply_fn: ApplyFn, params: dict, spectra: jax.Array, key: jax.Array 
         (the deterministic path used for inference).
       config: model and simulator settings.
       noise: (B,) noise sd of each spectrum; None: ``config.sim.noise``.
+      steps: run only this many steps (a trajectory of K = `steps` slots). Rolling out the
+        rest later from ``spectra`` minus the first steps' peaks gives the same steps, since
+        the baseline projection is linear and idempotent (`peakflow.runtime` uses it to stop
+        early on windows that have surely stopped).
 
     Returns:
       The `Trajectory`.
@@ -83,7 +88,7 @@ def rollout(apply_fn: ApplyFn, params: dict, spectra: jax.Array, key: jax.Array 
     degree = config.model.baseline_degree
     omega = jnp.arange(spectra.shape[-1], dtype=jnp.float32)
     subtract = jax.vmap(pseudo_voigt, in_axes=(None, 0))
-    k_max = config.model.k_max
+    k_max = config.model.k_max if steps is None else steps
 
     def step(residual, step_key):
         raw, anchor = apply_fn(params, residual, noise)

@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from peakflow.config import Config
 from peakflow.core.policy import make_policy
-from peakflow.core.predict import Prediction, predict
+from peakflow.core.predict import Prediction, first_steps, join_steps, predict, rest_steps
 from peakflow.core.sharding import batch_sharding, data_mesh, replicated
 from peakflow.core.heads import decode_heads, num_raw
 from peakflow.runtime.checkpoint import load_params
@@ -32,6 +32,8 @@ MODELS = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODEL = MODELS / "default"  # the paper's 500-point setting (`peakflow.infer`)
 BROAD_MODEL = MODELS / "broad"      # measured spectra (`peakflow.fit`)
 CHUNK_SIZE = 1024                   # spectra (or windows) per device call
+EARLY_EXIT = 1e-4   # a row's mean rollout stops after K_max // 2 steps when P(K >= them) < this
+EARLY_MIN_K = 6     # models with fewer slots always run every step
 
 # (chunk (B, W) as read) -> (float32 (B, W) ready for the policy, noise sd (B,) or None)
 ChunkReader = Callable[[np.ndarray], tuple[np.ndarray, "np.ndarray | None"]]
@@ -63,6 +65,33 @@ class TrainedModel:
                        static_argnames=("num_paths",))
 
     @functools.cached_property
+    def _early(self):
+        """(first steps, remaining steps of the rows still going, join), each jitted."""
+        policy, first = make_policy(self.config.policy, self.config.model.family), self.k_max // 2
+        return (jax.jit(functools.partial(first_steps, policy.apply, config=self.config,
+                                          steps=first)),
+                jax.jit(functools.partial(rest_steps, policy.apply, config=self.config,
+                                          first=first)),
+                jax.jit(functools.partial(join_steps, config=self.config)))
+
+    def _predict_early(self, spectra: jax.Array, noise: jax.Array) -> Prediction:
+        """The mean-rollout `Prediction`, stopping early on the rows that have surely stopped.
+
+        Windows of measured spectra mostly hold a few peaks: after K_max // 2 steps most have
+        P(K >= K_max // 2) < `EARLY_EXIT`, and only the others (gathered into a smaller
+        padded batch) run the remaining steps. Equal to the full rollout up to that
+        probability.
+        """
+        head, tail, join = self._early
+        params = self._device_params
+        first, survival, rest = head(params, spectra, noise)
+        alive = np.flatnonzero(np.asarray(survival) > EARLY_EXIT)
+        alive = alive if alive.size else np.zeros(1, np.int64)
+        size = self.padded_size(alive.size)
+        alive = np.concatenate([alive, np.full(size - alive.size, alive[0])]).astype(np.int32)
+        return join(first, tail(params, rest, noise, alive), alive, spectra, noise)
+
+    @functools.cached_property
     def mesh(self):
         """The data-parallel mesh over all local devices."""
         return data_mesh()
@@ -80,7 +109,7 @@ class TrainedModel:
 
     def predict_chunk(self, chunk: np.ndarray, noise: np.ndarray | None = None,
                       key: jax.Array | None = None, num_paths: int = 32,
-                      pad_to: int = 8) -> Prediction:
+                      pad_to: int = 8, early_exit: bool = True) -> Prediction:
         """`peakflow.core.predict.predict` on one chunk, sharded over the devices.
 
         Args:
@@ -88,6 +117,8 @@ class TrainedModel:
           noise: (B,) noise sd of each spectrum; None: the model's fixed level.
           key, num_paths: as in `predict`.
           pad_to: pad the batch to `padded_size(max(B, pad_to))` rows.
+          early_exit: stop the mean rollout of rows that have surely stopped
+            (`_predict_early`; models with K_max >= `EARLY_MIN_K`, without `key`).
 
         Returns:
           The `Prediction` of the B rows as numpy arrays, except ``fitted`` (None: not
@@ -100,9 +131,12 @@ class TrainedModel:
         if noise is not None:
             levels[:n] = noise
         sharding = batch_sharding(self.mesh)
-        out = self._predict(self._device_params, jax.device_put(padded, sharding),
-                            key=key, num_paths=num_paths,
-                            noise=jax.device_put(levels, sharding))
+        padded, levels = jax.device_put(padded, sharding), jax.device_put(levels, sharding)
+        if early_exit and key is None and self.k_max >= EARLY_MIN_K:
+            out = self._predict_early(padded, levels)
+        else:
+            out = self._predict(self._device_params, padded, key=key, num_paths=num_paths,
+                                noise=levels)
         return jax.tree.map(lambda a: np.asarray(a)[:n], out._replace(fitted=None))
 
     def predict(self, spectra: Any, *, noise: np.ndarray | None = None,

@@ -78,3 +78,28 @@ def test_memory_mapped_stream_keeps_memory_bounded():
 def test_million_spectra_stream_keeps_memory_bounded():
     result = _stream(1_000_000, devices=1)
     assert result["growth_mib"] < 0.8 * result["input_mib"], result
+
+
+def test_early_exit_equals_the_full_rollout(broad_model):
+    """Windows that have surely stopped skip the last steps; nothing a caller reads changes
+    beyond the early-exit threshold."""
+    from peakflow.experiments.bench_measured import mixed_spectra
+    from peakflow.measured.options import FitOptions
+    from peakflow.measured.prepare import prepare
+    from peakflow.runtime.trained import EARLY_EXIT
+
+    prepared = [prepare(y, x, broad_model.config.sim, FitOptions())
+                for y, x in mixed_spectra(12, 3)]
+    windows = np.concatenate([p.windows for p in prepared])
+    noise = np.concatenate([p.noise_model for p in prepared])
+    early = broad_model.predict_chunk(windows, noise)
+    full = broad_model.predict_chunk(windows, noise, early_exit=False)
+    assert 0 < np.mean(early.num_peaks < broad_model.k_max // 2)  # some rows did stop early
+    np.testing.assert_array_equal(early.num_peaks, full.num_peaks)
+    np.testing.assert_allclose(early.k_probs, full.k_probs, atol=EARLY_EXIT)
+    present = np.arange(broad_model.k_max)[None] < full.num_peaks[:, None]
+    for name in full.q._fields:
+        np.testing.assert_allclose(np.asarray(getattr(early.q, name))[present],
+                                   np.asarray(getattr(full.q, name))[present],
+                                   rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(early.log_lik, full.log_lik, rtol=1e-5)
