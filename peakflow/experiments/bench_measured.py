@@ -94,11 +94,15 @@ def stages(pairs, model, repeats: int, options: FitOptions | None = None) -> dic
             "windows": int(sum(p.windows.shape[0] for p in prepared))}
 
 
-def map_speed(model, shape: tuple[int, int], points: int, repeats: int) -> dict:
-    """Pixels/s of `fit_map` on a simulated map, and the stages on up to 500 of its pixels."""
-    cube, x, _ = simulated_map(np.random.default_rng(1), shape, points)
+def map_speed(model, shape: tuple[int, int], points: int, repeats: int,
+              figure: Path | None = None) -> dict:
+    """Pixels/s of `fit_map` on a simulated map, and the stages on up to 500 of its pixels
+    (and, with `figure`, its band images beside the truth)."""
+    cube, x, truth = simulated_map(np.random.default_rng(1), shape, points)
     total_s, result = timed(lambda: peakflow.fit_map(cube, x, model=model, progress=False),
                             repeats)
+    if figure is not None:
+        band_figure(peakflow.band_maps(result), truth, figure)
     count = int(np.prod(shape))
     sample = [(row, x) for row in cube.reshape(count, points)[:500]]
     parts = stages(sample, model, repeats, FitOptions(fwhm=result.attrs["fwhm"]))
@@ -107,6 +111,30 @@ def map_speed(model, shape: tuple[int, int], points: int, repeats: int) -> dict:
             "sample_windows": parts["windows"],
             **{f"sample_{k}": v for k, v in parts.items() if k.endswith("_s")},
             "policy_pixels_per_s": len(sample) / parts["policy_s"]}
+
+
+def band_figure(bands, truth: dict, path: Path) -> None:
+    """Found (top) and true (bottom) height images of the simulated map's bands."""
+    import matplotlib.pyplot as plt
+
+    count = len(truth["location"])
+    fig, axes = plt.subplots(2, count, figsize=(3.3 * count, 5.6), squeeze=False)
+    for b, centre in enumerate(truth["location"]):
+        found = int(np.argmin(np.abs(bands["band_location"].values - centre)))
+        true = truth["amplitude"][..., b]
+        lo, hi = 0.0, max(float(true.max()), 1.0)
+        for row, (image, label) in enumerate(((bands["amplitude"].isel(band=found).values,
+                                                "found"), (true, "true"))):
+            shown = axes[row, b].imshow(np.nan_to_num(image), origin="lower", vmin=lo, vmax=hi,
+                                        cmap="viridis", aspect="auto")
+            fig.colorbar(shown, ax=axes[row, b], shrink=0.8)
+            where = float(bands["band_location"][found]) if row == 0 else centre
+            axes[row, b].set_title(f"{label} height at {where:.1f}", fontsize=9)
+    fig.suptitle("band maps of a simulated map (peakflow.fit_map + band_maps)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def large_map(model, pixels: int, points: int, block: int = 4096) -> dict:
@@ -149,6 +177,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--map", nargs=2, type=int, metavar=("H", "W"),
                         help="also time a simulated H × W map")
     parser.add_argument("--map-points", type=int, default=1024)
+    parser.add_argument("--figure", type=Path, help="with --map: save its band images here")
     parser.add_argument("--large", type=int, metavar="N",
                         help="also fit an N-pixel memory-mapped map (time, memory growth)")
     parser.add_argument("--json", type=Path)
@@ -177,7 +206,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"  {name[:-2]:<24}{1e3 * out[name] / args.n:>8.2f} ms per spectrum")
     print(f"  peak RSS {out['peak_rss_mib']:.0f} MiB")
     if args.map:
-        m = out["map"] = map_speed(model, tuple(args.map), args.map_points, args.repeats)
+        m = out["map"] = map_speed(model, tuple(args.map), args.map_points, args.repeats,
+                                      args.figure)
         print(f"map {args.map[0]} × {args.map[1]} pixels, {args.map_points} points: "
               f"{m['pixels_per_s']:.1f} pixels/s end to end; policy alone "
               f"{m['policy_pixels_per_s']:.1f} pixels/s "
