@@ -62,7 +62,8 @@ def as_cube(data: Any, x: Any = None, dim: str | None = None) -> Cube:
       dim: the spectral dimension of a DataArray.
 
     Raises:
-      ValueError, TypeError: naming the problem (no axis, wrong length, a 1-D input).
+      ValueError, TypeError: naming the problem (no axis, wrong length, a 1-D input, no
+        pixels).
     """
     if hasattr(data, "axes_manager") and hasattr(data, "data"):  # hyperspy signal
         axis = data.axes_manager.signal_axes[0]
@@ -94,6 +95,8 @@ def as_cube(data: Any, x: Any = None, dim: str | None = None) -> Cube:
     if x.ndim != 1 or x.size != rows.shape[-1]:
         raise ValueError(f"the axis has shape {x.shape} but spectra have {rows.shape[-1]} points")
     count = int(np.prod(shape))
+    if count == 0:
+        raise ValueError(f"the map has no pixels (shape {tuple(shape) + (x.size,)})")
     return Cube(rows.reshape(count, rows.shape[-1]), x, dims, shape, coords)
 
 

@@ -75,6 +75,8 @@ def test_cube_errors_name_the_problem():
         as_cube(np.zeros(100), np.arange(100.0))
     with pytest.raises(ValueError, match="points"):
         as_cube(np.zeros((2, 100)), np.arange(50.0))
+    with pytest.raises(ValueError, match="no pixels"):
+        as_cube(np.zeros((0, 100)), np.arange(100.0))
     with pytest.raises(ValueError, match="no spectral dimension"):
         as_cube(xr.DataArray(np.zeros((2, 10)), dims=("a", "b")), dim="c")
 
