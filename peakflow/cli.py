@@ -2,8 +2,9 @@
 
     peakflow fit FILE... [--x-range LO HI] [--out DIR] [--plot] [--model DIR]
                          [--baseline {arpls,asls,snip,none}] [--fwhm W] [--x-col C] [--y-col C]
+                         [--exact]
     peakflow map FILE [--out RESULT.nc] [--plot] [--axis FILE] [--model DIR] [--baseline ...]
-                      [--fwhm W] [--x-range LO HI] [--max-peaks N] [--variable area]
+                      [--fwhm W] [--x-range LO HI] [--max-peaks N] [--variable area] [--exact]
 
 For each file, ``fit`` writes ``<stem>.peaks.csv`` and ``<stem>.peaks.json`` (location, FWHM,
 amplitude, area, Lorentzian fraction and γ, each with its sd, and P(K) of the window that found
@@ -75,10 +76,13 @@ def _add_common(command: argparse.ArgumentParser) -> None:
                          help="baseline removed before fitting (default arpls)")
     command.add_argument("--fwhm", type=float, default=None,
                          help="typical peak FWHM in x units (default: estimated from the data)")
+    command.add_argument("--exact", action="store_true",
+                         help="reweight every window towards its exact posterior (calibrated "
+                              "sds, k̂ per window; ~10x slower)")
 
 
 def _options(args: argparse.Namespace) -> FitOptions:
-    return FitOptions(baseline=args.baseline, fwhm=args.fwhm,
+    return FitOptions(baseline=args.baseline, fwhm=args.fwhm, exact=args.exact,
                       x_range=tuple(args.x_range) if args.x_range else None)
 
 

@@ -145,7 +145,7 @@ class CorrelatedQ(NamedTuple):
     def _moments(self) -> tuple[Peaks, Peaks]:
         xp = array_namespace(self.loc)
         mu, s = self.loc, self.scale()
-        growth = xp.exp(s * s)
+        growth = xp.exp(xp.minimum(s * s, 80.0))  # an sd beyond e^40 is "unbounded"
 
         def log_normal(i):
             mean = xp.exp(mu[..., i] + 0.5 * s[..., i] ** 2)

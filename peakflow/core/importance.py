@@ -14,16 +14,21 @@ A slightly-off q in every one of up to 4K dimensions compounds into heavy-tailed
 Gaussian in u = (log α, c, log γ, logit η) to the weighted draws of each peak (its covariance
 shrunk towards the unweighted one when the effective sample size is small) and samples again;
 only the last round's draws and weights are returned, so they are an ordinary importance
-sample from a known Gaussian proposal.
+sample from a known proposal. That last proposal has Student-t tails (`StudentQ`): where the
+exact posterior decays more slowly than a Gaussian (η or a width the data barely pin down, a
+blend), Gaussian weights are heavy-tailed and Pareto k̂ flags the spectrum.
 """
 
 from __future__ import annotations
+
+import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from peakflow.config import Config
-from peakflow.core.correlated import CorrelatedQ, PeakBijector, to_vector
+from peakflow.core.correlated import NUM_PARAMS, CorrelatedQ, PeakBijector, to_vector
 from peakflow.core.heads import VariationalQ
 from peakflow.core.likelihood import log_likelihood, project
 from peakflow.core.lineshape import Peaks, spectrum
@@ -51,14 +56,61 @@ def log_target(peaks: Peaks, mask: jax.Array, spectra: jax.Array, noise: jax.Arr
     return log_likelihood(residual, 0.0, noise) + jnp.sum(jnp.where(mask, log_prior, 0.0), -1)
 
 
-def importance_sample(q: VariationalQ, mask: jax.Array, spectra: jax.Array, noise: jax.Array,
-                      key: jax.Array, config: Config, num_samples: int = 256,
+class StudentQ(NamedTuple):
+    """A multivariate Student-t over all of a spectrum's peaks in u = (log α, c, log γ, logit η).
+
+    u_k = μ_k + L_k ε_k / √g with ε ~ N(0, I) and one g ~ χ²_ν / ν per spectrum: each peak keeps
+    its own location and scale (uncorrelated with the others) but all share the heavier tails.
+
+    Attributes:
+      base: per-peak location and Cholesky factor, fields (B, P, 4) and (B, P, 4, 4).
+      df: ν, the degrees of freedom.
+    """
+
+    base: CorrelatedQ
+    df: float
+
+    def sample_and_log_prob(self, key: jax.Array, mask: jax.Array) -> tuple[Peaks, jax.Array]:
+        """One draw (fields (B, P)) and the (B,) log density of its `mask`ed slots."""
+        loc, tril = self.base
+        normal_key, gamma_key = jax.random.split(key)
+        eps = jax.random.normal(normal_key, loc.shape, loc.dtype)  # (B, P, 4)
+        nu = self.df
+        g = 2.0 / nu * jax.random.gamma(gamma_key, nu / 2.0, loc.shape[:1], loc.dtype)  # (B,)
+        u = loc + jnp.einsum("...ij,...j->...i", tril, eps) / jnp.sqrt(g)[:, None, None]
+        dims = NUM_PARAMS * jnp.sum(mask, axis=-1)
+        radius = jnp.sum(jnp.where(mask[..., None], eps * eps, 0.0), axis=(-2, -1)) / g
+        log_diag = jnp.log(jnp.abs(jnp.diagonal(tril, axis1=-2, axis2=-1)))
+        log_norm = (jax.scipy.special.gammaln((nu + dims) / 2.0) - math.lgamma(nu / 2.0)
+                    - 0.5 * dims * math.log(nu * math.pi)
+                    - jnp.sum(jnp.where(mask[..., None], log_diag, 0.0), axis=(-2, -1)))
+        theta, log_det = PeakBijector().forward_and_log_det(u)
+        log_q = (log_norm - 0.5 * (nu + dims) * jnp.log1p(radius / nu)
+                 - jnp.sum(jnp.where(mask, log_det, 0.0), axis=-1))
+        return Peaks(*(theta[..., i] for i in range(NUM_PARAMS))), log_q
+
+    def widen(self, factor: float) -> "StudentQ":
+        """The proposal with every scale multiplied by `factor`."""
+        return self._replace(base=self.base.widen(factor))
+
+
+def _draw(proposal, key: jax.Array, mask: jax.Array) -> tuple[Peaks, jax.Array]:
+    """One draw of every slot (fields (B, P)) and the (B,) log proposal density of `mask`."""
+    if isinstance(proposal, StudentQ):
+        return proposal.sample_and_log_prob(key, mask)
+    theta, log_q = proposal.sample_and_log_prob(key)
+    return theta, jnp.sum(jnp.where(mask, log_q, 0.0), axis=-1)
+
+
+def importance_sample(q: VariationalQ | StudentQ, mask: jax.Array, spectra: jax.Array,
+                      noise: jax.Array, key: jax.Array, config: Config, num_samples: int = 256,
                       widen: float = 1.0, batch_size: int = 32) -> tuple[Peaks, jax.Array]:
-    """Draws from the (widened) amortized posterior and their log importance weights.
+    """Draws from the (widened) proposal and their log importance weights.
 
     Args:
-      q: each slot's variational parameters, fields (B, P, ...); absent slots must hold
-        finite placeholder values (they are drawn but neither scored nor used).
+      q: the proposal: each slot's variational parameters, fields (B, P, ...), or a `StudentQ`;
+        absent slots must hold finite placeholder values (they are drawn but neither scored
+        nor used).
       mask: (B, P) which slots are peaks (the first K of the spectrum's chosen K).
       spectra: (B, W); noise: (B,).
       key: PRNG key.
@@ -73,9 +125,8 @@ def importance_sample(q: VariationalQ, mask: jax.Array, spectra: jax.Array, nois
     proposal = q.widen(widen)
 
     def one(sample_key):
-        theta, log_q = proposal.sample_and_log_prob(sample_key)
-        log_w = log_target(theta, mask, spectra, noise, config)
-        return theta, log_w - jnp.sum(jnp.where(mask, log_q, 0.0), axis=-1)
+        theta, log_q = _draw(proposal, sample_key, mask)
+        return theta, log_target(theta, mask, spectra, noise, config) - log_q
 
     keys = jax.random.split(key, num_samples)
     return jax.lax.map(one, keys, batch_size=min(batch_size, num_samples))
@@ -84,11 +135,14 @@ def importance_sample(q: VariationalQ, mask: jax.Array, spectra: jax.Array, nois
 SHRINK = 20.0  # the weighted covariance gets weight ESS / (ESS + SHRINK)
 
 
-def fit_proposal(draws: Peaks, log_w: jax.Array, mask: jax.Array) -> CorrelatedQ:
+def fit_proposal(draws: Peaks, log_w: jax.Array, mask: jax.Array,
+                 shrink: float = SHRINK) -> CorrelatedQ:
     """A Gaussian in u per peak, moment-matched to weighted draws.
 
     Args:
       draws: fields (S, B, P); log_w: (S, B) unnormalised log weights; mask: (B, P).
+      shrink: the weighted covariance gets weight ESS / (ESS + shrink), the unweighted the
+        rest (a proposal stays wide when few draws carry the weight); 0: the weighted moments.
 
     Returns:
       `CorrelatedQ` with fields (B, P, 4) and (B, P, 4, 4) (a unit Gaussian where not `mask`).
@@ -108,7 +162,7 @@ def fit_proposal(draws: Peaks, log_w: jax.Array, mask: jax.Array) -> CorrelatedQ
 
     mean, cov = moments(w)
     _, cov0 = moments(jnp.full_like(w, 1.0 / u.shape[0]))
-    lam = (ess / (ess + SHRINK))[:, None, None, None]
+    lam = (ess / (ess + shrink))[:, None, None, None]
     cov = lam * cov + (1.0 - lam) * cov0 + 1e-8 * jnp.eye(4)
     eye = jnp.broadcast_to(jnp.eye(4), cov.shape)
     cov = jnp.where(mask[..., None, None], cov, eye)
@@ -117,9 +171,12 @@ def fit_proposal(draws: Peaks, log_w: jax.Array, mask: jax.Array) -> CorrelatedQ
 
 def adaptive_importance_sample(q: VariationalQ, mask: jax.Array, spectra: jax.Array,
                                noise: jax.Array, key: jax.Array, config: Config,
-                               num_samples: int = 256, rounds: int = 2, widen: float = 1.0
-                               ) -> tuple[Peaks, jax.Array]:
+                               num_samples: int = 256, rounds: int = 2, widen: float = 1.0,
+                               df: float | None = None) -> tuple[Peaks, jax.Array]:
     """`importance_sample` from q, then `rounds` refits of the proposal (`fit_proposal`).
+
+    Args:
+      df: the last refit is a `StudentQ` with these degrees of freedom (None: Gaussian).
 
     Returns:
       (draws, log_w) of the last round: fields (S, B, P) and (S, B).
@@ -127,8 +184,10 @@ def adaptive_importance_sample(q: VariationalQ, mask: jax.Array, spectra: jax.Ar
     keys = jax.random.split(key, rounds + 1)
     draws, log_w = importance_sample(q, mask, spectra, noise, keys[0], config, num_samples,
                                      widen)
-    for round_key in keys[1:]:
+    for i, round_key in enumerate(keys[1:], start=1):
         proposal = fit_proposal(draws, log_w, mask)
+        if df is not None and i == rounds:
+            proposal = StudentQ(proposal, df)
         draws, log_w = importance_sample(proposal, mask, spectra, noise, round_key, config,
                                          num_samples, widen)
     return draws, log_w

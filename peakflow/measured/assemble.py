@@ -113,20 +113,22 @@ def peak_table(prep: Prepared, pred: Prediction, window_length: int,
         probability=pick(exists[win, slot]), window=window.astype(np.int64))
 
 
-def window_table(prep: Prepared, pred: Prediction, window_length: int,
-                 k_max: int) -> WindowTable:
-    """Each window's x range, P(K), reduced χ² and `unexplained` flag (χ² above
-    `UNEXPLAINED_CHI2`, or all K_max peaks used)."""
+def window_table(prep: Prepared, pred: Prediction, window_length: int, k_max: int,
+                 khat: np.ndarray | None = None) -> WindowTable:
+    """Each window's x range, P(K), reduced χ², `unexplained` flag (χ² above
+    `UNEXPLAINED_CHI2`, or all K_max peaks used) and k̂ of the exactness step (NaN: none)."""
     chi2 = np.asarray(reduced_chi2(pred.log_lik, prep.noise_model, window_length), np.float64)
     return WindowTable(
         start=np.maximum(prep.grid[prep.starts], prep.x[0]),
         stop=np.minimum(prep.grid[prep.starts + window_length - 1], prep.x[-1]),
         k_probs=np.asarray(pred.k_probs, np.float64), num_peaks=pred.num_peaks.astype(np.int64),
-        chi2=chi2, unexplained=(chi2 > UNEXPLAINED_CHI2) | (pred.num_peaks == k_max))
+        chi2=chi2, unexplained=(chi2 > UNEXPLAINED_CHI2) | (pred.num_peaks == k_max),
+        khat=np.full(chi2.shape, np.nan) if khat is None else np.asarray(khat, np.float64))
 
 
 def assemble_fit(prep: Prepared, pred: Prediction, trained: TrainedModel,
-                 options: FitOptions, name: str | None) -> SpectrumFit:
+                 options: FitOptions, name: str | None, khat: np.ndarray | None = None
+                 ) -> SpectrumFit:
     """Step 6 of `peakflow.measured.pipeline`: one spectrum's window predictions → its fit.
 
     Args:
@@ -135,9 +137,10 @@ def assemble_fit(prep: Prepared, pred: Prediction, trained: TrainedModel,
       trained: the model that made it.
       options: the fit's options (``tolerance``).
       name: carried into the result.
+      khat: (M,) k̂ of the exactness step, when `pred` was reweighted.
     """
     peaks = peak_table(prep, pred, trained.num_points, options.tolerance)
-    windows = window_table(prep, pred, trained.num_points, trained.k_max)
+    windows = window_table(prep, pred, trained.num_points, trained.k_max, khat)
     on_grid = prep.baseline + window_baselines(prep, pred, trained.config.model.baseline_degree)
     baseline = np.interp(prep.x, prep.grid, on_grid)
     fit = SpectrumFit(peaks, windows, prep.x, prep.y, baseline, baseline, prep.noise,

@@ -22,6 +22,9 @@ class FitOptions:
       coarse: when some window's residual stays far above the noise (bands broader than
         the grid suits), fit the residual again on a grid this many times coarser and add
         its peaks; None turns the second pass off.
+      exact: reweight every window's amortized posterior towards its exact posterior
+        (`peakflow.measured.exact`): calibrated sds at a few ms per window, with k̂ per
+        window in ``WindowTable.khat``.
     """
 
     baseline: str = "arpls"
@@ -32,6 +35,7 @@ class FitOptions:
     x_range: tuple[float, float] | None = None
     tolerance: float = 0.5
     coarse: float | None = 4.0
+    exact: bool = False
 
     def __post_init__(self):
         if self.baseline not in METHODS:

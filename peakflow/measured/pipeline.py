@@ -22,6 +22,9 @@ units and run, with the bundled real-data model by default:
    the grid suits, which the window's polynomial baseline partly absorbs), fits the residual
    again on a grid ``coarse`` (4) times coarser and adds what it finds.
 
+With ``exact=True`` every window's posterior is reweighted towards its exact posterior
+between steps 5 and 6 (`peakflow.measured.exact`).
+
 The noise sd the model is told is never below ``noise_floor`` of a window's scale: real peaks
 are not exactly pseudo-Voigt, and at a signal-to-noise ratio of thousands the shape mismatch,
 not the noise, limits what the data can say.
@@ -38,6 +41,7 @@ import numpy as np
 
 from peakflow.io import Spectrum
 from peakflow.measured.assemble import UNEXPLAINED_CHI2, assemble_fit, combine_passes
+from peakflow.measured.exact import reweight_windows
 from peakflow.measured.options import FitOptions
 from peakflow.measured.prepare import Prepared, prepare
 from peakflow.measured.results import SpectrumFit, failed_fit
@@ -157,10 +161,16 @@ def _fit_pass(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names: 
                 raise
             prepared.append(str(err))
     good = [p for p in prepared if isinstance(p, Prepared)]
-    preds = iter(predict_windows(trained, good))
-    return [failed_fit(prep, name, trained.k_max) if isinstance(prep, str)
-            else assemble_fit(prep, next(preds), trained, opts, name)
-            for prep, name, opts in zip(prepared, names, options)]
+    exact = [o.exact for p, o in zip(prepared, options) if isinstance(p, Prepared)]
+    preds = iter(exact_step(trained, good, predict_windows(trained, good), exact))
+    fits = []
+    for prep, name, opts in zip(prepared, names, options):
+        if isinstance(prep, str):
+            fits.append(failed_fit(prep, name, trained.k_max))
+        else:
+            pred, khat = next(preds)
+            fits.append(assemble_fit(prep, pred, trained, opts, name, khat))
+    return fits
 
 
 def predict_windows(trained: TrainedModel, prepared: list[Prepared]) -> list:
@@ -171,6 +181,32 @@ def predict_windows(trained: TrainedModel, prepared: list[Prepared]) -> list:
     whole = trained.predict(np.concatenate([p.windows for p in prepared]),
                             noise=np.concatenate([p.noise_model for p in prepared]),
                             min_batch=MIN_BATCH)
-    bounds = np.cumsum([0] + [p.windows.shape[0] for p in prepared])
-    return [jax.tree.map(lambda a, lo=lo, hi=hi: a[lo:hi], whole)
+    return _split(whole, [p.windows.shape[0] for p in prepared])
+
+
+def exact_step(trained: TrainedModel, prepared: list[Prepared], preds: list,
+               flags: Sequence[bool]) -> list[tuple[Any, np.ndarray | None]]:
+    """The exactness step for the spectra whose flag is set, all their windows in one batch.
+
+    Returns:
+      One ``(prediction, k̂ (M_i,) or None)`` per spectrum.
+    """
+    out = [(pred, None) for pred in preds]
+    pick = [i for i, flag in enumerate(flags) if flag]
+    if not pick:
+        return out
+    whole = jax.tree.map(lambda *a: np.concatenate(a), *(preds[i] for i in pick))
+    new, khat = reweight_windows(whole, np.concatenate([prepared[i].windows for i in pick]),
+                                 np.concatenate([prepared[i].noise_model for i in pick]),
+                                 trained)
+    counts = [prepared[i].windows.shape[0] for i in pick]
+    for i, pred, k in zip(pick, _split(new, counts), _split(khat, counts)):
+        out[i] = (pred, k)
+    return out
+
+
+def _split(tree: Any, counts: list[int]) -> list:
+    """A pytree with leading axis sum(counts) → one pytree per count."""
+    bounds = np.cumsum([0] + counts)
+    return [jax.tree.map(lambda a, lo=lo, hi=hi: a[lo:hi], tree)
             for lo, hi in zip(bounds[:-1], bounds[1:])]

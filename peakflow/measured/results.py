@@ -64,6 +64,8 @@ class WindowTable:
       chi2: (M,) mean squared residual in units of the noise sd the model was told.
       unexplained: (M,) chi2 above `UNEXPLAINED_CHI2`, or the most probable K is K_max (there
         may be more peaks than the model can add).
+      khat: (M,) Pareto k̂ of the exactness step (``FitOptions(exact=True)``; above 0.7 its
+        reweighted posterior cannot be trusted); NaN without the step or without peaks.
     """
 
     start: np.ndarray
@@ -72,6 +74,7 @@ class WindowTable:
     num_peaks: np.ndarray
     chi2: np.ndarray
     unexplained: np.ndarray
+    khat: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,7 @@ class SpectrumFit:
             "peaks": self.peaks.rows(),
             "windows": [{"start": _scalar(w.start[i]), "stop": _scalar(w.stop[i]),
                          "num_peaks": int(w.num_peaks[i]), "chi2": _scalar(w.chi2[i]),
-                         "unexplained": bool(w.unexplained[i]),
+                         "unexplained": bool(w.unexplained[i]), "khat": _scalar(w.khat[i]),
                          "k_probs": [round(float(v), 6) for v in w.k_probs[i]]}
                         for i in range(w.start.size)],
             **self.meta,
@@ -175,6 +178,6 @@ def failed_fit(error: str, name: str | None, k_max: int) -> SpectrumFit:
     none = np.zeros(0)
     peaks = PeakTable(*([none] * 13), window=np.zeros(0, np.int64))
     windows = WindowTable(none, none, np.zeros((0, k_max + 1)), np.zeros(0, np.int64), none,
-                          np.zeros(0, bool))
+                          np.zeros(0, bool), none)
     return SpectrumFit(peaks, windows, none, none, none, none, float("nan"), float("nan"),
                        False, error, name)

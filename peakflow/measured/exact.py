@@ -1,0 +1,70 @@
+"""The measured path's exactness step (``FitOptions(exact=True)``): each window's amortized
+posterior reweighted towards the window's exact posterior.
+
+The windows' q is the proposal of `peakflow.runtime.reweighting.importance_weights` (the same
+adaptive importance sampler, Student-t last round and PSIS as ``peakflow.reweight``), against
+the exact posterior of the window model: the likelihood at the noise sd the model was told,
+with the cubic baseline marginalised, times the priors, for the window's chosen K. Each peak's
+posterior is then summarised by a correlated Gaussian in u = (log α, c, log γ, logit η)
+moment-matched to the weighted draws (`peakflow.core.importance.fit_proposal`), so the peak
+table's means, sds and derived sds (FWHM, area, amplitude) come from the reweighted posterior.
+Each window reports its Pareto k̂ (``WindowTable.khat``). Above `KHAT_LIMIT` (0.7) the weights
+cannot be trusted; there the weighted covariance is shrunk towards the unweighted covariance of
+the last round's (Student-t) draws, as the adaptive sampler does for its proposals
+(`peakflow.core.importance.SHRINK`): a deliberately wide answer, marked by its k̂.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from peakflow.core.importance import SHRINK, fit_proposal
+from peakflow.core.likelihood import log_likelihood, project
+from peakflow.core.lineshape import profile, slot_mask
+from peakflow.core.predict import Prediction
+from peakflow.runtime.reweighting import KHAT_LIMIT, importance_weights
+from peakflow.runtime.trained import TrainedModel
+
+SEED = 0
+
+
+def reweight_windows(pred: Prediction, windows: np.ndarray, noise: np.ndarray,
+                     trained: TrainedModel, key: jax.Array | None = None
+                     ) -> tuple[Prediction, np.ndarray]:
+    """The exactness step for a batch of windows.
+
+    Args:
+      pred: the amortized `Prediction` of M windows (fields (M, ...)).
+      windows: (M, W) the windows in model units; noise: (M,) the noise sd the model was told.
+      trained: the model that made `pred`.
+      key: PRNG key of the draws (default PRNGKey(SEED)).
+
+    Returns:
+      (the `Prediction` with q replaced by the moment-matched `CorrelatedQ` of the weighted
+      draws (shrunk where k̂ > `KHAT_LIMIT`) and ``fitted``/``log_lik`` recomputed at its
+      means, (M,) k̂: NaN for windows without peaks).
+    """
+    key = jax.random.PRNGKey(SEED) if key is None else key
+    num_peaks = np.asarray(pred.num_peaks)
+    weighted = importance_weights(pred.q, num_peaks, windows, noise, trained.config, key)
+    mask = slot_mask(num_peaks, trained.k_max)
+    draws = jax.tree.map(lambda a: jnp.asarray(np.nan_to_num(np.swapaxes(a, 0, 1), nan=1.0)),
+                         weighted.draws)  # (S, M, P)
+    log_w, mask_j = jnp.asarray(weighted.log_weights.T, jnp.float32), jnp.asarray(mask)
+    exact = jax.tree.map(np.asarray, fit_proposal(draws, log_w, mask_j, shrink=0.0))
+    wide = jax.tree.map(np.asarray, fit_proposal(draws, log_w, mask_j, shrink=SHRINK))
+    trusted = np.asarray(weighted.khat <= KHAT_LIMIT)  # NaN (no peaks): either, unused
+    q = jax.tree.map(lambda a, b: np.where(trusted.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
+                     exact, wide)
+    size = windows.shape[-1]
+    omega = np.arange(size, dtype=np.float64)
+    mean = jax.tree.map(lambda a: np.asarray(a, np.float64)[..., None], q.mean())
+    each = profile(omega[None, None, :], *mean, xp=np)  # (M, P, W)
+    fitted = np.sum(np.where(mask[..., None], each, 0.0), axis=1)
+    residual = project(np.asarray(windows, np.float64) - fitted,
+                       trained.config.model.baseline_degree)
+    log_lik = log_likelihood(residual, 0.0, np.asarray(noise, np.float64))
+    return pred._replace(q=q, fitted=fitted, log_lik=log_lik), weighted.khat
+

@@ -1,0 +1,62 @@
+"""The measured path's exactness step: windows reweighted towards their exact posterior."""
+
+import numpy as np
+
+from peakflow.core.likelihood import polynomial_basis
+from peakflow.core.lineshape import profile
+from peakflow.experiments.realistic import realistic_spectrum
+from peakflow.measured import fit
+from peakflow.measured.exact import reweight_windows
+
+TRUTH = (0.8, 131.3, 5.0, 0.4)  # α, c, γ, η in window units
+NOISE = 0.01
+
+
+def laplace_sds(omega: np.ndarray, degree: int) -> np.ndarray:
+    """(4,) sds of (α, c, γ, η) from the Fisher information of one pseudo-Voigt peak with a
+    marginalised polynomial baseline: σ² (Jᵀ P J)⁻¹, J by central differences."""
+    steps = np.array([1e-4, 1e-4, 1e-4, 1e-5])
+    jac = []
+    for i, h in enumerate(steps):
+        up, down = np.array(TRUTH), np.array(TRUTH)
+        up[i] += h
+        down[i] -= h
+        jac.append((profile(omega, *up, xp=np) - profile(omega, *down, xp=np)) / (2 * h))
+    jac = np.stack(jac, axis=1)  # (W, 4)
+    basis = polynomial_basis(omega.size, degree).astype(np.float64)
+    jac = jac - basis @ (basis.T @ jac)
+    return NOISE * np.sqrt(np.diag(np.linalg.inv(jac.T @ jac)))
+
+
+def test_one_isolated_peak_gets_the_laplace_sds(broad_model):
+    """An isolated, well-measured peak's exact posterior is close to Gaussian, so after the
+    exactness step its location and width sds must match the Fisher-information ones."""
+    omega = np.arange(broad_model.num_points, dtype=np.float64)
+    rng = np.random.default_rng(0)
+    window = profile(omega, *TRUTH, xp=np) + NOISE * rng.standard_normal(omega.size)
+    windows, noise = window[None].astype(np.float32), np.array([NOISE], np.float32)
+    pred = broad_model.predict(windows, noise=noise)
+    assert int(pred.num_peaks[0]) == 1
+    new, khat = reweight_windows(pred, windows, noise, broad_model)
+    assert khat.shape == (1,) and khat[0] < 0.7
+    want = laplace_sds(omega, broad_model.config.model.baseline_degree)
+    got = new.q.std()
+    for i, name in ((0, "amplitude"), (1, "location"), (2, "width")):
+        assert abs(float(np.asarray(getattr(got, name))[0, 0]) / want[i] - 1) < 0.25, name
+    mean = new.q.mean()
+    assert abs(float(mean.location[0, 0]) - TRUTH[1]) < 4 * want[1]
+    assert new.log_lik.shape == (1,) and np.isfinite(new.log_lik).all()
+
+
+def test_fit_with_the_exactness_step(broad_model):
+    y, x, truth = realistic_spectrum(np.random.default_rng(3), points=(1500, 1500))
+    plain = fit(y, x, model=broad_model, coarse=None)
+    exact = fit(y, x, model=broad_model, coarse=None, exact=True)
+    assert np.isnan(plain.windows.khat).all()
+    has = exact.windows.num_peaks > 0
+    assert np.isfinite(exact.windows.khat[has]).all() and np.isnan(exact.windows.khat[~has]).all()
+    assert abs(exact.num_peaks - plain.num_peaks) <= 1  # same windows, same K
+    assert np.all(exact.peaks.location_sd > 0) and np.all(exact.peaks.area_sd > 0)
+    near = np.abs(exact.peaks.location[:, None] - truth.location[None]).min(axis=1)
+    assert np.median(near / np.median(truth.fwhm)) < 0.05
+    assert "khat" in exact.to_dict()["windows"][0]
