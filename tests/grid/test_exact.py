@@ -118,4 +118,3 @@ def test_student_proposal_density_matches_scipy(present):
             np.asarray(u[0, keep], np.float64).ravel())
         want += float(np.sum(np.asarray(inv_log_det)[0, keep]))
         assert float(log_q[0]) == pytest.approx(want, rel=1e-4, abs=1e-3)
-
