@@ -58,6 +58,24 @@ def report_bad_rows(errors: list[str | None], single: bool) -> None:
                       f"Posterior.errors", RuntimeWarning, stacklevel=3)
 
 
+MISFIT_CHI2 = 4.0  # a fit whose residual rms is above twice the noise sd the model assumes
+
+
+def report_misfits(chi2: np.ndarray, valid: np.ndarray, single: bool) -> None:
+    """Warns when fits are far worse than the model's noise: such input is almost never a
+    spectrum on the model's grid and noise level (a measured spectrum passed to `infer`)."""
+    bad = np.flatnonzero(valid & (chi2 > MISFIT_CHI2))
+    if not len(bad):
+        return
+    what = ("the spectrum is" if single else
+            f"{len(bad)} of {len(chi2)} spectra (rows {bad[:10].tolist()}"
+            f"{'...' if len(bad) > 10 else ''}) are")
+    warnings.warn(f"the fit leaves residuals far above the noise this model assumes (reduced "
+                  f"χ² up to {float(np.max(chi2[bad])):.3g} > {MISFIT_CHI2:g}): {what} probably "
+                  f"not on this model's grid and noise level — for measured spectra use "
+                  f"peakflow.fit(y, x); see Posterior.chi2", RuntimeWarning, stacklevel=3)
+
+
 def read_chunk(rows: np.ndarray) -> tuple[np.ndarray, list]:
     """`rows` (B, W) as float32 with non-finite rows zeroed, and their errors."""
     chunk = np.asarray(rows, np.float32)

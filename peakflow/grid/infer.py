@@ -7,15 +7,17 @@ reported, not fitted, and never cost the other rows their results.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
 import jax
 import numpy as np
 
-from peakflow.grid.checks import check_input, read_chunk, report_bad_rows
+from peakflow.grid.checks import check_input, read_chunk, report_bad_rows, report_misfits
 from peakflow.grid.exact import reweight
 from peakflow.grid.posterior import Posterior, assemble, squeeze
+from peakflow.core.likelihood import reduced_chi2
 from peakflow.core.signal import estimate_noise
 from peakflow.runtime.trained import CHUNK_SIZE, TrainedModel, load_model
 
@@ -47,7 +49,9 @@ def infer(spectra: Any, *, model: str | os.PathLike | TrainedModel | None = None
         the effective sample size and which spectra are ``trustworthy`` (k̂ ≤ 0.7).
 
     Returns:
-      A `Posterior`; a single (W,) spectrum gives one without a leading axis.
+      A `Posterior`; a single (W,) spectrum gives one without a leading axis. Its ``chi2``
+      is each fit's reduced χ² at the noise the model assumes; fits with χ² > 4 (not
+      spectra on this model's grid and noise level) are named in a `RuntimeWarning`.
 
     Raises:
       TypeError: non-numeric input.
@@ -59,12 +63,16 @@ def infer(spectra: Any, *, model: str | os.PathLike | TrainedModel | None = None
     trained = load_model(model)
     array, single = check_input(spectra, trained.num_points)
     errors: list[str | None] = []
-    noise_range = trained.config.sim.noise_max is not None
+    noises: list[np.ndarray] = []
+    sim = trained.config.sim
 
     def read(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         chunk, chunk_errors = read_chunk(rows)
         errors.extend(chunk_errors)
-        return chunk, (estimate_noise(chunk).astype(np.float32) if noise_range else None)
+        noise = (estimate_noise(chunk) if sim.noise_max is not None
+                 else np.full(chunk.shape[0], sim.noise)).astype(np.float32)
+        noises.append(noise)
+        return chunk, (noise if sim.noise_max is not None else None)
 
     show = -(-array.shape[0] // max(chunk_size, 1)) > 8 if progress is None else progress
     pred = trained.predict(array, read=read, key=key, chunk_size=chunk_size, progress=show)
@@ -73,4 +81,8 @@ def infer(spectra: Any, *, model: str | os.PathLike | TrainedModel | None = None
                     trained.num_points)
     if exact:
         post = reweight(post, array, model=trained, key=key)
+    chi2 = reduced_chi2(np.asarray(post.log_likelihood, np.float64),
+                        np.concatenate(noises).astype(np.float64), trained.num_points)
+    post = dataclasses.replace(post, chi2=chi2)
+    report_misfits(chi2, post.valid, single)
     return squeeze(post) if single else post

@@ -56,6 +56,9 @@ class Posterior:
       valid: (...,) bool, False for rows that were not finite (their results are NaN).
       errors: per row, None or the message explaining why the row is invalid.
       num_points: W, the grid length.
+      chi2: (...,) reduced χ² of `fitted` (mean squared residual in units of the noise sd the
+        model assumes; ~1 for a spectrum the model describes, > 4 is flagged by `infer`);
+        None when not computed.
       importance: None for the amortized posterior; after the exactness step
         (`peakflow.grid.exact.reweight`, ``infer(..., exact=True)``) the weighted draws, k̂ and
         effective sample size, and the summaries above come from those draws.
@@ -73,6 +76,7 @@ class Posterior:
     num_points: int
     _q: VariationalQ
     importance: Importance | None = None
+    chi2: np.ndarray | None = None
 
     @functools.cached_property
     def fitted(self) -> np.ndarray:
@@ -137,8 +141,9 @@ class Posterior:
         if not self.valid:
             return f"Posterior(invalid input: {self.errors[0]})"
         probs = "  ".join(f"P(K={k})={p:.3f}" for k, p in enumerate(self.k_probs))
+        fit = "" if self.chi2 is None else f"   reduced χ² {float(self.chi2):.2f}"
         lines = [f"Posterior: {int(self.num_peaks)} peak(s)   log-likelihood "
-                 f"{float(self.log_likelihood):.1f} nats", probs]
+                 f"{float(self.log_likelihood):.1f} nats{fit}", probs]
         if self.num_peaks > 0:
             header = f"{'peak':>4}  " + "  ".join(f"{p:>20}" for p in PARAMETERS)
             lines.append(header)
@@ -239,7 +244,7 @@ def assemble(q: VariationalQ, num_peaks: np.ndarray, k_probs: np.ndarray, log_li
 def _reshape(post: Posterior, fn) -> Posterior:
     fields = {name: jax.tree.map(fn, getattr(post, name))
               for name in ("num_peaks", "k_probs", *PARAMETERS, "log_likelihood", "valid", "_q",
-                           "importance")}
+                           "importance", "chi2")}
     return Posterior(errors=post.errors, num_points=post.num_points, **fields)
 
 

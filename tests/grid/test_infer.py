@@ -106,6 +106,18 @@ def test_bad_rows_do_not_cost_the_good_ones(batch, post):
                                rtol=1e-5)
 
 
+def test_fits_far_from_the_models_noise_are_flagged(batch, post):
+    assert post.chi2.shape == (64,) and np.all((post.chi2 > 0.6) & (post.chi2 < 1.6))
+    x = np.array(batch.spectrum[:3])
+    x[1] = 100 * x[1] + 3  # e.g. a measured spectrum in its own units
+    with pytest.warns(RuntimeWarning, match=r"rows \[1\]\) are probably not on this model's"):
+        mixed = peakflow.infer(x)
+    assert mixed.chi2[1] > 4 and np.all(mixed.chi2[[0, 2]] < 2)
+    with pytest.warns(RuntimeWarning, match="for measured spectra use peakflow.fit"):
+        one = peakflow.infer(x[1])
+    assert float(one.chi2) > 4 and "reduced χ²" in repr(one)
+
+
 def test_model_argument_and_wrong_grid(tiny_model_dir):
     post = peakflow.infer(np.zeros(W), model=tiny_model_dir)
     assert post.k_probs.shape == (5,)
