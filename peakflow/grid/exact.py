@@ -20,6 +20,7 @@ import os
 import jax
 import numpy as np
 
+from peakflow.core.likelihood import reduced_chi2
 from peakflow.core.lineshape import PARAMETERS
 from peakflow.core.signal import estimate_noise
 from peakflow.grid.checks import check_input
@@ -88,6 +89,7 @@ def reweight(post: Posterior, spectra, *, model: str | os.PathLike | TrainedMode
     summaries = {name: ParamPosterior(m, s) for name, m, s in zip(PARAMETERS, mean, std)}
     noise = record_noise(array, trained)
     log_lik = np.where(batch.valid, fit_log_likelihood(np.nan_to_num(array), mean, noise), np.nan)
-    out = dataclasses.replace(batch, importance=record,
+    chi2 = reduced_chi2(log_lik.astype(np.float64), noise.astype(np.float64), array.shape[-1])
+    out = dataclasses.replace(batch, importance=record, chi2=chi2,
                               log_likelihood=log_lik.astype(np.float32), **summaries)
     return out if post.num_peaks.ndim else squeeze(out)

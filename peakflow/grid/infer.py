@@ -79,10 +79,10 @@ def infer(spectra: Any, *, model: str | os.PathLike | TrainedModel | None = None
     report_bad_rows(errors, single)
     post = assemble(pred.q, pred.num_peaks, pred.k_probs, pred.log_lik, errors,
                     trained.num_points)
-    if exact:
-        post = reweight(post, array, model=trained, key=key)
     chi2 = reduced_chi2(np.asarray(post.log_likelihood, np.float64),
                         np.concatenate(noises).astype(np.float64), trained.num_points)
     post = dataclasses.replace(post, chi2=chi2)
     report_misfits(chi2, post.valid, single)
+    if exact:
+        post = reweight(post, array, model=trained, key=key)
     return squeeze(post) if single else post
