@@ -67,13 +67,15 @@ def report_misfits(chi2: np.ndarray, valid: np.ndarray, single: bool) -> None:
     bad = np.flatnonzero(valid & (chi2 > MISFIT_CHI2))
     if not len(bad):
         return
-    what = ("the spectrum is" if single else
+    what = ("the spectrum" if single else
             f"{len(bad)} of {len(chi2)} spectra (rows {bad[:10].tolist()}"
-            f"{'...' if len(bad) > 10 else ''}) are")
+            f"{'...' if len(bad) > 10 else ''})")
     warnings.warn(f"the fit leaves residuals far above the noise this model assumes (reduced "
-                  f"χ² up to {float(np.max(chi2[bad])):.3g} > {MISFIT_CHI2:g}): {what} probably "
-                  f"not on this model's grid and noise level — for measured spectra use "
-                  f"peakflow.fit(y, x); see Posterior.chi2", RuntimeWarning, stacklevel=3)
+                  f"χ² up to {float(np.max(chi2[bad])):.3g} > {MISFIT_CHI2:g}) in {what}: not "
+                  f"on this model's grid and noise level (for measured spectra use "
+                  f"peakflow.fit(y, x)), or not explained by its prior (e.g. peaks weaker or "
+                  f"closer than it was trained on); see Posterior.chi2", RuntimeWarning,
+                  stacklevel=3)
 
 
 def read_chunk(rows: np.ndarray) -> tuple[np.ndarray, list]:
