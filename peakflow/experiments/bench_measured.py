@@ -34,7 +34,7 @@ from peakflow.experiments.realistic import realistic_spectrum
 from peakflow.measured.assemble import assemble_fit
 from peakflow.measured.options import FitOptions
 from peakflow.measured.pipeline import predict_windows
-from peakflow.measured.prepare import prepare
+from peakflow.measured.prepare import prepare_many
 from peakflow.runtime.trained import BROAD_MODEL
 
 POINTS, PEAKS = (800, 2000), (3, 15)
@@ -86,7 +86,7 @@ def timed(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
 def stages(pairs, model, repeats: int, options: FitOptions | None = None) -> dict[str, float]:
     """Seconds of each first-pass stage over all `pairs`, and the number of windows."""
     options, sim = options or FitOptions(), model.config.sim
-    prep_s, prepared = timed(lambda: [prepare(y, x, sim, options) for y, x in pairs], repeats)
+    prep_s, prepared = timed(lambda: prepare_many(pairs, sim, [options] * len(pairs)), repeats)
     policy_s, preds = timed(lambda: predict_windows(model, prepared), repeats)
     assemble_s, _ = timed(lambda: [assemble_fit(p, q, model, options, None)
                                    for p, q in zip(prepared, preds)], repeats)

@@ -43,7 +43,7 @@ from peakflow.io import Spectrum
 from peakflow.measured.assemble import UNEXPLAINED_CHI2, assemble_fit, combine_passes
 from peakflow.measured.exact import reweight_windows
 from peakflow.measured.options import FitOptions
-from peakflow.measured.prepare import Prepared, prepare
+from peakflow.measured.prepare import Prepared, prepare_many
 from peakflow.measured.results import SpectrumFit, failed_fit
 from peakflow.measured.signal import TARGET_FWHM
 from peakflow.runtime.trained import BROAD_MODEL, TrainedModel, load_model
@@ -152,14 +152,7 @@ def _second_pass(fits: list[SpectrumFit], trained: TrainedModel,
 def _fit_pass(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names: list,
               options: list[FitOptions], raise_errors: bool = False) -> list[SpectrumFit]:
     """Steps 1-6 for every ``(y, x)`` pair, each at the grid its options imply."""
-    prepared: list[Prepared | str] = []
-    for (y, x), opts in zip(spectra, options):
-        try:
-            prepared.append(prepare(y, x, trained.config.sim, opts))
-        except (TypeError, ValueError) as err:
-            if raise_errors:
-                raise
-            prepared.append(str(err))
+    prepared = prepare_many(spectra, trained.config.sim, options, raise_errors)
     good = [p for p in prepared if isinstance(p, Prepared)]
     exact = [o.exact for p, o in zip(prepared, options) if isinstance(p, Prepared)]
     preds = iter(exact_step(trained, good, predict_windows(trained, good), exact))

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from peakflow.config import SimulatorConfig
 from peakflow.core.signal import estimate_noise, window_scale
-from peakflow.measured.baseline import remove_baseline
+from peakflow.measured.baseline import remove_baselines
 from peakflow.measured.options import FitOptions
 from peakflow.measured.signal import TARGET_FWHM, resample, typical_fwhm
 from peakflow.measured.tiling import window_starts
@@ -103,25 +103,88 @@ def prepare(y: Any, x: Any, sim: SimulatorConfig, options: FitOptions) -> Prepar
     Raises:
       TypeError, ValueError: naming the problem with the spectrum or the options.
     """
-    num_points = sim.num_points
+    (prepared,) = prepare_many([(y, x)], sim, [options], raise_errors=True)
+    return prepared
+
+
+def prepare_many(pairs: Sequence[tuple[Any, Any]], sim: SimulatorConfig,
+                 options: Sequence[FitOptions],
+                 raise_errors: bool = False) -> list[Prepared | str]:
+    """`prepare` for many ``(y, x)`` pairs, the baselines of those that share a method and
+    smoothness removed in one batch (`remove_baselines`).
+
+    Returns:
+      One `Prepared` per pair, or the message of the error that stopped it (raised instead
+      with `raise_errors`).
+    """
+    out: list[Gridded | Prepared | str] = []
+    for (y, x), opts in zip(pairs, options):
+        out.append(_guard(lambda y=y, x=x, opts=opts: on_model_grid(y, x, opts), raise_errors))
+    groups: dict[tuple, list[int]] = {}
+    for i, (item, opts) in enumerate(zip(out, options)):
+        if isinstance(item, Gridded):
+            groups.setdefault((opts.baseline, opts.baseline_lam), []).append(i)
+    for (method, lam), members in groups.items():
+        removed = remove_baselines([out[i].values for i in members], method, lam)
+        for i, (corrected, base) in zip(members, removed):
+            gridded = out[i]
+            out[i] = _guard(lambda g=gridded, c=corrected, b=base, o=options[i]:
+                            to_windows(g, c, b, sim, o), raise_errors)
+    return out
+
+
+def _guard(make, raise_errors: bool):
+    """``make()``, or its TypeError/ValueError's message unless `raise_errors`."""
+    try:
+        return make()
+    except (TypeError, ValueError) as err:
+        if raise_errors:
+            raise
+        return str(err)
+
+
+@dataclass(frozen=True)
+class Gridded:
+    """Steps 1-3 done: one spectrum checked and resampled onto its model grid."""
+
+    x: np.ndarray       # (n,) the checked, sorted, cropped data
+    y: np.ndarray       # (n,)
+    grid: np.ndarray    # (g,) the uniform model grid
+    values: np.ndarray  # (g,) y resampled onto it
+    noise: float        # the data's noise sd
+    noise_grid: float   # the noise sd on the grid
+
+
+def on_model_grid(y: Any, x: Any, options: FitOptions) -> Gridded:
+    """Steps 1-3: checks, crops, estimates the noise, resamples onto the model grid."""
     x, y = crop(*check_axis(y, x), options.x_range)
     noise = float(options.noise) if options.noise is not None else estimate_noise(y)
     if noise <= 0:
         raise ValueError(f"noise must be positive, got {noise}")
     grid = model_grid(x, y, noise, options.fwhm)
     step, data_step = grid[1] - grid[0], float(np.median(np.diff(x)))
-    on_grid = resample(x, y, grid)
-    corrected, base = remove_baseline(on_grid, options.baseline, options.baseline_lam)
     # cell averages lower the noise; interpolation correlates it, which we count as fewer points
     noise_grid = noise * math.sqrt(data_step / step)
-    grid, corrected, base = pad_to(grid, corrected, base, num_points, noise_grid)
+    return Gridded(x, y, grid, resample(x, y, grid), noise, noise_grid)
+
+
+def to_windows(gridded: Gridded, corrected: np.ndarray, base: np.ndarray,
+               sim: SimulatorConfig, options: FitOptions) -> Prepared:
+    """Step 5 after the baseline (step 4): pads, tiles into windows and scales them.
+
+    Args:
+      corrected, base: (g,) the gridded values without their baseline, and that baseline.
+    """
+    num_points, noise_grid = sim.num_points, gridded.noise_grid
+    grid, corrected, base = pad_to(gridded.grid, corrected, base, num_points, noise_grid)
     starts = window_starts(grid.size, num_points)
     windows = np.stack([corrected[s:s + num_points] for s in starts]).astype(np.float32)
     scales = np.asarray(window_scale(windows, np.full(len(starts), noise_grid, np.float32),
                                      sim.scale_floor), np.float64)
     noise_model = np.maximum(noise_grid / scales, options.noise_floor)
-    return Prepared(x, y, grid, base, starts, windows / scales[:, None].astype(np.float32),
-                     scales, noise_model.astype(np.float32), noise)
+    return Prepared(gridded.x, gridded.y, grid, base, starts,
+                    windows / scales[:, None].astype(np.float32), scales,
+                    noise_model.astype(np.float32), gridded.noise)
 
 
 def pad_to(grid: np.ndarray, corrected: np.ndarray, base: np.ndarray, num_points: int,
