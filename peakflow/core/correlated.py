@@ -118,11 +118,16 @@ class CorrelatedQ(NamedTuple):
         """One reparameterised draw: fields (...,)."""
         return self.sample_and_log_prob(key)[0]
 
-    def host_sample(self, rng: np.random.Generator, num: int) -> Peaks:
-        """`num` joint draws on the host (numpy, no compilation): fields (num, ...) float64."""
+    def host_sample(self, rng: np.random.Generator, num: int, shared: bool = False) -> Peaks:
+        """`num` joint draws on the host (numpy, no compilation): fields (num, ...) float64.
+
+        With `shared`, every peak is driven by the same `num` standard-normal vectors (common
+        random numbers), so a peak's draws do not depend on the other peaks in the batch.
+        """
         loc = np.asarray(self.loc, np.float64)
-        eps = rng.standard_normal((num,) + loc.shape)
-        u = loc + np.einsum("...ij,n...j->n...i", np.asarray(self.scale_tril, np.float64), eps)
+        eps = rng.standard_normal((num,) + (1,) * (loc.ndim - 1) + loc.shape[-1:] if shared
+                                  else (num,) + loc.shape)
+        u = loc + (np.asarray(self.scale_tril, np.float64) @ eps[..., None])[..., 0]
         return Peaks(np.exp(u[..., 0]), u[..., 1], np.exp(u[..., 2]),
                      1.0 / (1.0 + np.exp(-u[..., 3])))
 

@@ -105,7 +105,7 @@ def fwhm_ratio(lorentzian, xp: ModuleType = jnp):
     eta = xp.clip(xp.asarray(lorentzian, **({"dtype": np.float64} if xp is np else {})),
                   0.0, 1.0)
     s = eta + (1.0 - eta) * 2.0 * math.log(2.0)  # initial guess
-    for _ in range(8):  # quadratic convergence: 8 steps reach float64 precision
+    for _ in range(4):  # quadratic convergence: 3 steps reach float64 precision on [0, 1]
         lor, gau = 1.0 / (1.0 + s), xp.exp(-0.5 * s)
         s = s - (eta * lor + (1.0 - eta) * gau - 0.5) / (-eta * lor * lor - 0.5 * (1.0 - eta) * gau)
     return 2.0 * xp.sqrt(s)

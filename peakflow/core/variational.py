@@ -90,16 +90,25 @@ class PeakQ(NamedTuple):
         """One reparameterised draw: fields (...,)."""
         return self.sample_and_log_prob(key)[0]
 
-    def host_sample(self, rng: np.random.Generator, num: int) -> Peaks:
-        """`num` draws on the host (numpy, no compilation): fields (num, ...) float64."""
-        shape = (num,) + np.shape(self.amplitude_mean)
+    def host_sample(self, rng: np.random.Generator, num: int, shared: bool = False) -> Peaks:
+        """`num` draws on the host (numpy, no compilation): fields (num, ...) float64.
+
+        With `shared`, every peak is driven by the same `num` uniform/normal variates (common
+        random numbers; η by the Beta quantile function), so a peak's draws do not depend on
+        the other peaks in the batch.
+        """
+        batch = np.shape(self.amplitude_mean)
+        shape = (num,) + ((1,) * len(batch) if shared else batch)
         normal = lambda mean, sd: (np.asarray(mean, np.float64)
                                    + np.asarray(sd, np.float64) * rng.standard_normal(shape))
-        return Peaks(normal(self.amplitude_mean, self.amplitude_sd),
-                     normal(self.location_mean, self.location_sd),
-                     normal(self.width_mean, self.width_sd),
-                     rng.beta(np.broadcast_to(self.lorentzian_a, shape),
-                              np.broadcast_to(self.lorentzian_b, shape)))
+        amplitude = normal(self.amplitude_mean, self.amplitude_sd)
+        location = normal(self.location_mean, self.location_sd)
+        width = normal(self.width_mean, self.width_sd)
+        a, b = (np.broadcast_to(np.asarray(v, np.float64), (num,) + batch)
+                for v in (self.lorentzian_a, self.lorentzian_b))
+        eta = (stats.beta.ppf(np.broadcast_to(rng.uniform(size=shape), a.shape), a, b)
+               if shared else rng.beta(a, b))
+        return Peaks(amplitude, location, width, eta)
 
     def log_prob(self, peaks: Peaks) -> jax.Array:
         """(...,) log q(θ) summed over the four factors; η is clipped to [EPS, 1 - EPS]."""

@@ -31,7 +31,7 @@ import peakflow
 from peakflow.core.lineshape import fwhm_ratio, profile
 from peakflow.experiments import save_json
 from peakflow.experiments.realistic import realistic_spectrum
-from peakflow.measured.assemble import assemble_fit
+from peakflow.measured.assemble import assemble_many
 from peakflow.measured.options import FitOptions
 from peakflow.measured.pipeline import predict_windows
 from peakflow.measured.prepare import prepare_many
@@ -88,8 +88,9 @@ def stages(pairs, model, repeats: int, options: FitOptions | None = None) -> dic
     options, sim = options or FitOptions(), model.config.sim
     prep_s, prepared = timed(lambda: prepare_many(pairs, sim, [options] * len(pairs)), repeats)
     policy_s, preds = timed(lambda: predict_windows(model, prepared), repeats)
-    assemble_s, _ = timed(lambda: [assemble_fit(p, q, model, options, None)
-                                   for p, q in zip(prepared, preds)], repeats)
+    count = len(prepared)
+    assemble_s, _ = timed(lambda: assemble_many(prepared, preds, model, [options] * count,
+                                                [None] * count, [None] * count), repeats)
     return {"prepare_s": prep_s, "policy_s": policy_s, "assemble_s": assemble_s,
             "windows": int(sum(p.windows.shape[0] for p in prepared))}
 

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 
 from peakflow.core.likelihood import polynomial_basis, reduced_chi2
-from peakflow.core.lineshape import area, fwhm_ratio, profile, slot_mask
+from peakflow.core.lineshape import Peaks, area, fwhm_ratio, profile, slot_mask
 from peakflow.core.predict import Prediction
 from peakflow.measured.options import FitOptions
 from peakflow.measured.prepare import Prepared
@@ -25,25 +25,28 @@ NUM_DRAWS = 256  # joint draws per peak for the sds of amplitude, FWHM and area
 DRAW_SEED = 0
 
 
-def derived_sds(q, amplitude_scale: np.ndarray, step: float, rng: np.random.Generator,
+def derived_sds(q, amplitude_scale: np.ndarray, step: float | np.ndarray,
+                rng: np.random.Generator,
                 num_draws: int = NUM_DRAWS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sds of amplitude, FWHM and area in the caller's units, from joint draws of q.
 
     Each peak's (α, γ, η) are drawn together from its q on the host (`host_sample`: numpy,
     nothing to compile), so the correlated family's amplitude-width-shape correlation enters;
-    FWHM and area are nonlinear in them.
+    FWHM and area are nonlinear in them. Every peak is driven by the same `num_draws` random
+    vectors (``shared``), so a peak's sds do not depend on which other peaks share the call.
 
     Args:
-      q: variational parameters of M peaks, fields (M, ...).
-      amplitude_scale: (M,) y units per window unit; step: x units per grid point.
+      q: variational parameters of P peaks, fields (P, ...).
+      amplitude_scale: (P,) y units per window unit; step: x units per grid point, scalar
+        or (P,).
       rng: the draws' generator.
 
     Returns:
-      (amplitude_sd, fwhm_sd, area_sd), each (M,) float64.
+      (amplitude_sd, fwhm_sd, area_sd), each (P,) float64.
     """
     if not len(amplitude_scale):
         return np.zeros(0), np.zeros(0), np.zeros(0)
-    draws = q.host_sample(rng, num_draws)
+    draws = q.host_sample(rng, num_draws, shared=True)
     amp = draws.amplitude * amplitude_scale
     gamma = np.abs(draws.width) * step
     eta = np.clip(draws.lorentzian, 0.0, 1.0)
@@ -51,66 +54,93 @@ def derived_sds(q, amplitude_scale: np.ndarray, step: float, rng: np.random.Gene
     return amp.std(axis=0), size.std(axis=0), area(amp, gamma, eta).std(axis=0)
 
 
-def window_baselines(prep: Prepared, pred: Prediction, degree: int) -> np.ndarray:
-    """The polynomial baselines the model marginalised, blended into one curve on the grid.
+def window_polynomials(windows: np.ndarray, scales: np.ndarray, num_peaks: np.ndarray,
+                       mean: Peaks, degree: int) -> np.ndarray:
+    """Each window's marginalised polynomial baseline: the least-squares polynomial of the
+    residual (window minus its peaks at their posterior means), in grid intensity units.
 
-    In each window the least-squares polynomial of the residual (window minus its peaks at
-    their posterior means) is the baseline the model integrated out; overlapping windows are
-    blended with triangular weights peaking at their centres.
+    Args:
+      windows: (M, W) normalised windows; scales: (M,) their scales.
+      num_peaks: (M,) the windows' peak counts; mean: posterior means, fields (M, K).
 
     Returns:
-      (G,) baseline on ``prep.grid`` in corrected-intensity units (zeros when degree < 0).
+      (M, W) (zeros when degree < 0).
     """
-    size = prep.windows.shape[1]
-    if degree < 0:
-        return np.zeros(prep.grid.size)
+    count, size = windows.shape
+    if degree < 0 or not count:
+        return np.zeros((count, size))
     omega = np.arange(size, dtype=np.float64)
-    mean = jax.tree.map(lambda a: np.asarray(a, np.float64)[..., None], pred.q.mean())
-    present = slot_mask(pred.num_peaks, pred.k_probs.shape[1] - 1)
-    each = profile(omega[None, None, :], *mean, xp=np)
-    residual = prep.windows - np.sum(np.where(present[..., None], each, 0.0), axis=1)
+    present = slot_mask(num_peaks, mean.amplitude.shape[1])
+    residual = np.array(windows, np.float64)
+    for slot in range(present.shape[1]):        # only the slots in use: most are empty
+        rows = np.flatnonzero(present[:, slot])
+        residual[rows] -= profile(omega, *(np.asarray(v)[rows, slot, None] for v in mean),
+                                  xp=np)
     basis = polynomial_basis(size, degree).astype(np.float64)
-    cubic = (residual @ basis) @ basis.T * prep.scales[:, None]  # (M, W) grid units
+    return (residual @ basis) @ basis.T * scales[:, None]
+
+
+def blend(prep: Prepared, curves: np.ndarray) -> np.ndarray:
+    """Per-window curves (M, W) blended into one curve (G,) on ``prep.grid`` with triangular
+    weights peaking at the window centres."""
+    size = curves.shape[1]
+    omega = np.arange(size, dtype=np.float64)
     weight = np.maximum(1.0 - np.abs(omega - (size - 1) / 2) / (size / 2), 1e-3)
     total, norm = np.zeros(prep.grid.size), np.zeros(prep.grid.size)
-    for start, curve in zip(prep.starts, cubic):
+    for start, curve in zip(prep.starts, curves):
         total[start:start + size] += weight * curve
         norm[start:start + size] += weight
     return total / np.maximum(norm, 1e-12)
 
 
-def peak_table(prep: Prepared, pred: Prediction, window_length: int,
-               tolerance: float) -> PeakTable:
-    """The windows' peaks in the caller's units, each kept once (`tiling.merge`), sorted.
+def select_peaks(prep: Prepared, pred: Prediction, mean: Peaks, size: np.ndarray,
+                 window_length: int, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
+    """The windows' peaks to report, each kept once (`tiling.merge`), none in a padding,
+    sorted by location.
 
-    Peaks inside a padding (beyond the data) are dropped. ``probability`` of the j-th peak a
-    window added is P(K >= j) of that window.
+    Args:
+      mean: posterior means of the windows' slots, fields (M, K); size: (M, K) their FWHM
+        in grid points.
+
+    Returns:
+      (window (P,), slot (P,)) of the kept peaks.
     """
     step = float(prep.grid[1] - prep.grid[0])
     win, slot = np.nonzero(slot_mask(pred.num_peaks, pred.k_probs.shape[1] - 1))
-    exists = np.clip(1.0 - np.cumsum(pred.k_probs, axis=1)[:, :-1], 0.0, 1.0)  # P(K >= slot+1)
-    q = jax.tree.map(lambda a: a[win, slot], pred.q)
-    mean, sd = q.mean(), q.std()
-    grid_pos = prep.starts[win] + mean.location
-    size = np.asarray(mean.width) * fwhm_ratio(np.asarray(mean.lorentzian), np)
-    keep = merge(grid_pos, win, size, prep.starts, window_length, tolerance)
+    grid_pos = prep.starts[win] + mean.location[win, slot]
+    keep = merge(grid_pos, win, size[win, slot], prep.starts, window_length, tolerance)
     location = prep.grid[0] + grid_pos * step
     keep &= (location >= prep.x[0]) & (location <= prep.x[-1])  # not in a padding
     order = np.argsort(grid_pos[keep])
-    pick = lambda v: np.asarray(v, np.float64)[keep][order]
-    window = win[keep][order]
+    return win[keep][order], slot[keep][order]
+
+
+def peak_table(prep: Prepared, pred: Prediction, mean: Peaks, sd: Peaks, size: np.ndarray,
+               window: np.ndarray, slot: np.ndarray,
+               derived: tuple[np.ndarray, np.ndarray, np.ndarray]) -> PeakTable:
+    """The selected peaks in the caller's units. ``probability`` of the j-th peak a window
+    added is P(K >= j) of that window.
+
+    Args:
+      mean, sd: posterior means and sds, fields (M, K); size: (M, K) FWHM in grid points.
+      window, slot: (P,) `select_peaks`.
+      derived: (P,) sds of amplitude, FWHM and area (`derived_sds`).
+    """
+    step = float(prep.grid[1] - prep.grid[0])
+    exists = np.clip(1.0 - np.cumsum(pred.k_probs, axis=1)[:, :-1], 0.0, 1.0)  # P(K >= slot+1)
+    pick = lambda v: np.asarray(v, np.float64)[window, slot]
     scale = prep.scales[window]
     gamma, gamma_sd = pick(mean.width) * step, pick(sd.width) * step
     eta, eta_sd = pick(mean.lorentzian), pick(sd.lorentzian)
     amp = pick(mean.amplitude) * scale
-    kept = jax.tree.map(lambda a: np.asarray(a)[keep][order], q)
-    amp_sd, fw_sd, area_sd = derived_sds(kept, scale, step, np.random.default_rng(DRAW_SEED))
-    peak_area, fw = area(amp, gamma, eta), gamma * fwhm_ratio(eta, np)
+    amp_sd, fw_sd, area_sd = derived
+    location = prep.grid[0] + (prep.starts[window] + pick(mean.location)) * step
     return PeakTable(
-        location=pick(location), location_sd=pick(sd.location) * step, fwhm=fw, fwhm_sd=fw_sd,
-        amplitude=amp, amplitude_sd=amp_sd, area=peak_area, area_sd=area_sd,
-        lorentzian=eta, lorentzian_sd=eta_sd, width=gamma, width_sd=gamma_sd,
-        probability=pick(exists[win, slot]), window=window.astype(np.int64))
+        location=location, location_sd=pick(sd.location) * step,
+        fwhm=pick(size) * step, fwhm_sd=fw_sd, amplitude=amp, amplitude_sd=amp_sd,
+        area=area(amp, gamma, eta), area_sd=area_sd, lorentzian=eta, lorentzian_sd=eta_sd,
+        width=gamma, width_sd=gamma_sd, probability=exists[window, slot].astype(np.float64),
+        window=window.astype(np.int64))
 
 
 def window_table(prep: Prepared, pred: Prediction, window_length: int, k_max: int,
@@ -129,24 +159,62 @@ def window_table(prep: Prepared, pred: Prediction, window_length: int, k_max: in
 def assemble_fit(prep: Prepared, pred: Prediction, trained: TrainedModel,
                  options: FitOptions, name: str | None, khat: np.ndarray | None = None
                  ) -> SpectrumFit:
-    """Step 6 of `peakflow.measured.pipeline`: one spectrum's window predictions → its fit.
+    """Step 6 of `peakflow.measured.pipeline` for one spectrum (`assemble_many`)."""
+    return assemble_many([prep], [pred], trained, [options], [name], [khat])[0]
+
+
+def assemble_many(prepared: list[Prepared], preds: list[Prediction], trained: TrainedModel,
+                  options: list[FitOptions], names: list, khats: list
+                  ) -> list[SpectrumFit]:
+    """Step 6 of `peakflow.measured.pipeline`: window predictions → one fit per spectrum.
+
+    The posterior moments, every window's marginalised polynomial and the sds of amplitude,
+    FWHM and area are computed for all windows of all spectra at once; peak selection,
+    tables and curves per spectrum.
 
     Args:
-      prep: the prepared spectrum (M windows).
-      pred: the `Prediction` of its windows, fields (M, ...).
-      trained: the model that made it.
-      options: the fit's options (``tolerance``).
-      name: carried into the result.
-      khat: (M,) k̂ of the exactness step, when `pred` was reweighted.
+      prepared: the prepared spectra (M_i windows each).
+      preds: their windows' `Prediction`s, fields (M_i, ...).
+      trained: the model that made them.
+      options: each fit's options (``tolerance``); names: carried into the results.
+      khats: (M_i,) k̂ of the exactness step where a prediction was reweighted, else None.
     """
-    peaks = peak_table(prep, pred, trained.num_points, options.tolerance)
-    windows = window_table(prep, pred, trained.num_points, trained.k_max, khat)
-    on_grid = prep.baseline + window_baselines(prep, pred, trained.config.model.baseline_degree)
-    baseline = np.interp(prep.x, prep.grid, on_grid)
-    fit = SpectrumFit(peaks, windows, prep.x, prep.y, baseline, baseline, prep.noise,
-                      float(prep.grid[1] - prep.grid[0]), bool(windows.unexplained.any()),
-                      None, name)
-    return replace(fit, fitted=baseline + fit.components().sum(axis=0))
+    if not prepared:
+        return []
+    counts = [p.windows.shape[0] for p in prepared]
+    offsets = np.cumsum([0] + counts)
+    q = jax.tree.map(lambda *a: np.concatenate(a), *(pred.q for pred in preds))
+    mean, sd = (Peaks(*(np.asarray(v, np.float64) for v in m)) for m in (q.mean(), q.std()))
+    size = mean.width * fwhm_ratio(mean.lorentzian, np)
+    num_peaks = np.concatenate([pred.num_peaks for pred in preds])
+    polynomials = window_polynomials(np.concatenate([p.windows for p in prepared]),
+                                     np.concatenate([p.scales for p in prepared]), num_peaks,
+                                     mean, trained.config.model.baseline_degree)
+    part = lambda tree, i: jax.tree.map(lambda a: a[offsets[i]:offsets[i + 1]], tree)
+    chosen = [select_peaks(prep, pred, part(mean, i), part(size, i), trained.num_points,
+                           opts.tolerance)
+              for i, (prep, pred, opts) in enumerate(zip(prepared, preds, options))]
+    rows = np.concatenate([offsets[i] + win for i, (win, _) in enumerate(chosen)])
+    slots = np.concatenate([slot for _, slot in chosen])
+    scale = np.concatenate([p.scales[win] for p, (win, _) in zip(prepared, chosen)])
+    step = np.concatenate([np.full(win.size, p.grid[1] - p.grid[0])
+                           for p, (win, _) in zip(prepared, chosen)])
+    derived = derived_sds(jax.tree.map(lambda a: a[rows, slots], q), scale, step,
+                          np.random.default_rng(DRAW_SEED))
+    bounds = np.cumsum([0] + [win.size for win, _ in chosen])
+    fits = []
+    for i, (prep, pred, name, khat) in enumerate(zip(prepared, preds, names, khats)):
+        win, slot = chosen[i]
+        peaks = peak_table(prep, pred, part(mean, i), part(sd, i), part(size, i), win, slot,
+                           tuple(d[bounds[i]:bounds[i + 1]] for d in derived))
+        windows = window_table(prep, pred, trained.num_points, trained.k_max, khat)
+        on_grid = prep.baseline + blend(prep, polynomials[offsets[i]:offsets[i + 1]])
+        baseline = np.interp(prep.x, prep.grid, on_grid)
+        fit = SpectrumFit(peaks, windows, prep.x, prep.y, baseline, baseline, prep.noise,
+                          float(prep.grid[1] - prep.grid[0]),
+                          bool(windows.unexplained.any()), None, name)
+        fits.append(replace(fit, fitted=baseline + fit.components().sum(axis=0)))
+    return fits
 
 
 def combine_passes(fine: SpectrumFit, coarse: SpectrumFit) -> SpectrumFit:

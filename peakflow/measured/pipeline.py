@@ -40,7 +40,7 @@ import jax
 import numpy as np
 
 from peakflow.io import Spectrum
-from peakflow.measured.assemble import UNEXPLAINED_CHI2, assemble_fit, combine_passes
+from peakflow.measured.assemble import UNEXPLAINED_CHI2, assemble_many, combine_passes
 from peakflow.measured.exact import reweight_windows
 from peakflow.measured.options import FitOptions
 from peakflow.measured.prepare import Prepared, prepare_many
@@ -155,15 +155,14 @@ def _fit_pass(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names: 
     prepared = prepare_many(spectra, trained.config.sim, options, raise_errors)
     good = [p for p in prepared if isinstance(p, Prepared)]
     exact = [o.exact for p, o in zip(prepared, options) if isinstance(p, Prepared)]
-    preds = iter(exact_step(trained, good, predict_windows(trained, good), exact))
-    fits = []
-    for prep, name, opts in zip(prepared, names, options):
-        if isinstance(prep, str):
-            fits.append(failed_fit(prep, name, trained.k_max))
-        else:
-            pred, khat = next(preds)
-            fits.append(assemble_fit(prep, pred, trained, opts, name, khat))
-    return fits
+    steps = exact_step(trained, good, predict_windows(trained, good), exact)
+    ok = [i for i, p in enumerate(prepared) if isinstance(p, Prepared)]
+    assembled = iter(assemble_many(good, [pred for pred, _ in steps], trained,
+                                   [options[i] for i in ok], [names[i] for i in ok],
+                                   [khat for _, khat in steps]))
+    return [next(assembled) if isinstance(prep, Prepared)
+            else failed_fit(prep, name, trained.k_max)
+            for prep, name in zip(prepared, names)]
 
 
 def predict_windows(trained: TrainedModel, prepared: list[Prepared]) -> list:
