@@ -61,16 +61,19 @@ from peakflow.map_io import read_map
 from peakflow.measured import (FitOptions, PeakTable, SpectrumFit, WindowTable, band_maps, fit,
                                fit_many, fit_map)
 from peakflow.reference import refine
-from peakflow.runtime import TrainedModel, load_model
+from peakflow.runtime import (CheckReport, ModelIntegrityError, TrainedModel, check_model,
+                              load_model)
 
 __all__ = [
     "PRESETS",
+    "CheckReport",
     "Config",
     "CorrelatedQ",
     "FitOptions",
     "HeadConfig",
     "Importance",
     "ModelConfig",
+    "ModelIntegrityError",
     "ParamPosterior",
     "PeakQ",
     "PeakTable",
@@ -88,6 +91,7 @@ __all__ = [
     "TrainedModel",
     "WindowTable",
     "band_maps",
+    "check_model",
     "decode_heads",
     "fit",
     "fit_many",

@@ -5,6 +5,7 @@
                          [--exact]
     peakflow map FILE [--out RESULT.nc] [--plot] [--axis FILE] [--model DIR] [--baseline ...]
                       [--fwhm W] [--x-range LO HI] [--max-peaks N] [--variable area] [--exact]
+    peakflow check [MODEL_DIR...]
 
 For each file, ``fit`` writes ``<stem>.peaks.csv`` and ``<stem>.peaks.json`` (location, FWHM,
 amplitude, area, Lorentzian fraction and γ, each with its sd, and P(K) of the window that found
@@ -19,6 +20,10 @@ dataset to ``RESULT.nc`` and the band images (`peakflow.band_maps`) to ``RESULT.
 and with ``--plot`` a page of band images to ``RESULT.bands.png``. Pixels that cannot be
 fitted are counted on stderr (their reasons are in the dataset's ``error``); the exit status is
 1 when the file cannot be read.
+
+``check`` verifies each model directory (default: both bundled models) against its checksum
+manifest and reruns its self-test batch (`peakflow.check_model`); the exit status is 1 when
+any model is damaged or its outputs differ from the stored ones.
 """
 
 from __future__ import annotations
@@ -48,6 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--y-col", default=None, help="y column of a table, by name or index")
     fit.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     _add_common(fit)
+    check = commands.add_parser("check", help="verify models' checksums and rerun their "
+                                              "self-test batch")
+    check.add_argument("models", nargs="*", metavar="MODEL_DIR",
+                       help="model directories (default: both bundled models)")
     maps = commands.add_parser("map", help="fit every pixel of a spectral map; write a netCDF "
                                            "dataset and band images")
     maps.add_argument("file", metavar="FILE", help="a map file (.wdf, .xml, .hspy, WiRE or "
@@ -181,12 +190,32 @@ def run_map(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_check(args: argparse.Namespace) -> int:
+    """`peakflow check`: manifest and self-test of each model; 1 if any fails."""
+    from peakflow.runtime.integrity import ModelIntegrityError, check_model
+    from peakflow.runtime.trained import BROAD_MODEL, DEFAULT_MODEL
+
+    failed = 0
+    for model in args.models or [DEFAULT_MODEL, BROAD_MODEL]:
+        try:
+            report = check_model(model)
+        except (ModelIntegrityError, FileNotFoundError) as err:
+            print(f"model {model}\n  FAILED: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        print(report)
+        failed += not report.ok
+    return int(failed > 0)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "fit":
         return run_fit(args)
     if args.command == "map":
         return run_map(args)
+    if args.command == "check":
+        return run_check(args)
     return 2  # pragma: no cover - argparse enforces the sub-command
 
 

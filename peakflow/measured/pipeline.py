@@ -10,8 +10,9 @@ units and run, with the bundled real-data model by default:
    middle of the widths the model was trained on, and resamples onto it (cell averages when
    coarser, linear interpolation when finer); a grid shorter than one window is padded with
    noise on both sides (`prepare.pad_to`);
-4. removes a smooth baseline (pybaselines' arPLS by default; ``baseline="none"`` turns it
-   off) — the model also marginalises a cubic baseline inside each window;
+4. removes a smooth baseline (arPLS by default, batched over the call's spectra:
+   `peakflow.measured.arpls`; ``baseline="none"`` turns it off) — the model also marginalises
+   a cubic baseline inside each window;
 5. tiles the grid into overlapping windows of the model's W points (`tiling`), scales each to
    its tallest feature (`peakflow.core.signal.window_scale`, as in training) and runs the
    amortized posterior on all windows of all spectra in one batched pass

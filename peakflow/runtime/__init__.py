@@ -1,6 +1,7 @@
 """Run time: trained models on disk (Orbax checkpoints) and batched, sharded prediction."""
 
 from peakflow.runtime.checkpoint import export_model, load_params
+from peakflow.runtime.integrity import CheckReport, ModelIntegrityError, check_model
 from peakflow.runtime.trained import (
     BROAD_MODEL,
     CHUNK_SIZE,
@@ -9,5 +10,5 @@ from peakflow.runtime.trained import (
     load_model,
 )
 
-__all__ = ["BROAD_MODEL", "CHUNK_SIZE", "DEFAULT_MODEL", "TrainedModel", "export_model",
-           "load_model", "load_params"]
+__all__ = ["BROAD_MODEL", "CHUNK_SIZE", "CheckReport", "DEFAULT_MODEL", "ModelIntegrityError",
+           "TrainedModel", "check_model", "export_model", "load_model", "load_params"]

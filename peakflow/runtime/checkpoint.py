@@ -18,6 +18,7 @@ import orbax.checkpoint as ocp
 from peakflow.config import Config
 from peakflow.core.policy import init_policy, make_policy
 from peakflow.core.train import TrainState, make_train
+from peakflow.runtime.integrity import verify_manifest, write_manifest, write_selftest
 
 
 def manager(directory: str | os.PathLike, keep: int = 3, create: bool = True
@@ -76,11 +77,14 @@ def load_params(directory: str | os.PathLike) -> tuple[Config, dict, dict[str, A
 
     Raises:
       FileNotFoundError: no checkpoint in `directory`.
+      ModelIntegrityError (a ValueError): files that do not match the directory's
+        ``MANIFEST.sha256``, named.
       ValueError: the stored configuration or arrays are not a peakflow model.
     """
     path = Path(directory)
     if not path.is_dir():
         raise FileNotFoundError(f"model directory {str(path)!r} does not exist")
+    verify_manifest(path)
     mngr = manager(path, create=False)
     try:
         meta = read_meta(mngr)
@@ -105,9 +109,14 @@ def load_params(directory: str | os.PathLike) -> tuple[Config, dict, dict[str, A
 
 def export_model(state: TrainState, config: Config, directory: str | os.PathLike,
                  metrics: dict[str, Any] | None = None) -> Path:
-    """Writes an inference-only model directory (params + config + metrics, no optimiser)."""
+    """Writes an inference-only model directory (params + config + metrics, no optimiser),
+    with its self-test batch and checksum manifest (`peakflow.runtime.integrity`)."""
+    from peakflow.runtime.trained import TrainedModel
+
     mngr = manager(directory, keep=1)
     save(mngr, state, config, metrics, with_optimizer=False)
     mngr.wait_until_finished()
     mngr.close()
+    write_selftest(TrainedModel(config, state.params, str(directory), metrics), directory)
+    write_manifest(directory)
     return Path(directory)
