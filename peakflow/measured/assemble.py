@@ -4,16 +4,18 @@ the coarse second pass."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import jax
 import numpy as np
 
-from peakflow.core.likelihood import polynomial_basis, reduced_chi2
+from peakflow.core.likelihood import polynomial_basis
 from peakflow.core.lineshape import Peaks, area, fwhm_ratio, profile, slot_mask
 from peakflow.core.predict import Prediction
 from peakflow.measured.options import FitOptions
 from peakflow.measured.prepare import Prepared
+from peakflow.measured.signal import TARGET_FWHM
 from peakflow.measured.results import PeakTable, SpectrumFit, WindowTable
 from peakflow.measured.tiling import merge
 from peakflow.runtime.trained import TrainedModel
@@ -54,30 +56,76 @@ def derived_sds(q, amplitude_scale: np.ndarray, step: float | np.ndarray,
     return amp.std(axis=0), size.std(axis=0), area(amp, gamma, eta).std(axis=0)
 
 
-def window_polynomials(windows: np.ndarray, scales: np.ndarray, num_peaks: np.ndarray,
-                       mean: Peaks, degree: int) -> np.ndarray:
-    """Each window's marginalised polynomial baseline: the least-squares polynomial of the
-    residual (window minus its peaks at their posterior means), in grid intensity units.
+def window_fits(windows: np.ndarray, num_peaks: np.ndarray, mean: Peaks,
+                degree: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's fit at the posterior mean: its peaks, and the polynomial baseline the
+    model marginalised (the least-squares polynomial of the window minus its peaks).
 
     Args:
-      windows: (M, W) normalised windows; scales: (M,) their scales.
+      windows: (M, W) normalised windows.
       num_peaks: (M,) the windows' peak counts; mean: posterior means, fields (M, K).
 
     Returns:
-      (M, W) (zeros when degree < 0).
+      (peaks (M, W), polynomial (M, W)), in the windows' normalised units (the polynomial is
+      zero when degree < 0).
     """
     count, size = windows.shape
-    if degree < 0 or not count:
-        return np.zeros((count, size))
     omega = np.arange(size, dtype=np.float64)
     present = slot_mask(num_peaks, mean.amplitude.shape[1])
-    residual = np.array(windows, np.float64)
+    peaks = np.zeros((count, size))
     for slot in range(present.shape[1]):        # only the slots in use: most are empty
         rows = np.flatnonzero(present[:, slot])
-        residual[rows] -= profile(omega, *(np.asarray(v)[rows, slot, None] for v in mean),
-                                  xp=np)
+        peaks[rows] += profile(omega, *(np.asarray(v)[rows, slot, None] for v in mean), xp=np)
+    if degree < 0 or not count:
+        return peaks, np.zeros((count, size))
     basis = polynomial_basis(size, degree).astype(np.float64)
-    return (residual @ basis) @ basis.T * scales[:, None]
+    return peaks, ((windows - peaks) @ basis) @ basis.T
+
+
+def data_chi2(prep: Prepared, residual: np.ndarray, num_peaks: np.ndarray,
+              degree: int) -> np.ndarray:
+    """Each window's reduced χ² over its points that hold data (not padding).
+
+    Args:
+      residual: (M, W) window minus its fit, normalised units.
+      num_peaks: (M,) peaks fitted in each window (their 4 parameters each count, with the
+        polynomial's, against the points).
+
+    Returns:
+      (M,) Σ (residual / noise)² over the data points / (their count − parameters), the
+      divisor kept at least half the count.
+    """
+    size = residual.shape[1]
+    positions = prep.grid[prep.starts[:, None] + np.arange(size)]
+    real = (positions >= prep.x[0]) & (positions <= prep.x[-1])
+    points = real.sum(axis=1)
+    spent = max(degree + 1, 0) + 4 * np.asarray(num_peaks)
+    total = np.sum(np.where(real, (residual / prep.noise_model[:, None]) ** 2, 0.0), axis=1)
+    return total / np.maximum(points - spent, np.maximum(points / 2, 1))
+
+
+STRETCH_SIGMA = 4.0  # a run of one FWHM whose mean residual is this many noise sds off: misfit
+STRETCH_MIN_POINTS = 8
+
+
+def spectrum_misfit(fit: SpectrumFit) -> tuple[float, float]:
+    """The whole spectrum's reduced χ² against its estimated noise, and its worst stretch.
+
+    The worst stretch is the largest |mean| of the standardised residual (residual / noise)
+    over any run of w consecutive points, w the points in one model-grid FWHM (at least
+    `STRETCH_MIN_POINTS`): below ~1.6 for white noise over thousands of points, far more where
+    a feature is left unfitted (a broad band, an edge the baseline missed).
+
+    Returns:
+      (chi2, stretch in noise sds); NaN for an empty fit.
+    """
+    if not fit.x.size:
+        return float("nan"), float("nan")
+    r = (fit.y - fit.fitted) / fit.noise
+    data_step = float(np.median(np.diff(fit.x))) if fit.x.size > 1 else fit.step
+    w = int(min(max(STRETCH_MIN_POINTS, round(TARGET_FWHM * fit.step / data_step)), r.size))
+    run = np.concatenate([[0.0], np.cumsum(r)])
+    return float(np.mean(r * r)), float(np.max(np.abs(run[w:] - run[:-w])) / w)
 
 
 def blend(prep: Prepared, curves: np.ndarray) -> np.ndarray:
@@ -94,25 +142,27 @@ def blend(prep: Prepared, curves: np.ndarray) -> np.ndarray:
 
 
 def select_peaks(prep: Prepared, pred: Prediction, mean: Peaks, size: np.ndarray,
-                 window_length: int, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
-    """The windows' peaks to report, each kept once (`tiling.merge`), none in a padding,
-    sorted by location.
+                 window_length: int, tolerance: float
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The windows' peaks to report, each kept once (`tiling.merge`), sorted by location;
+    and the peaks centred beyond the data (in a padding or past an end), which are not
+    reported but are part of their window's fit: the tail of an edge feature.
 
     Args:
       mean: posterior means of the windows' slots, fields (M, K); size: (M, K) their FWHM
         in grid points.
 
     Returns:
-      (window (P,), slot (P,)) of the kept peaks.
+      (window (P,), slot (P,)) of the kept peaks, (window (E,), slot (E,)) of those beyond.
     """
     step = float(prep.grid[1] - prep.grid[0])
     win, slot = np.nonzero(slot_mask(pred.num_peaks, pred.k_probs.shape[1] - 1))
     grid_pos = prep.starts[win] + mean.location[win, slot]
-    keep = merge(grid_pos, win, size[win, slot], prep.starts, window_length, tolerance)
     location = prep.grid[0] + grid_pos * step
-    keep &= (location >= prep.x[0]) & (location <= prep.x[-1])  # not in a padding
+    inside = (location >= prep.x[0]) & (location <= prep.x[-1])
+    keep = merge(grid_pos, win, size[win, slot], prep.starts, window_length, tolerance) & inside
     order = np.argsort(grid_pos[keep])
-    return win[keep][order], slot[keep][order]
+    return win[keep][order], slot[keep][order], win[~inside], slot[~inside]
 
 
 def peak_table(prep: Prepared, pred: Prediction, mean: Peaks, sd: Peaks, size: np.ndarray,
@@ -143,11 +193,12 @@ def peak_table(prep: Prepared, pred: Prediction, mean: Peaks, sd: Peaks, size: n
         window=window.astype(np.int64))
 
 
-def window_table(prep: Prepared, pred: Prediction, window_length: int, k_max: int,
+def window_table(prep: Prepared, pred: Prediction, chi2: np.ndarray, k_max: int,
                  khat: np.ndarray | None = None) -> WindowTable:
-    """Each window's x range, P(K), reduced χ², `unexplained` flag (χ² above
-    `UNEXPLAINED_CHI2`, or all K_max peaks used) and k̂ of the exactness step (NaN: none)."""
-    chi2 = np.asarray(reduced_chi2(pred.log_lik, prep.noise_model, window_length), np.float64)
+    """Each window's x range, P(K), reduced χ² over its data points (`data_chi2`),
+    `unexplained` flag (χ² above `UNEXPLAINED_CHI2`, or all K_max peaks used) and k̂ of the
+    exactness step (NaN: none)."""
+    window_length = prep.windows.shape[1]
     return WindowTable(
         start=np.maximum(prep.grid[prep.starts], prep.x[0]),
         stop=np.minimum(prep.grid[prep.starts + window_length - 1], prep.x[-1]),
@@ -187,13 +238,22 @@ def assemble_many(prepared: list[Prepared], preds: list[Prediction], trained: Tr
     mean, sd = (Peaks(*(np.asarray(v, np.float64) for v in m)) for m in (q.mean(), q.std()))
     size = mean.width * fwhm_ratio(mean.lorentzian, np)
     num_peaks = np.concatenate([pred.num_peaks for pred in preds])
-    polynomials = window_polynomials(np.concatenate([p.windows for p in prepared]),
-                                     np.concatenate([p.scales for p in prepared]), num_peaks,
-                                     mean, trained.config.model.baseline_degree)
+    degree = trained.config.model.baseline_degree
+    windows = np.concatenate([p.windows for p in prepared]).astype(np.float64)
+    peaks_fit, polynomial = window_fits(windows, num_peaks, mean, degree)
+    residual = windows - peaks_fit - polynomial
     part = lambda tree, i: jax.tree.map(lambda a: a[offsets[i]:offsets[i + 1]], tree)
-    chosen = [select_peaks(prep, pred, part(mean, i), part(size, i), trained.num_points,
-                           opts.tolerance)
-              for i, (prep, pred, opts) in enumerate(zip(prepared, preds, options))]
+    selected = [select_peaks(prep, pred, part(mean, i), part(size, i), trained.num_points,
+                             opts.tolerance)
+                for i, (prep, pred, opts) in enumerate(zip(prepared, preds, options))]
+    chosen = [(win, slot) for win, slot, _, _ in selected]
+    # peaks centred beyond the data are background to it: into their windows' baselines
+    beyond_rows = np.concatenate([offsets[i] + b for i, (_, _, b, _) in enumerate(selected)])
+    beyond_slots = np.concatenate([slot for _, _, _, slot in selected])
+    omega = np.arange(windows.shape[1], dtype=np.float64)
+    np.add.at(polynomial, beyond_rows, profile(
+        omega, *(v[beyond_rows, beyond_slots, None] for v in mean), xp=np))
+    polynomials = polynomial * np.concatenate([p.scales for p in prepared])[:, None]
     rows = np.concatenate([offsets[i] + win for i, (win, _) in enumerate(chosen)])
     slots = np.concatenate([slot for _, slot in chosen])
     scale = np.concatenate([p.scales[win] for p, (win, _) in zip(prepared, chosen)])
@@ -207,14 +267,23 @@ def assemble_many(prepared: list[Prepared], preds: list[Prediction], trained: Tr
         win, slot = chosen[i]
         peaks = peak_table(prep, pred, part(mean, i), part(sd, i), part(size, i), win, slot,
                            tuple(d[bounds[i]:bounds[i + 1]] for d in derived))
-        windows = window_table(prep, pred, trained.num_points, trained.k_max, khat)
+        chi2 = data_chi2(prep, residual[offsets[i]:offsets[i + 1]], pred.num_peaks, degree)
+        windows = window_table(prep, pred, chi2, trained.k_max, khat)
         on_grid = prep.baseline + blend(prep, polynomials[offsets[i]:offsets[i + 1]])
         baseline = np.interp(prep.x, prep.grid, on_grid)
         fit = SpectrumFit(peaks, windows, prep.x, prep.y, baseline, baseline, prep.noise,
-                          float(prep.grid[1] - prep.grid[0]),
-                          bool(windows.unexplained.any()), None, name)
-        fits.append(replace(fit, fitted=baseline + fit.components().sum(axis=0)))
+                          float(prep.grid[1] - prep.grid[0]), False, None, name)
+        fits.append(with_misfit(replace(fit, fitted=baseline + fit.components().sum(axis=0))))
     return fits
+
+
+def with_misfit(fit: SpectrumFit) -> SpectrumFit:
+    """`fit` with its spectrum-level χ² and worst stretch (`spectrum_misfit`), and
+    ``unexplained`` set when a window is flagged or the worst stretch exceeds
+    `STRETCH_SIGMA`."""
+    chi2, stretch = spectrum_misfit(fit)
+    return replace(fit, chi2=chi2, stretch=stretch,
+                   unexplained=bool(fit.windows.unexplained.any() or stretch > STRETCH_SIGMA))
 
 
 def combine_passes(fine: SpectrumFit, coarse: SpectrumFit) -> SpectrumFit:
@@ -222,7 +291,8 @@ def combine_passes(fine: SpectrumFit, coarse: SpectrumFit) -> SpectrumFit:
 
     Peaks are pooled (sorted by location); the coarse pass's windows follow the fine pass's
     in `WindowTable` (its peaks' ``window`` indices are shifted accordingly); the baselines
-    add; ``unexplained`` is the coarse pass's verdict on the final residual.
+    add; the misfit statistics and ``unexplained`` are recomputed on the final residual (the
+    fine pass's windows keep their flags).
     """
     shift = fine.windows.start.size
     both = [getattr(fine.peaks, name) for name in PeakTable.__dataclass_fields__]
@@ -235,5 +305,5 @@ def combine_passes(fine: SpectrumFit, coarse: SpectrumFit) -> SpectrumFit:
                             for n in WindowTable.__dataclass_fields__))
     baseline = fine.baseline + coarse.baseline
     fitted = fine.fitted + coarse.fitted
-    return replace(fine, peaks=peaks, windows=windows, baseline=baseline, fitted=fitted,
-                   unexplained=coarse.unexplained)
+    return with_misfit(replace(fine, peaks=peaks, windows=windows, baseline=baseline,
+                               fitted=fitted))

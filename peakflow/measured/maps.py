@@ -8,8 +8,9 @@ the same resampling), and fills fixed-size result arrays:
 * per pixel and peak slot (``peak``, up to ``max_peaks``, sorted by location; NaN beyond a
   pixel's peaks): ``location``, ``fwhm``, ``amplitude``, ``area``, ``lorentzian``, ``width``,
   each with ``<name>_sd``, and ``probability`` (that the peak exists);
-* per pixel: ``num_peaks``, ``chi2`` (the worst window's reduced χ²), ``noise``,
-  ``unexplained`` (some window's residual is far above the noise), ``truncated`` (more peaks
+* per pixel: ``num_peaks``, ``chi2`` (the spectrum's reduced χ² against its noise, edges
+  included), ``stretch`` (its worst run of residual in standard errors), ``noise``,
+  ``unexplained`` (the residual is far above the noise somewhere), ``truncated`` (more peaks
   than ``max_peaks``; the tallest are kept) and ``error`` ("" or why the pixel could not be
   fitted: one bad pixel never costs the others their results).
 
@@ -171,6 +172,7 @@ def fit_rows(rows: np.ndarray, x: np.ndarray, model: ModelArg, options: FitOptio
     count = rows.shape[0]
     slots = {name: np.full((count, max_peaks), np.nan, np.float32) for name in SLOT_FIELDS}
     pixel = {"num_peaks": np.zeros(count, np.int32), "chi2": np.full(count, np.nan, np.float32),
+             "stretch": np.full(count, np.nan, np.float32),
              "noise": np.full(count, np.nan, np.float32),
              "unexplained": np.zeros(count, bool), "truncated": np.zeros(count, bool),
              "error": np.full(count, "", object)}
@@ -187,12 +189,12 @@ def _is_dask(array: Any) -> bool:
     return type(array).__module__.startswith("dask.")
 
 
-PIXEL_FIELDS = ("num_peaks", "chi2", "noise", "unexplained", "truncated", "failed")
+PIXEL_FIELDS = ("num_peaks", "chi2", "stretch", "noise", "unexplained", "truncated", "failed")
 
 
 def _fit_block(block: np.ndarray, x: np.ndarray, model: ModelArg, options: FitOptions,
                max_peaks: int) -> np.ndarray:
-    """`map_blocks` kernel: (..., n) spectra → (..., max_peaks · 13 + 6) float32 results."""
+    """`map_blocks` kernel: (..., n) spectra → (..., max_peaks · 13 + 7) float32 results."""
     slots, pixel = fit_rows(np.asarray(block, np.float64).reshape(-1, block.shape[-1]), x,
                             model, options, max_peaks)
     pixel["failed"] = pixel.pop("error") != ""
@@ -238,8 +240,7 @@ def _store(fitted: SpectrumFit, i: int, slots: dict, pixel: dict) -> None:
     for name in SLOT_FIELDS:
         slots[name][i, :keep.size] = getattr(peaks, name)[keep]
     pixel["num_peaks"][i] = keep.size
-    if fitted.windows.chi2.size:
-        pixel["chi2"][i] = np.max(fitted.windows.chi2)
+    pixel["chi2"][i], pixel["stretch"][i] = fitted.chi2, fitted.stretch
     pixel["noise"][i] = fitted.noise
     pixel["unexplained"][i] = fitted.unexplained
 

@@ -90,9 +90,13 @@ class SpectrumFit:
       fitted: (n,) baseline plus all peaks at their posterior means.
       noise: estimated noise sd (y units).
       step: the model grid's step (x units).
-      unexplained: True when any window is flagged.
+      unexplained: True when any window is flagged, or when the residual leaves the noise
+        over a stretch (``stretch`` above `peakflow.measured.assemble.STRETCH_SIGMA`).
       error: None, or why this spectrum could not be fitted (then every array is empty).
       name: where the spectrum came from, if known.
+      chi2: the whole spectrum's mean squared residual in units of ``noise`` (edges included).
+      stretch: the worst run of residual: the largest |mean| of residual / noise over any
+        run of one grid FWHM of points (at least 8), in noise sds.
     """
 
     peaks: PeakTable
@@ -107,6 +111,8 @@ class SpectrumFit:
     error: str | None = None
     name: str | None = None
     meta: dict = field(default_factory=dict)
+    chi2: float = float("nan")
+    stretch: float = float("nan")
 
     @property
     def num_peaks(self) -> int:
@@ -124,6 +130,7 @@ class SpectrumFit:
         return {
             "name": self.name, "error": self.error, "num_peaks": self.num_peaks,
             "noise": self.noise, "grid_step": self.step, "unexplained": bool(self.unexplained),
+            "chi2": _scalar(self.chi2), "stretch": _scalar(self.stretch),
             "peaks": self.peaks.rows(),
             "windows": [{"start": _scalar(w.start[i]), "stop": _scalar(w.stop[i]),
                          "num_peaks": int(w.num_peaks[i]), "chi2": _scalar(w.chi2[i]),
@@ -153,7 +160,8 @@ class SpectrumFit:
     def __repr__(self) -> str:
         if self.error:
             return f"SpectrumFit({self.name or 'spectrum'}: error: {self.error})"
-        flag = "  [some windows unexplained]" if self.unexplained else ""
+        flag = (f"  [not explained: χ² {self.chi2:.3g}, worst stretch {self.stretch:.1f} "
+                "noise sd]" if self.unexplained else "")
         lines = [f"SpectrumFit: {self.num_peaks} peak(s), noise sd {self.noise:.3g}, "
                  f"{self.windows.start.size} window(s), grid step {self.step:.4g}{flag}",
                  f"{'location':>22} {'FWHM':>20} {'amplitude':>20} {'area':>20} {'eta':>12}"
