@@ -2,9 +2,10 @@
 
     peakflow fit FILE... [--x-range LO HI] [--out DIR] [--plot] [--model DIR]
                          [--baseline {arpls,asls,snip,none}] [--fwhm W] [--x-col C] [--y-col C]
-                         [--exact]
+                         [--exact] [--no-despike]
     peakflow map FILE [--out RESULT.nc] [--plot] [--axis FILE] [--model DIR] [--baseline ...]
                       [--fwhm W] [--x-range LO HI] [--max-peaks N] [--variable area] [--exact]
+                      [--no-despike]
     peakflow check [MODEL_DIR...]
 
 For each file, ``fit`` writes ``<stem>.peaks.csv`` and ``<stem>.peaks.json`` (location, FWHM,
@@ -88,11 +89,14 @@ def _add_common(command: argparse.ArgumentParser) -> None:
     command.add_argument("--exact", action="store_true",
                          help="reweight every window towards its exact posterior (calibrated "
                               "sds, k̂ per window; ~10x slower)")
+    command.add_argument("--no-despike", action="store_true",
+                         help="keep one- and two-point spikes (default: replaced before fitting)")
 
 
 def _options(args: argparse.Namespace) -> FitOptions:
     return FitOptions(baseline=args.baseline, fwhm=args.fwhm, exact=args.exact,
-                      x_range=tuple(args.x_range) if args.x_range else None)
+                      x_range=tuple(args.x_range) if args.x_range else None,
+                      despike=not args.no_despike)
 
 
 def _column(value: str | None) -> str | int | None:

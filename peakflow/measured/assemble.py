@@ -272,7 +272,8 @@ def assemble_many(prepared: list[Prepared], preds: list[Prediction], trained: Tr
         on_grid = prep.baseline + blend(prep, polynomials[offsets[i]:offsets[i + 1]])
         baseline = np.interp(prep.x, prep.grid, on_grid)
         fit = SpectrumFit(peaks, windows, prep.x, prep.y, baseline, baseline, prep.noise,
-                          float(prep.grid[1] - prep.grid[0]), False, None, name)
+                          float(prep.grid[1] - prep.grid[0]), False, None, name,
+                          spikes=prep.spikes)
         fits.append(with_misfit(replace(fit, fitted=baseline + fit.components().sum(axis=0))))
     return fits
 

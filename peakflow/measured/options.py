@@ -25,6 +25,8 @@ class FitOptions:
       exact: reweight every window's amortized posterior towards its exact posterior
         (`peakflow.measured.exact`): calibrated sds at a few ms per window, with k̂ per
         window in ``WindowTable.khat``.
+      despike: replace one- and two-point spikes (cosmic rays, dead pixels) by interpolation
+        before fitting (`peakflow.measured.despike`); their x in ``SpectrumFit.spikes``.
     """
 
     baseline: str = "arpls"
@@ -36,6 +38,7 @@ class FitOptions:
     tolerance: float = 0.5
     coarse: float | None = 4.0
     exact: bool = False
+    despike: bool = True
 
     def __post_init__(self):
         if self.baseline not in METHODS:

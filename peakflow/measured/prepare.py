@@ -12,6 +12,7 @@ import numpy as np
 from peakflow.config import SimulatorConfig
 from peakflow.core.signal import estimate_noise, window_scale
 from peakflow.measured.baseline import remove_baselines
+from peakflow.measured.despike import remove_spikes
 from peakflow.measured.options import FitOptions
 from peakflow.measured.signal import TARGET_FWHM, resample, typical_fwhm
 from peakflow.measured.tiling import window_starts
@@ -34,6 +35,7 @@ class Prepared:
     scales: np.ndarray    # (M,)
     noise_model: np.ndarray  # (M,)
     noise: float
+    spikes: np.ndarray       # (S,) x of the spike points replaced before fitting
 
 
 def check_axis(y: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -153,19 +155,26 @@ class Gridded:
     values: np.ndarray  # (g,) y resampled onto it
     noise: float        # the data's noise sd
     noise_grid: float   # the noise sd on the grid
+    spikes: np.ndarray  # (S,) x of the spike points replaced in y
 
 
 def on_model_grid(y: Any, x: Any, options: FitOptions) -> Gridded:
-    """Steps 1-3: checks, crops, estimates the noise, resamples onto the model grid."""
+    """Steps 1-3: checks, crops, removes spikes (`despike`), estimates the noise, resamples
+    onto the model grid."""
     x, y = crop(*check_axis(y, x), options.x_range)
     noise = float(options.noise) if options.noise is not None else estimate_noise(y)
     if noise <= 0:
         raise ValueError(f"noise must be positive, got {noise}")
+    spikes = x[:0]
+    if options.despike:
+        y, spikes = remove_spikes(x, y, noise)
+        if spikes.size and options.noise is None:
+            noise = estimate_noise(y)
     grid = model_grid(x, y, noise, options.fwhm)
     step, data_step = grid[1] - grid[0], float(np.median(np.diff(x)))
     # cell averages lower the noise; interpolation correlates it, which we count as fewer points
     noise_grid = noise * math.sqrt(data_step / step)
-    return Gridded(x, y, grid, resample(x, y, grid), noise, noise_grid)
+    return Gridded(x, y, grid, resample(x, y, grid), noise, noise_grid, spikes)
 
 
 def to_windows(gridded: Gridded, corrected: np.ndarray, base: np.ndarray,
@@ -184,7 +193,7 @@ def to_windows(gridded: Gridded, corrected: np.ndarray, base: np.ndarray,
     noise_model = np.maximum(noise_grid / scales, options.noise_floor)
     return Prepared(gridded.x, gridded.y, grid, base, starts,
                     windows / scales[:, None].astype(np.float32), scales,
-                    noise_model.astype(np.float32), gridded.noise)
+                    noise_model.astype(np.float32), gridded.noise, gridded.spikes)
 
 
 def pad_to(grid: np.ndarray, corrected: np.ndarray, base: np.ndarray, num_points: int,

@@ -84,7 +84,8 @@ class SpectrumFit:
     Attributes:
       peaks: the `PeakTable`.
       windows: the `WindowTable`.
-      x, y: (n,) the spectrum as given (inside ``x_range``), x ascending.
+      x, y: (n,) the spectrum as given (inside ``x_range``), x ascending, with any spikes
+        replaced (``spikes``).
       baseline: (n,) the baseline on x: the removed one (pybaselines) plus the polynomial
         the model marginalised in each window (blended across windows).
       fitted: (n,) baseline plus all peaks at their posterior means.
@@ -97,6 +98,8 @@ class SpectrumFit:
       chi2: the whole spectrum's mean squared residual in units of ``noise`` (edges included).
       stretch: the worst run of residual: the largest |mean| of residual / noise over any
         run of one grid FWHM of points (at least 8), in noise sds.
+      spikes: (S,) x of the one- or two-point spikes replaced before fitting
+        (`peakflow.measured.despike`).
     """
 
     peaks: PeakTable
@@ -113,6 +116,7 @@ class SpectrumFit:
     meta: dict = field(default_factory=dict)
     chi2: float = float("nan")
     stretch: float = float("nan")
+    spikes: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def num_peaks(self) -> int:
@@ -131,6 +135,7 @@ class SpectrumFit:
             "name": self.name, "error": self.error, "num_peaks": self.num_peaks,
             "noise": self.noise, "grid_step": self.step, "unexplained": bool(self.unexplained),
             "chi2": _scalar(self.chi2), "stretch": _scalar(self.stretch),
+            "spikes": [float(v) for v in self.spikes],
             "peaks": self.peaks.rows(),
             "windows": [{"start": _scalar(w.start[i]), "stop": _scalar(w.stop[i]),
                          "num_peaks": int(w.num_peaks[i]), "chi2": _scalar(w.chi2[i]),
