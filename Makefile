@@ -40,7 +40,7 @@ BUNDLE := $(if $(filter broad,$(PRESET)),broad,default)
 bundle:
 	rm -rf peakflow/models/$(BUNDLE)
 	cp -r $(WORKDIR)/model peakflow/models/$(BUNDLE)
-	$(PYTHON) -c "from peakflow.runtime.integrity import seal; seal('peakflow/models/$(BUNDLE)')"
+	$(PYTHON) -c "from peakflow.runtime.sealed import seal; seal('peakflow/models/$(BUNDLE)')"
 
 # make fit FILES="a.txt b.csv" OUT=results: peak tables and plots for your own files
 fit: $(STAMP)

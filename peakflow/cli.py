@@ -196,7 +196,8 @@ def run_map(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     """`peakflow check`: manifest and self-test of each model; 1 if any fails."""
-    from peakflow.runtime.integrity import ModelIntegrityError, check_model
+    from peakflow.runtime.integrity import ModelIntegrityError
+    from peakflow.runtime.sealed import check_model
     from peakflow.runtime.trained import BROAD_MODEL, DEFAULT_MODEL
 
     failed = 0

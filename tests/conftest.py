@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import peakflow
-from peakflow.runtime import BROAD_MODEL, DEFAULT_MODEL, checkpoint
+from peakflow.runtime import BROAD_MODEL, DEFAULT_MODEL, sealed
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
@@ -78,7 +78,7 @@ def tiny_model_dir(tmp_path_factory, tiny_config):
     """An untrained-but-valid tiny model exported to disk (fast; for contract tests)."""
     init, _ = peakflow.make_train(tiny_config)
     state = init(jax.random.PRNGKey(0))
-    return checkpoint.export_model(state, tiny_config, tmp_path_factory.mktemp("tiny") / "model")
+    return sealed.export_model(state, tiny_config, tmp_path_factory.mktemp("tiny") / "model")
 
 
 @pytest.fixture(scope="session")

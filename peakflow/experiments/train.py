@@ -28,7 +28,7 @@ from tqdm import tqdm
 from peakflow.config import PRESETS, Config, preset, with_overrides
 from peakflow.core.sharding import data_mesh, replicated
 from peakflow.core.train import make_train, make_validate, multi_step, validation_set
-from peakflow.runtime import checkpoint
+from peakflow.runtime import checkpoint, sealed
 from peakflow.runtime.checkpoint import load_params
 
 # Settings a resumed run may change; anything else must match the stored configuration.
@@ -220,7 +220,7 @@ def train(config: Config, workdir: Path, per_call: int | None = None,
 
     if step < config.train.steps:
         raise Interrupted(step)
-    model_dir = checkpoint.export_model(state, config, workdir / "model", metrics)
+    model_dir = sealed.export_model(state, config, workdir / "model", metrics)
     print(f"done: {step} steps; model written to {model_dir}", flush=True)
     return model_dir
 

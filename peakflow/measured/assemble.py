@@ -4,7 +4,6 @@ the coarse second pass."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import jax

@@ -38,12 +38,17 @@ def find_spikes(y: np.ndarray, noise: float) -> np.ndarray:
     if y.size < 7:
         return np.zeros(y.size, bool)
     excess = y - median_filter(y, size=5, mode="nearest")
-    scale = np.maximum(1.4826 * median_filter(np.abs(excess), size=LOCAL, mode="nearest"),
-                       noise)
+    size = np.abs(excess)
+    spikes = size > Z * noise                   # the scale is at least `noise`: candidates
+    if not spikes.any():
+        return spikes
     low = minimum_filter1d(y, size=7, mode="nearest")
     high = maximum_filter1d(y, size=7, mode="nearest")
-    prominence = np.where(excess > 0, y - low, high - y)
-    return (np.abs(excess) > Z * scale) & (np.abs(excess) > SHARPNESS * prominence)
+    spikes &= size > SHARPNESS * np.where(excess > 0, y - low, high - y)
+    for i in np.flatnonzero(spikes):            # few: the local scale only where needed
+        local = size[max(i - LOCAL // 2, 0):i + LOCAL // 2 + 1]
+        spikes[i] = size[i] > Z * max(1.4826 * float(np.median(local)), noise)
+    return spikes
 
 
 def remove_spikes(x: np.ndarray, y: np.ndarray, noise: float

@@ -1,7 +1,8 @@
 """Run time: trained models on disk (Orbax checkpoints) and batched, sharded prediction."""
 
-from peakflow.runtime.checkpoint import export_model, load_params
-from peakflow.runtime.integrity import CheckReport, ModelIntegrityError, check_model
+from peakflow.runtime.checkpoint import load_params
+from peakflow.runtime.integrity import CheckReport, ModelIntegrityError
+from peakflow.runtime.sealed import check_model, export_model
 from peakflow.runtime.trained import (
     BROAD_MODEL,
     CHUNK_SIZE,

@@ -3,7 +3,7 @@
 A checkpoint directory is an Orbax `CheckpointManager` directory. Each saved step holds
 ``params`` (the policy variables), optionally ``opt_state`` (for resuming training) and
 ``meta`` (JSON: the `Config`, the step and any metrics). A model directory for inference is the
-same layout without ``opt_state`` (see `export_model`).
+same layout without ``opt_state`` (see `peakflow.runtime.sealed.export_model`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import orbax.checkpoint as ocp
 from peakflow.config import Config
 from peakflow.core.policy import init_policy, make_policy
 from peakflow.core.train import TrainState, make_train
-from peakflow.runtime.integrity import verify_manifest, write_manifest, write_selftest
+from peakflow.runtime.integrity import verify_manifest
 
 
 def manager(directory: str | os.PathLike, keep: int = 3, create: bool = True
@@ -105,18 +105,3 @@ def load_params(directory: str | os.PathLike) -> tuple[Config, dict, dict[str, A
     finally:
         mngr.close()
     return config, restored["params"], meta
-
-
-def export_model(state: TrainState, config: Config, directory: str | os.PathLike,
-                 metrics: dict[str, Any] | None = None) -> Path:
-    """Writes an inference-only model directory (params + config + metrics, no optimiser),
-    with its self-test batch and checksum manifest (`peakflow.runtime.integrity`)."""
-    from peakflow.runtime.trained import TrainedModel
-
-    mngr = manager(directory, keep=1)
-    save(mngr, state, config, metrics, with_optimizer=False)
-    mngr.wait_until_finished()
-    mngr.close()
-    write_selftest(TrainedModel(config, state.params, str(directory), metrics), directory)
-    write_manifest(directory)
-    return Path(directory)

@@ -8,8 +8,10 @@ every bundled model) therefore carries
   each (the format of ``sha256sum``, so ``cd MODEL && sha256sum -c MANIFEST.sha256`` checks it
   too). `load_params` verifies it and names any damaged, missing or unexpected file;
 * ``selftest.npz``: a fixed batch of simulated windows and the model's outputs on it, written
-  where the model was made. `check_model` (``peakflow check``) runs the batch again and compares:
-  the quickest way to confirm the numerics on a new platform or accelerator.
+  where the model was made. `peakflow.check_model` (``peakflow check``) runs the batch again
+  and compares: the quickest way to confirm the numerics on a new platform or accelerator.
+
+This module reads and writes those files; `peakflow.runtime.sealed` makes and checks models.
 """
 
 from __future__ import annotations
@@ -121,20 +123,6 @@ def write_selftest(trained, directory: str | os.PathLike) -> Path:
     return path
 
 
-def seal(directory: str | os.PathLike) -> Path:
-    """Writes a model directory's self-test batch and then its manifest (replacing both);
-    for models made before `export_model` wrote them (``make bundle`` runs it)."""
-    from peakflow.runtime.checkpoint import load_params
-    from peakflow.runtime.trained import TrainedModel
-
-    directory = Path(directory)
-    (directory / MANIFEST).unlink(missing_ok=True)
-    (directory / SELFTEST).unlink(missing_ok=True)
-    config, params, meta = load_params(directory)
-    write_selftest(TrainedModel(config, params, str(directory), meta.get("metrics")), directory)
-    return write_manifest(directory)
-
-
 @dataclass(frozen=True)
 class CheckReport:
     """What `check_model` found: ``ok`` and, per output, the largest deviation from the
@@ -152,30 +140,22 @@ class CheckReport:
     def __str__(self) -> str:
         rows = [f"model {self.model}",
                 f"  manifest: {'verified' if self.manifest else 'none (not checked)'}"]
-        rows += [f"  {k:8s} max deviation {self.deviation[k]:.2e} (tolerance "
-                 f"{self.tolerance[k]:.0e}) {'ok' if self.deviation[k] <= self.tolerance[k] else 'FAILED'}"
-                 for k in self.tolerance]
+        for k, limit in self.tolerance.items():
+            verdict = "ok" if self.deviation[k] <= limit else "FAILED"
+            rows.append(f"  {k:8s} max deviation {self.deviation[k]:.2e} (tolerance "
+                        f"{limit:.0e}) {verdict}")
         return "\n".join(rows + [f"  {'passed' if self.ok else 'FAILED'}"])
 
 
-def check_model(model=None) -> CheckReport:
-    """Verifies a model's files against its manifest and reruns its self-test batch.
-
-    Args:
-      model: a model directory, a `TrainedModel`, or None (the bundled grid model).
-
-    Returns:
-      The `CheckReport` (``.ok``; ``print`` it for a summary). Deviations: P(K) absolute,
-      log-likelihood relative to its magnitude, posterior means relative to their scale.
+def compare_selftest(trained, directory: str | os.PathLike) -> CheckReport:
+    """Reruns a model directory's self-test batch with `trained` (the model loaded from it)
+    and compares with the stored outputs. Deviations: P(K) absolute, log-likelihood relative
+    to its magnitude, posterior means relative to their scale.
 
     Raises:
-      ModelIntegrityError: files that do not match the manifest (`load_params`).
-      FileNotFoundError: the model has no ``selftest.npz``.
+      FileNotFoundError: the directory has no ``selftest.npz``.
     """
-    from peakflow.runtime.trained import load_model
-
-    trained = load_model(model)
-    directory = Path(trained.path)
+    directory = Path(directory)
     path = directory / SELFTEST
     if not path.is_file():
         raise FileNotFoundError(f"model {directory} has no {SELFTEST} to check against")

@@ -13,10 +13,10 @@ from peakflow.runtime.integrity import (
     MANIFEST,
     SELFTEST,
     ModelIntegrityError,
-    check_model,
     verify_manifest,
     write_manifest,
 )
+from peakflow.runtime.sealed import check_model
 from peakflow.runtime.trained import BROAD_MODEL, DEFAULT_MODEL
 
 BUNDLED = {"default": DEFAULT_MODEL, "broad": BROAD_MODEL}
