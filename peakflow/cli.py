@@ -1,6 +1,6 @@
 """The ``peakflow`` command (also ``python -m peakflow``).
 
-    peakflow fit FILE... [--x-range LO HI] [--out DIR] [--plot] [--model DIR]
+    peakflow fit FILE... [--x-range LO HI] [--out DIR] [--plot] [--model DIR] [--resume]
                          [--baseline {arpls,asls,snip,none}] [--fwhm W] [--x-col C] [--y-col C]
                          [--exact] [--no-despike]
     peakflow map FILE [--out RESULT.nc] [--plot] [--axis FILE] [--model DIR] [--baseline ...]
@@ -12,7 +12,9 @@ For each file, ``fit`` writes ``<stem>.peaks.csv`` and ``<stem>.peaks.json`` (lo
 amplitude, area, Lorentzian fraction and γ, each with its sd, and P(K) of the window that found
 each peak) and, with ``--plot``, ``<stem>.png``. All files' windows go through the model
 together. A file that cannot be read or fitted is reported on stderr and the others are still
-written; the exit status is 1 when any file failed, 2 for bad arguments.
+written; the exit status is 1 when any file failed, 2 for bad arguments. Every output is
+written to a temporary name and renamed when complete; ``--resume`` skips the files whose
+outputs are already in ``--out``.
 
 ``map`` reads a spectral map (`peakflow.map_io.read_map`: Renishaw ``.wdf``, HORIBA ``.xml``,
 ``.hspy``, WiRE/LabSpec text exports, ``.nc``, ``.npz``, ``.npy`` with ``--axis``), fits every
@@ -35,7 +37,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from peakflow.io import SpectrumFileError, read_spectrum
+from peakflow.io import SpectrumFileError, atomic_write, read_spectrum
 from peakflow.measured import FitOptions, SpectrumFit, fit_many
 from peakflow.measured.baseline import METHODS
 
@@ -53,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--x-col", default=None, help="x column of a table, by name or index")
     fit.add_argument("--y-col", default=None, help="y column of a table, by name or index")
     fit.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    fit.add_argument("--resume", action="store_true",
+                     help="skip files whose outputs are already in --out (outputs are written "
+                          "to temporary names and renamed, so none is ever half-written)")
     _add_common(fit)
     check = commands.add_parser("check", help="verify models' checksums and rerun their "
                                               "self-test batch")
@@ -103,20 +108,28 @@ def _column(value: str | None) -> str | int | None:
     return int(value) if value is not None and value.lstrip("-").isdigit() else value
 
 
+def _outputs(name: str, out: Path, plot: bool) -> list[Path]:
+    """The files `peakflow fit` writes for the input `name`: table, JSON (and figure)."""
+    stem = Path(name).stem
+    return [out / f"{stem}.peaks.csv", out / f"{stem}.peaks.json"] + \
+        ([out / f"{stem}.png"] if plot else [])
+
+
 def _write(fit: SpectrumFit, out: Path, plot: bool) -> list[Path]:
-    stem = Path(fit.name).stem
-    paths = [out / f"{stem}.peaks.csv", out / f"{stem}.peaks.json"]
+    """Writes a fit's outputs, each to a temporary name renamed when complete (the JSON
+    last, so a rerun with ``--resume`` treats a file as finished only when all are there)."""
+    paths = _outputs(fit.name, out, plot)
     fit.write_csv(paths[0])
-    fit.write_json(paths[1])
     if plot:
         import matplotlib.pyplot as plt
 
         from peakflow.plotting import plot_spectrum_fit
 
         figure = plot_spectrum_fit(fit, title=f"{Path(fit.name).name}: {fit.num_peaks} peak(s)")
-        paths.append(out / f"{stem}.png")
-        figure.savefig(paths[-1], dpi=120)
+        with atomic_write(paths[2]) as temporary:
+            figure.savefig(temporary, dpi=120)
         plt.close(figure)
+    fit.write_json(paths[1])
     return paths
 
 
@@ -125,7 +138,12 @@ def run_fit(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     failures: dict[str, str] = {}
     spectra, names = [], []
-    for path in tqdm(args.files, desc="read", unit="file", disable=args.quiet):
+    todo = [path for path in args.files if not (
+        args.resume and all(p.is_file() for p in _outputs(path, args.out, args.plot)))]
+    if len(todo) < len(args.files) and not args.quiet:
+        print(f"--resume: {len(args.files) - len(todo)} file(s) already done, skipped",
+              file=sys.stderr)
+    for path in tqdm(todo, desc="read", unit="file", disable=args.quiet):
         try:
             spectrum = read_spectrum(path, x=_column(args.x_col), y=_column(args.y_col))
         except (SpectrumFileError, OSError, ValueError) as err:
@@ -150,7 +168,7 @@ def run_fit(args: argparse.Namespace) -> int:
     for path, problem in failures.items():
         print(f"peakflow: {path}: {problem}", file=sys.stderr)
     if not args.quiet:
-        print(f"{len(fits) - sum(f.error is not None for f in fits)} of {len(args.files)} "
+        print(f"{len(fits) - sum(f.error is not None for f in fits)} of {len(todo)} "
               f"file(s) fitted; results in {args.out}", file=sys.stderr)
     return 1 if failures else 0
 
@@ -170,9 +188,10 @@ def run_map(args: argparse.Namespace) -> int:
     result = fit_map(cube, dim=SPECTRAL, model=args.model, options=_options(args),
                      max_peaks=args.max_peaks, progress=not args.quiet)
     bands = band_maps(result)
-    result.to_netcdf(out, engine="h5netcdf")
     bands_path = out.with_suffix(".bands.nc")
-    bands.to_netcdf(bands_path, engine="h5netcdf")
+    for dataset, path in ((result, out), (bands, bands_path)):
+        with atomic_write(path) as temporary:
+            dataset.to_netcdf(temporary, engine="h5netcdf")
     written = [out, bands_path]
     if args.plot:
         import matplotlib.pyplot as plt
@@ -181,7 +200,8 @@ def run_map(args: argparse.Namespace) -> int:
 
         figure = plot_band_maps(bands, args.variable)
         written.append(out.with_suffix(".bands.png"))
-        figure.savefig(written[-1], dpi=110)
+        with atomic_write(written[-1]) as temporary:
+            figure.savefig(temporary, dpi=110)
         plt.close(figure)
     failed = int((result["error"] != "").sum())
     if not args.quiet:

@@ -71,3 +71,41 @@ def test_cli_map_writes_the_dataset_band_images_and_a_plot(tmp_path, capsys):
     bad.write_text("".join(f"{a}\t{b}\n" for a, b in zip(x, cube[0, 0])))
     assert cli_main(["map", str(bad), "--quiet"]) == 1
     assert "not a map export" in capsys.readouterr().err
+
+
+def test_outputs_are_written_whole_or_not_at_all(tmp_path):
+    from peakflow.io import atomic_write
+
+    target = tmp_path / "table.csv"
+    target.write_text("old")
+    try:
+        with atomic_write(target) as temporary:
+            temporary.write_text("half a ta")
+            raise KeyboardInterrupt  # the run is interrupted mid-write
+    except KeyboardInterrupt:
+        pass
+    assert target.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "table.csv"]
+    with atomic_write(target) as temporary:
+        assert temporary.suffix == ".csv" and temporary.parent == tmp_path
+        temporary.write_text("new")
+    assert target.read_text() == "new" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_resume_skips_files_already_done(tmp_path, capsys):
+    rng = np.random.default_rng(4)
+    files = []
+    for stem in ("a", "b"):
+        y, x, _ = realistic_spectrum(rng)
+        files.append(tmp_path / f"{stem}.csv")
+        np.savetxt(files[-1], np.c_[x, y], delimiter=",")
+    out = tmp_path / "out"
+    assert cli_main(["fit", *map(str, files), "--out", str(out)]) == 0
+    (out / "b.peaks.json").unlink()                 # b was interrupted before it finished
+    before = (out / "a.peaks.csv").stat().st_mtime_ns
+    capsys.readouterr()
+    assert cli_main(["fit", *map(str, files), "--out", str(out), "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "1 file(s) already done, skipped" in err and "1 of 1 file(s) fitted" in err
+    assert (out / "b.peaks.json").is_file()
+    assert (out / "a.peaks.csv").stat().st_mtime_ns == before

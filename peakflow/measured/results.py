@@ -7,12 +7,12 @@ import csv
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from peakflow.core.lineshape import profile
+from peakflow.io import atomic_write
 
 COLUMNS = ("location", "fwhm", "amplitude", "area", "lorentzian", "width")
 
@@ -146,15 +146,18 @@ class SpectrumFit:
         }
 
     def write_json(self, path: str | os.PathLike) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1))
+        """`to_dict` as JSON (written to a temporary name, then renamed)."""
+        with atomic_write(path) as temporary:
+            temporary.write_text(json.dumps(self.to_dict(), indent=1))
 
     def write_csv(self, path: str | os.PathLike) -> None:
-        """One row per peak: each quantity and its sd, the window and that window's P(K)."""
+        """One row per peak: each quantity and its sd, the window and that window's P(K)
+        (written to a temporary name, then renamed)."""
         rows = self.peaks.rows()
         k_max = self.windows.k_probs.shape[-1] - 1 if self.windows.k_probs.ndim == 2 else 0
         header = [c for name in COLUMNS for c in (name, f"{name}_sd")] + ["probability", "window"]
         header += [f"window_p_k{k}" for k in range(k_max + 1)]
-        with open(path, "w", newline="") as handle:
+        with atomic_write(path) as temporary, open(temporary, "w", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(header)
             for row in rows:
