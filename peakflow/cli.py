@@ -42,8 +42,21 @@ from peakflow.measured import FitOptions, SpectrumFit, fit_many
 from peakflow.measured.baseline import METHODS
 
 
+def _version() -> str:
+    """The installed distribution's version (the package's own when run from a checkout)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("peakflow")
+    except PackageNotFoundError:
+        from peakflow import __version__
+
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="peakflow", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"peakflow {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     fit = commands.add_parser("fit", help="fit peaks in spectrum files and write peak tables")
     fit.add_argument("files", nargs="+", metavar="FILE",

@@ -109,3 +109,14 @@ def test_resume_skips_files_already_done(tmp_path, capsys):
     assert "1 file(s) already done, skipped" in err and "1 of 1 file(s) fitted" in err
     assert (out / "b.peaks.json").is_file()
     assert (out / "a.peaks.csv").stat().st_mtime_ns == before
+
+
+def test_version_is_printed(capsys):
+    import pytest
+
+    import peakflow
+
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"peakflow {peakflow.__version__}"
