@@ -60,9 +60,8 @@ def noise_of(spectra: jax.Array, noise: jax.Array | None, config: Config) -> jax
 
 
 def rollout(apply_fn: ApplyFn, params: dict, spectra: jax.Array, key: jax.Array | None,
-            config: Config, noise: jax.Array | None = None,
-            steps: int | None = None) -> Trajectory:
-    """Runs the policy K_max (or `steps`) times on the successive residuals.
+            config: Config, noise: jax.Array | None = None) -> Trajectory:
+    """Runs the policy K_max times on the successive residuals (`policy_step`).
 
     With ``model.baseline_degree`` >= 0 the spectra carry a polynomial baseline, which is
     marginalised: the policy reads, and the likelihood scores, the projected residual.
@@ -76,39 +75,50 @@ def rollout(apply_fn: ApplyFn, params: dict, spectra: jax.Array, key: jax.Array 
         (the deterministic path used for inference).
       config: model and simulator settings.
       noise: (B,) noise sd of each spectrum; None: ``config.sim.noise``.
-      steps: run only this many steps (a trajectory of K = `steps` slots). Rolling out the
-        rest later from ``spectra`` minus the first steps' peaks gives the same steps, since
-        the baseline projection is linear and idempotent (`peakflow.runtime` uses it to stop
-        early on windows that have surely stopped).
 
     Returns:
       The `Trajectory`.
     """
     noise = noise_of(spectra, noise, config)
-    degree = config.model.baseline_degree
-    omega = jnp.arange(spectra.shape[-1], dtype=jnp.float32)
-    subtract = jax.vmap(pseudo_voigt, in_axes=(None, 0))
-    k_max = config.model.k_max if steps is None else steps
+    k_max = config.model.k_max
 
     def step(residual, step_key):
-        raw, anchor = apply_fn(params, residual, noise)
-        q, stop_logit = decode_heads(raw, anchor, config.model.heads, config.model.family)
-        if key is None:
-            theta, log_q = q.mean(), jnp.zeros_like(stop_logit)
-        else:
-            theta, log_q = q.sample_and_log_prob(step_key)
-        state = residual
-        residual = project(residual - subtract(omega, theta), degree)
-        log_lik = log_likelihood(residual, 0.0, noise)
-        return residual, (q, stop_logit, theta, log_q, log_lik, state)
+        q, stop_logit, theta, log_q, after = policy_step(
+            apply_fn, params, residual, noise, config, None if key is None else step_key)
+        return after, (q, stop_logit, theta, log_q, log_likelihood(after, 0.0, noise), residual)
 
     keys = jax.random.split(key if key is not None else jax.random.PRNGKey(0), k_max)
-    start = project(spectra, degree)
+    start = project(spectra, config.model.baseline_degree)
     _, (q, stop_logit, theta, log_q, log_lik, states) = jax.lax.scan(step, start, keys,
                                                                     unroll=True)
     log_lik0 = log_likelihood(start, 0.0, noise)
     return Trajectory(q, stop_logit, theta, log_q, jnp.concatenate([log_lik0[None], log_lik]),
                       states)
+
+
+def policy_step(apply_fn: ApplyFn, params: dict, residual: jax.Array, noise: jax.Array,
+                config: Config, key: jax.Array | None = None
+                ) -> tuple[VariationalQ, jax.Array, Peaks, jax.Array, jax.Array]:
+    """One step of the rollout: the policy reads the residual and its peak is subtracted.
+
+    Args:
+      residual: (B, W) the current (projected) residual; noise: (B,) its noise sd.
+      key: PRNG key to sample the peak; None takes the posterior mean.
+
+    Returns:
+      (q, fields (B, ...); stop logit (B,); the peak θ, fields (B,); log q(θ) (B,), zeros for
+      the mean; the next residual (B, W), projected)
+    """
+    raw, anchor = apply_fn(params, residual, noise)
+    q, stop_logit = decode_heads(raw, anchor, config.model.heads, config.model.family)
+    if key is None:
+        theta, log_q = q.mean(), jnp.zeros_like(stop_logit)
+    else:
+        theta, log_q = q.sample_and_log_prob(key)
+    omega = jnp.arange(residual.shape[-1], dtype=jnp.float32)
+    subtract = jax.vmap(pseudo_voigt, in_axes=(None, 0))
+    after = project(residual - subtract(omega, theta), config.model.baseline_degree)
+    return q, stop_logit, theta, log_q, after
 
 
 def log_stop_probs(stop_logit: jax.Array) -> jax.Array:

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from peakflow.config import Config
 from peakflow.core.likelihood import log_likelihood, project
-from peakflow.core.elbo import ApplyFn, Trajectory, log_stop_probs, noise_of, rollout
+from peakflow.core.elbo import ApplyFn, log_stop_probs, noise_of, policy_step, rollout
 from peakflow.core.lineshape import Peaks, slot_mask, spectrum
 from peakflow.core.heads import VariationalQ
 
@@ -83,46 +83,25 @@ def summarise(q: VariationalQ, stop_logit: jax.Array, peaks: Peaks, spectra: jax
     return Prediction(k_probs, num_peaks, q, fitted, log_lik)
 
 
-def first_steps(apply_fn: ApplyFn, params: dict, spectra: jax.Array, noise: jax.Array,
-                config: Config, steps: int) -> tuple[Trajectory, jax.Array, jax.Array]:
-    """The first `steps` steps of the mean rollout, for stopping early.
+def start_residual(spectra: jax.Array, config: Config) -> jax.Array:
+    """(B, W) the residual the rollout starts from: the spectra with their polynomial baseline
+    projected out (as is when the model has none)."""
+    return project(spectra, config.model.baseline_degree)
+
+
+def advance_rows(apply_fn: ApplyFn, params: dict, residual: jax.Array, noise: jax.Array,
+                 rows: jax.Array, config: Config) -> tuple[jax.Array, tuple]:
+    """One mean step of the rollout for some rows of a batch (to stop rows that are done).
+
+    Args:
+      residual: (B, W) every row's current residual (`start_residual`, then this).
+      noise: (B,) noise sd of each row.
+      rows: (A,) int indices of the rows to advance; a repeated row gets the same result.
 
     Returns:
-      (trajectory of `steps` slots, (B,) P(K >= steps), (B, W) the spectra minus those
-      steps' peaks: where the rest of the rollout starts).
+      (the residual (B, W) with those rows advanced by one peak, (q fields (A, ...), stop
+      logit (A,), the peak subtracted, fields (A,)) of the rows in `rows`' order)
     """
-    traj = rollout(apply_fn, params, spectra, None, config, noise, steps=steps)
-    survival = jnp.exp(jnp.sum(jax.nn.log_sigmoid(-traj.stop_logit), axis=0))
-    omega = jnp.arange(spectra.shape[-1], dtype=jnp.float32)
-    mask = jnp.ones(traj.stop_logit.shape[::-1], bool)
-    taken = jax.vmap(spectrum, in_axes=(None, 0, 0))(omega, jax.tree.map(lambda a: a.T,
-                                                                         traj.peaks), mask)
-    return traj, survival, spectra - taken
-
-
-def rest_steps(apply_fn: ApplyFn, params: dict, rest: jax.Array, noise: jax.Array,
-               alive: jax.Array, config: Config, first: int) -> Trajectory:
-    """The remaining K_max - `first` mean steps for the rows `alive` (A,) of `rest` (B, W)
-    (the spectra minus the first steps' peaks, from `first_steps`)."""
-    return rollout(apply_fn, params, rest[alive], None, config, noise[alive],
-                   steps=config.model.k_max - first)
-
-
-def join_steps(head: Trajectory, tail: Trajectory, alive: jax.Array, spectra: jax.Array,
-               noise: jax.Array, config: Config) -> Prediction:
-    """The `Prediction` from `head` (the first steps of every row) and `tail` (the remaining
-    steps of the rows `alive`). The other rows stop right after `head` (their remaining stop
-    logits at the bound; their unused slots repeat head's last one): they had P(K >= first)
-    below the early-exit threshold, which is all the probability this moves."""
-    first = head.stop_logit.shape[0]
-    rest = config.model.k_max - first
-
-    def extend(h, t, fill):
-        full = jnp.concatenate([h, jnp.broadcast_to(fill, (rest,) + h.shape[1:])])
-        return full.at[first:, alive].set(t)
-
-    q = jax.tree.map(lambda h, t: extend(h, t, h[-1:]), head.q, tail.q)
-    peaks = jax.tree.map(lambda h, t: extend(h, t, h[-1:]), head.peaks, tail.peaks)
-    stop = extend(head.stop_logit, tail.stop_logit,
-                  jnp.asarray(config.model.heads.stop_logit_bound, head.stop_logit.dtype))
-    return summarise(q, stop, peaks, spectra, config, noise)
+    q, stop_logit, theta, _, after = policy_step(apply_fn, params, residual[rows], noise[rows],
+                                                 config)
+    return residual.at[rows].set(after), (q, stop_logit, theta)

@@ -23,7 +23,8 @@ from tqdm import tqdm
 
 from peakflow.config import Config
 from peakflow.core.policy import make_policy
-from peakflow.core.predict import Prediction, first_steps, join_steps, predict, rest_steps
+from peakflow.core.predict import (Prediction, advance_rows, predict, start_residual,
+                                   summarise)
 from peakflow.core.sharding import batch_sharding, data_mesh, replicated
 from peakflow.core.heads import decode_heads, num_raw
 from peakflow.runtime.checkpoint import load_params
@@ -32,7 +33,7 @@ MODELS = Path(__file__).resolve().parents[1] / "models"
 DEFAULT_MODEL = MODELS / "default"  # the paper's 500-point setting (`peakflow.infer`)
 BROAD_MODEL = MODELS / "broad"      # measured spectra (`peakflow.fit`)
 CHUNK_SIZE = 1024                   # spectra (or windows) per device call
-EARLY_EXIT = 1e-4   # a row's mean rollout stops after K_max // 2 steps when P(K >= them) < this
+EARLY_EXIT = 1e-4   # a row's mean rollout stops once P(K > the steps taken) < this
 EARLY_MIN_K = 6     # models with fewer slots always run every step
 
 # (chunk (B, W) as read) -> (float32 (B, W) ready for the policy, noise sd (B,) or None)
@@ -65,31 +66,43 @@ class TrainedModel:
                        static_argnames=("num_paths",))
 
     @functools.cached_property
-    def _early(self):
-        """(first steps, remaining steps of the rows still going, join), each jitted."""
-        policy, first = make_policy(self.config.policy, self.config.model.family), self.k_max // 2
-        return (jax.jit(functools.partial(first_steps, policy.apply, config=self.config,
-                                          steps=first)),
-                jax.jit(functools.partial(rest_steps, policy.apply, config=self.config,
-                                          first=first)),
-                jax.jit(functools.partial(join_steps, config=self.config)))
+    def _stepwise(self):
+        """(start residual, advance some rows one step, summarise), each jitted."""
+        policy = make_policy(self.config.policy, self.config.model.family)
+        return (jax.jit(functools.partial(start_residual, config=self.config)),
+                jax.jit(functools.partial(advance_rows, policy.apply, config=self.config)),
+                jax.jit(functools.partial(summarise, config=self.config)))
 
-    def _predict_early(self, spectra: jax.Array, noise: jax.Array) -> Prediction:
-        """The mean-rollout `Prediction`, stopping early on the rows that have surely stopped.
+    def _predict_early(self, spectra: jax.Array, noise: jax.Array, count: int) -> Prediction:
+        """The mean-rollout `Prediction`, each row stopping as soon as it has surely stopped.
 
-        Windows of measured spectra mostly hold a few peaks: after K_max // 2 steps most have
-        P(K >= K_max // 2) < `EARLY_EXIT`, and only the others (gathered into a smaller
-        padded batch) run the remaining steps. Equal to the full rollout up to that
-        probability.
+        Windows of measured spectra mostly hold a few peaks: after each step the rows with
+        P(K > steps so far) < `EARLY_EXIT` leave the batch, and only the others (gathered into
+        a smaller padded batch) run the next step. Their later slots repeat their last one
+        with the stop logit at its bound. Equal to the full rollout up to that probability.
+
+        Args:
+          spectra: (B, W) the padded chunk; noise: (B,); count: its real rows (the padding
+            rows are never advanced).
         """
-        head, tail, join = self._early
+        start, advance, finish = self._stepwise
         params = self._device_params
-        first, survival, rest = head(params, spectra, noise)
-        alive = np.flatnonzero(np.asarray(survival) > EARLY_EXIT)
-        alive = alive if alive.size else np.zeros(1, np.int64)
-        size = self.padded_size(alive.size)
-        alive = np.concatenate([alive, np.full(size - alive.size, alive[0])]).astype(np.int32)
-        return join(first, tail(params, rest, noise, alive), alive, spectra, noise)
+        residual = start(spectra)
+        alive = np.arange(count)
+        log_survival = np.zeros(count)
+        taken = []
+        for _ in range(self.k_max):
+            rows = np.resize(alive, self.padded_size(alive.size)).astype(np.int32)
+            residual, out = advance(params, residual, noise, rows)
+            out = jax.tree.map(lambda a, n=alive.size: np.asarray(a)[:n], out)
+            taken.append((alive, out))
+            log_survival[alive] -= np.logaddexp(0.0, out[1])  # log(1 - π) = log σ(-logit)
+            alive = alive[log_survival[alive] > np.log(EARLY_EXIT)]
+            if not alive.size:
+                break
+        bound = self.config.model.heads.stop_logit_bound
+        q, stop_logit, peaks = _stack_slots(taken, spectra.shape[0], self.k_max, bound)
+        return finish(q, stop_logit, peaks, spectra, noise=noise)
 
     @functools.cached_property
     def mesh(self):
@@ -101,10 +114,14 @@ class TrainedModel:
         return jax.device_put(self.params, replicated(self.mesh))
 
     def padded_size(self, n: int, min_batch: int = 8) -> int:
-        """Rows a chunk of `n` is padded to: a power of two, >= `min_batch` and the device
-        count, and a multiple of the device count."""
+        """Rows a chunk of `n` is padded to: the least power of two or 1.5 times one (so at
+        most a third is padding, with two compiled sizes per octave) that is >= `n`,
+        `min_batch` and the device count, rounded up to a multiple of the device count."""
         devices = self.mesh.devices.size
-        size = max(min_batch, devices, 1 << (max(n, 1) - 1).bit_length())
+        n = max(n, min_batch, devices, 1)
+        size = 1 << (n - 1).bit_length()
+        if size >= 8 and 3 * size // 4 >= n:
+            size = 3 * size // 4
         return -(-size // devices) * devices
 
     def predict_chunk(self, chunk: np.ndarray, noise: np.ndarray | None = None,
@@ -133,7 +150,7 @@ class TrainedModel:
         sharding = batch_sharding(self.mesh)
         padded, levels = jax.device_put(padded, sharding), jax.device_put(levels, sharding)
         if early_exit and key is None and self.k_max >= EARLY_MIN_K:
-            out = self._predict_early(padded, levels)
+            out = self._predict_early(padded, levels, n)
         else:
             out = self._predict(self._device_params, padded, key=key, num_paths=num_paths,
                                 noise=levels)
@@ -203,3 +220,34 @@ def load_model(model: str | os.PathLike | TrainedModel | None = None,
     if isinstance(model, TrainedModel):
         return model
     return _load_cached(str(Path(default if model is None else model).absolute()))
+
+
+def _stack_slots(taken: list, batch: int, k_max: int, bound: float) -> tuple:
+    """K_max slots for every row from the steps a stepwise rollout took.
+
+    Args:
+      taken: per step, (rows (A,), (q fields (A, ...), stop logit (A,), peaks fields (A,))).
+      batch: B, the rows of the chunk; rows never advanced copy row 0 (padding).
+      bound: the stop logit given to the slots after a row stopped.
+
+    Returns:
+      (q fields (K, B, ...), stop logit (K, B), peaks fields (K, B)) as numpy arrays; a row
+      that stopped repeats its last slot's q and peak.
+    """
+    def with_rows(tree, rows: np.ndarray, new):
+        def put(current: np.ndarray, values: np.ndarray) -> np.ndarray:
+            current = current.copy()
+            current[rows] = values
+            return current
+        return jax.tree.map(put, tree, new)
+
+    q, _, peaks = jax.tree.map(lambda a: np.repeat(a[:1], batch, axis=0), taken[0][1])
+    slots = []
+    for k in range(k_max):
+        stop_logit = np.full(batch, bound, np.float32)
+        if k < len(taken):
+            rows, (q_k, stop_k, peaks_k) = taken[k]
+            q, peaks = with_rows(q, rows, q_k), with_rows(peaks, rows, peaks_k)
+            stop_logit[rows] = stop_k
+        slots.append((q, stop_logit, peaks))
+    return jax.tree.map(lambda *a: np.stack(a), *slots)

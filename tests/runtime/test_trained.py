@@ -20,7 +20,8 @@ def test_load_model_resolves_once(default_model, tiny_model_dir):
 
 def test_padded_sizes_are_few(default_model):
     sizes = {default_model.padded_size(n) for n in range(1, 1025)}
-    assert sizes == {8, 16, 32, 64, 128, 256, 512, 1024}
+    assert sizes == {8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024}
+    assert all(default_model.padded_size(n) >= n for n in range(1, 1025))
     assert default_model.padded_size(3, min_batch=64) == 64
 
 
