@@ -124,10 +124,13 @@ class CorrelatedQ(NamedTuple):
         With `shared`, every peak is driven by the same `num` standard-normal vectors (common
         random numbers), so a peak's draws do not depend on the other peaks in the batch.
         """
-        loc = np.asarray(self.loc, np.float64)
-        eps = rng.standard_normal((num,) + (1,) * (loc.ndim - 1) + loc.shape[-1:] if shared
-                                  else (num,) + loc.shape)
-        u = loc + (np.asarray(self.scale_tril, np.float64) @ eps[..., None])[..., 0]
+        loc, tril = np.asarray(self.loc, np.float64), np.asarray(self.scale_tril, np.float64)
+        if shared:  # one product (num, d) x (d, ... d): no per-peak 4 x 4 matmuls
+            eps = rng.standard_normal((num, loc.shape[-1]))
+            u = loc + np.tensordot(eps, tril, axes=([1], [-1]))
+        else:
+            eps = rng.standard_normal((num,) + loc.shape)
+            u = loc + (tril @ eps[..., None])[..., 0]
         return Peaks(np.exp(u[..., 0]), u[..., 1], np.exp(u[..., 2]),
                      1.0 / (1.0 + np.exp(-u[..., 3])))
 

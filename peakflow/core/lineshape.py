@@ -8,6 +8,7 @@ Functions over a whole spectrum are written for one spectrum; batch them with `j
 
 from __future__ import annotations
 
+import functools
 import math
 from types import ModuleType
 from typing import NamedTuple
@@ -18,6 +19,7 @@ import numpy as np
 
 PARAMETERS = ("amplitude", "location", "width", "lorentzian")
 SQRT_2PI = math.sqrt(2.0 * math.pi)
+RATIO_TABLE = 4097  # values of η in the table of `fwhm_ratio_table`
 
 
 class Peaks(NamedTuple):
@@ -109,6 +111,29 @@ def fwhm_ratio(lorentzian, xp: ModuleType = jnp):
         lor, gau = 1.0 / (1.0 + s), xp.exp(-0.5 * s)
         s = s - (eta * lor + (1.0 - eta) * gau - 0.5) / (-eta * lor * lor - 0.5 * (1.0 - eta) * gau)
     return 2.0 * xp.sqrt(s)
+
+
+@functools.lru_cache(maxsize=1)
+def _ratio_table() -> tuple[np.ndarray, np.ndarray]:
+    eta = np.linspace(0.0, 1.0, RATIO_TABLE)  # uniform: the index is computed, not searched
+    return eta, fwhm_ratio(eta, np)
+
+
+def fwhm_ratio_table(lorentzian) -> np.ndarray:
+    """`fwhm_ratio` on the host by linear interpolation in a table of `RATIO_TABLE` values
+    (within 1e-8 of it; several times faster on the large arrays of posterior draws).
+
+    Args:
+      lorentzian: (...,) η (clipped to [0, 1]).
+
+    Returns:
+      (...,) float64.
+    """
+    _, ratio = _ratio_table()
+    where = np.clip(np.asarray(lorentzian, np.float64), 0.0, 1.0) * (RATIO_TABLE - 1)
+    index = np.minimum(where.astype(np.int64), RATIO_TABLE - 2)
+    frac = where - index
+    return ratio[index] * (1.0 - frac) + ratio[index + 1] * frac
 
 
 def fwhm(width, lorentzian, xp: ModuleType = jnp):

@@ -87,10 +87,8 @@ def _solve(diag: jax.Array, rhs: jax.Array, first: jax.Array,
         u = r - l1 * u1 - l2 * u2
         return (d, d1, inv, inv1, l1, u, u1), (l1, l2, u * inv)
 
-    bands = (jnp.broadcast_to(first[:, None], diag.shape),
-             jnp.broadcast_to(second[:, None], diag.shape))
     _, (l1, l2, v) = lax.scan(down, (ones, ones, ones, ones, zeros, zeros, zeros),
-                              (diag, *bands, rhs), unroll=UNROLL)
+                              (diag, first, second, rhs), unroll=UNROLL)
     l1_next = jnp.concatenate([l1[1:], jnp.zeros_like(l1[:1])])       # L[i+1, i]
     l2_next = jnp.concatenate([l2[2:], jnp.zeros_like(l2[:2])])       # L[i+2, i]
 

@@ -10,11 +10,12 @@ import jax
 import numpy as np
 
 from peakflow.core.likelihood import polynomial_basis
-from peakflow.core.lineshape import Peaks, area, fwhm_ratio, profile, slot_mask
+from peakflow.core.lineshape import (Peaks, area, fwhm_ratio, fwhm_ratio_table, profile,
+                                     slot_mask)
 from peakflow.core.predict import Prediction
 from peakflow.measured.options import FitOptions
 from peakflow.measured.prepare import Prepared
-from peakflow.measured.signal import TARGET_FWHM
+from peakflow.measured.signal import TARGET_FWHM, data_step
 from peakflow.measured.results import PeakTable, SpectrumFit, WindowTable
 from peakflow.measured.tiling import merge
 from peakflow.runtime.trained import TrainedModel
@@ -51,7 +52,7 @@ def derived_sds(q, amplitude_scale: np.ndarray, step: float | np.ndarray,
     amp = draws.amplitude * amplitude_scale
     gamma = np.abs(draws.width) * step
     eta = np.clip(draws.lorentzian, 0.0, 1.0)
-    size = gamma * fwhm_ratio(eta, np)
+    size = gamma * fwhm_ratio_table(eta)
     return amp.std(axis=0), size.std(axis=0), area(amp, gamma, eta).std(axis=0)
 
 
@@ -121,8 +122,8 @@ def spectrum_misfit(fit: SpectrumFit) -> tuple[float, float]:
     if not fit.x.size:
         return float("nan"), float("nan")
     r = (fit.y - fit.fitted) / fit.noise
-    data_step = float(np.median(np.diff(fit.x))) if fit.x.size > 1 else fit.step
-    w = int(min(max(STRETCH_MIN_POINTS, round(TARGET_FWHM * fit.step / data_step)), r.size))
+    step_of_x = data_step(fit.x) if fit.x.size > 1 else fit.step
+    w = int(min(max(STRETCH_MIN_POINTS, round(TARGET_FWHM * fit.step / step_of_x)), r.size))
     run = np.concatenate([[0.0], np.cumsum(r)])
     return float(np.mean(r * r)), float(np.max(np.abs(run[w:] - run[:-w])) / w)
 

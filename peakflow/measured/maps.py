@@ -34,7 +34,7 @@ from peakflow.measured.options import FitOptions
 from peakflow.measured.pipeline import ModelArg, _model, _options, fit_many
 from peakflow.measured.prepare import check_axis
 from peakflow.measured.results import PeakTable, SpectrumFit
-from peakflow.measured.signal import resample, typical_fwhm
+from peakflow.measured.signal import data_step, on_data_step, typical_fwhm
 
 PEAK_FIELDS = ("location", "fwhm", "amplitude", "area", "lorentzian", "width")
 SLOT_FIELDS = tuple(f for name in PEAK_FIELDS for f in (name, f"{name}_sd")) + ("probability",)
@@ -113,8 +113,8 @@ def shared_fwhm(cube: Cube, options: FitOptions) -> float | None:
     if not len(sample):
         return None
     x, mean = check_axis(np.mean(sample, axis=0), cube.x)
-    step = float(np.median(np.diff(x)))
-    uniform = resample(x, mean, np.arange(x[0], x[-1] + 0.5 * step, step))
+    step = data_step(x)
+    uniform = on_data_step(x, mean, step)
     points = typical_fwhm(uniform, estimate_noise(uniform))
     return None if points is None else points * step
 

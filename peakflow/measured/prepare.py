@@ -14,7 +14,8 @@ from peakflow.core.signal import estimate_noise, window_scale
 from peakflow.measured.baseline import remove_baselines
 from peakflow.measured.despike import remove_spikes
 from peakflow.measured.options import FitOptions
-from peakflow.measured.signal import TARGET_FWHM, resample, typical_fwhm
+from peakflow.measured.signal import (TARGET_FWHM, data_step, on_data_step, resample,
+                                      typical_fwhm)
 from peakflow.measured.tiling import window_starts
 
 MIN_POINTS = 8
@@ -82,18 +83,19 @@ def crop(x: np.ndarray, y: np.ndarray, x_range) -> tuple[np.ndarray, np.ndarray]
     return x[inside], y[inside]
 
 
-def model_grid(x: np.ndarray, y: np.ndarray, noise: float, fwhm: float | None) -> np.ndarray:
+def model_grid(x: np.ndarray, y: np.ndarray, noise: float, fwhm: float | None,
+               step_of_x: float | None = None) -> np.ndarray:
     """The uniform grid on which the spectrum's typical FWHM is `TARGET_FWHM` points.
 
-    Without a peak to measure, the data's own median step. The step is capped so the grid has
-    at least `MIN_GRID` points. A grid shorter than a window is padded later (`pad_to`).
+    Without a peak to measure, the data's own median step (`step_of_x`). The step is capped so
+    the grid has at least `MIN_GRID` points. A grid shorter than a window is padded later
+    (`pad_to`).
     """
-    data_step = float(np.median(np.diff(x)))
+    step_of_x = data_step(x) if step_of_x is None else step_of_x
     if fwhm is None:
-        uniform = resample(x, y, np.arange(x[0], x[-1] + 0.5 * data_step, data_step))
-        points = typical_fwhm(uniform, noise)
-        fwhm = None if points is None else points * data_step
-    step = data_step if fwhm is None else fwhm / TARGET_FWHM
+        points = typical_fwhm(on_data_step(x, y, step_of_x), noise)
+        fwhm = None if points is None else points * step_of_x
+    step = step_of_x if fwhm is None else fwhm / TARGET_FWHM
     step = min(step, (x[-1] - x[0]) / (MIN_GRID - 1))
     count = int(math.floor((x[-1] - x[0]) / step)) + 1
     return x[0] + step * np.arange(count)
@@ -170,11 +172,11 @@ def on_model_grid(y: Any, x: Any, options: FitOptions) -> Gridded:
         y, spikes = remove_spikes(x, y, noise)
         if spikes.size and options.noise is None:
             noise = estimate_noise(y)
-    grid = model_grid(x, y, noise, options.fwhm)
-    step, data_step = grid[1] - grid[0], float(np.median(np.diff(x)))
+    step_of_x = data_step(x)
+    grid = model_grid(x, y, noise, options.fwhm, step_of_x)
     # cell averages lower the noise; interpolation correlates it, which we count as fewer points
-    noise_grid = noise * math.sqrt(data_step / step)
-    return Gridded(x, y, grid, resample(x, y, grid), noise, noise_grid, spikes)
+    noise_grid = noise * math.sqrt(step_of_x / (grid[1] - grid[0]))
+    return Gridded(x, y, grid, resample(x, y, grid, step_of_x), noise, noise_grid, spikes)
 
 
 def to_windows(gridded: Gridded, corrected: np.ndarray, base: np.ndarray,

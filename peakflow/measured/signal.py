@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 TARGET_FWHM = 12.0  # grid points: a pseudo-Voigt with γ ≈ 5, in the middle of the trained range
+UNIFORM = 1e-6      # an axis whose steps differ by less than this fraction is uniform
 
 
 def typical_fwhm(y: np.ndarray, noise: float, most: int = 20) -> float | None:
@@ -34,7 +35,24 @@ def typical_fwhm(y: np.ndarray, noise: float, most: int = 20) -> float | None:
     return float(np.median(widths))
 
 
-def resample(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
+def data_step(x: np.ndarray) -> float:
+    """The median step of an increasing axis (n >= 2) (exact and cheap on a uniform one)."""
+    steps = np.diff(x)
+    if np.ptp(steps) <= UNIFORM * steps[0]:
+        return float((x[-1] - x[0]) / (x.size - 1))
+    return float(np.median(steps))
+
+
+def on_data_step(x: np.ndarray, y: np.ndarray, step: float) -> np.ndarray:
+    """The spectrum on a uniform grid of its own median `step` from x[0] (as is when x is
+    already uniform)."""
+    if np.ptp(np.diff(x)) <= UNIFORM * step:
+        return np.asarray(y, np.float64)
+    return resample(x, y, np.arange(x[0], x[-1] + 0.5 * step, step), step)
+
+
+def resample(x: np.ndarray, y: np.ndarray, grid: np.ndarray,
+             step_of_x: float | None = None) -> np.ndarray:
     """Values of the spectrum (x ascending, y) on the uniform `grid`.
 
     Where the grid is coarser than the data, each grid value is the mean of the data over its
@@ -44,12 +62,13 @@ def resample(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
     Args:
       x: (n,) strictly increasing positions; y: (n,) intensities.
       grid: (m,) uniform, increasing positions inside [x[0], x[-1]].
+      step_of_x: the median step of x, when the caller has it (`data_step`).
 
     Returns:
       (m,) float64 values.
     """
     step = grid[1] - grid[0]
-    if step <= np.median(np.diff(x)):
+    if step <= (data_step(x) if step_of_x is None else step_of_x):
         return np.interp(grid, x, y)
     # cumulative integral of the piecewise-linear interpolant, differenced over each cell
     area = np.concatenate([[0.0], np.cumsum(0.5 * (y[1:] + y[:-1]) * np.diff(x))])
