@@ -21,6 +21,8 @@ from peakflow.measured.tiling import merge
 from peakflow.runtime.trained import TrainedModel
 
 UNEXPLAINED_CHI2 = 4.0  # a window's residual rms above twice the noise sd the model was told
+BACKGROUND_RSD = 0.25   # a broad peak whose height sd exceeds this fraction of it ...
+BACKGROUND_WIDTH = 2.0 * TARGET_FWHM  # ... and whose FWHM exceeds this (grid points): background
 
 
 NUM_DRAWS = 256  # joint draws per peak for the sds of amplitude, FWHM and area
@@ -141,28 +143,38 @@ def blend(prep: Prepared, curves: np.ndarray) -> np.ndarray:
     return total / np.maximum(norm, 1e-12)
 
 
-def select_peaks(prep: Prepared, pred: Prediction, mean: Peaks, size: np.ndarray,
+def select_peaks(prep: Prepared, pred: Prediction, mean: Peaks, sd: Peaks, size: np.ndarray,
                  window_length: int, tolerance: float
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The windows' peaks to report, each kept once (`tiling.merge`), sorted by location;
-    and the peaks centred beyond the data (in a padding or past an end), which are not
-    reported but are part of their window's fit: the tail of an edge feature.
+    and the background: the peaks centred beyond the data (in a padding or past an end) and
+    those whose height the window does not determine (sd above `BACKGROUND_RSD` of it) and
+    that are broad (FWHM above `BACKGROUND_WIDTH` grid points, twice the typical width the
+    grid was chosen for) or centred within one FWHM of an end of the data: a component
+    trading off against the window's baseline, as under an exponential decay. Those are not
+    reported but stay part of their window's fit.
+    (Narrow components may be as undetermined where several model one non-pseudo-Voigt line;
+    they stay peaks.)
 
     Args:
-      mean: posterior means of the windows' slots, fields (M, K); size: (M, K) their FWHM
-        in grid points.
+      mean, sd: posterior means and sds of the windows' slots, fields (M, K); size: (M, K)
+        their FWHM in grid points.
 
     Returns:
-      (window (P,), slot (P,)) of the kept peaks, (window (E,), slot (E,)) of those beyond.
+      (window (P,), slot (P,)) of the kept peaks, (window (E,), slot (E,)) of the background.
     """
     step = float(prep.grid[1] - prep.grid[0])
     win, slot = np.nonzero(slot_mask(pred.num_peaks, pred.k_probs.shape[1] - 1))
     grid_pos = prep.starts[win] + mean.location[win, slot]
     location = prep.grid[0] + grid_pos * step
-    inside = (location >= prep.x[0]) & (location <= prep.x[-1])
-    keep = merge(grid_pos, win, size[win, slot], prep.starts, window_length, tolerance) & inside
+    width = size[win, slot]
+    edge = np.minimum(location - prep.x[0], prep.x[-1] - location) < width * step
+    loose = ((sd.amplitude[win, slot] > BACKGROUND_RSD * mean.amplitude[win, slot])
+             & ((width > BACKGROUND_WIDTH) | edge))
+    peak = (location >= prep.x[0]) & (location <= prep.x[-1]) & ~loose
+    keep = merge(grid_pos, win, size[win, slot], prep.starts, window_length, tolerance) & peak
     order = np.argsort(grid_pos[keep])
-    return win[keep][order], slot[keep][order], win[~inside], slot[~inside]
+    return win[keep][order], slot[keep][order], win[~peak], slot[~peak]
 
 
 def peak_table(prep: Prepared, pred: Prediction, mean: Peaks, sd: Peaks, size: np.ndarray,
@@ -243,11 +255,11 @@ def assemble_many(prepared: list[Prepared], preds: list[Prediction], trained: Tr
     peaks_fit, polynomial = window_fits(windows, num_peaks, mean, degree)
     residual = windows - peaks_fit - polynomial
     part = lambda tree, i: jax.tree.map(lambda a: a[offsets[i]:offsets[i + 1]], tree)
-    selected = [select_peaks(prep, pred, part(mean, i), part(size, i), trained.num_points,
-                             opts.tolerance)
+    selected = [select_peaks(prep, pred, part(mean, i), part(sd, i), part(size, i),
+                             trained.num_points, opts.tolerance)
                 for i, (prep, pred, opts) in enumerate(zip(prepared, preds, options))]
     chosen = [(win, slot) for win, slot, _, _ in selected]
-    # peaks centred beyond the data are background to it: into their windows' baselines
+    # background components (beyond the data, or undetermined): into their windows' baselines
     beyond_rows = np.concatenate([offsets[i] + b for i, (_, _, b, _) in enumerate(selected)])
     beyond_slots = np.concatenate([slot for _, _, _, slot in selected])
     omega = np.arange(windows.shape[1], dtype=np.float64)

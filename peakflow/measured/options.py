@@ -22,6 +22,8 @@ class FitOptions:
       coarse: when some window's residual stays far above the noise (bands broader than
         the grid suits), fit the residual again on a grid this many times coarser and add
         its peaks; None turns the second pass off.
+      refine: refine each window's peaks jointly and drop those the data do not need
+        (`peakflow.measured.refine`); their sds become the Laplace approximation's.
       exact: reweight every window's amortized posterior towards its exact posterior
         (`peakflow.measured.exact`): calibrated sds at a few ms per window, with k̂ per
         window in ``WindowTable.khat``.
@@ -37,6 +39,7 @@ class FitOptions:
     x_range: tuple[float, float] | None = None
     tolerance: float = 0.5
     coarse: float | None = 4.0
+    refine: bool = True
     exact: bool = False
     despike: bool = True
 

@@ -45,6 +45,7 @@ from peakflow.measured.assemble import UNEXPLAINED_CHI2, assemble_many, combine_
 from peakflow.measured.exact import reweight_windows
 from peakflow.measured.options import FitOptions
 from peakflow.measured.prepare import Prepared, prepare_many
+from peakflow.measured.refine import heads_sd_bounds, refine_predictions
 from peakflow.measured.results import SpectrumFit, failed_fit
 from peakflow.measured.signal import TARGET_FWHM
 from peakflow.runtime.trained import BROAD_MODEL, TrainedModel, load_model
@@ -155,8 +156,10 @@ def _fit_pass(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names: 
     """Steps 1-6 for every ``(y, x)`` pair, each at the grid its options imply."""
     prepared = prepare_many(spectra, trained.config.sim, options, raise_errors)
     good = [p for p in prepared if isinstance(p, Prepared)]
-    exact = [o.exact for p, o in zip(prepared, options) if isinstance(p, Prepared)]
-    steps = exact_step(trained, good, predict_windows(trained, good), exact)
+    flags = [o for p, o in zip(prepared, options) if isinstance(p, Prepared)]
+    preds = refine_step(trained, good, predict_windows(trained, good),
+                        [o.refine for o in flags])
+    steps = exact_step(trained, good, preds, [o.exact for o in flags])
     ok = [i for i, p in enumerate(prepared) if isinstance(p, Prepared)]
     assembled = iter(assemble_many(good, [pred for pred, _ in steps], trained,
                                    [options[i] for i in ok], [names[i] for i in ok],
@@ -177,6 +180,17 @@ def predict_windows(trained: TrainedModel, prepared: list[Prepared]) -> list:
     return _split(whole, [p.windows.shape[0] for p in prepared])
 
 
+def refine_step(trained: TrainedModel, prepared: list[Prepared], preds: list,
+                flags: Sequence[bool]) -> list:
+    """Joint refinement and pruning (`peakflow.measured.refine`) of the windows of the
+    spectra whose flag is set, all in one batch; one window-`Prediction` per spectrum."""
+    degree, bounds = trained.config.model.baseline_degree, heads_sd_bounds(
+        trained.config.model.heads)
+    done = _flagged(prepared, preds, flags, lambda pred, windows, noise: (
+        refine_predictions(pred, windows, noise, degree, bounds), None))
+    return [pred for pred, _ in done]
+
+
 def exact_step(trained: TrainedModel, prepared: list[Prepared], preds: list,
                flags: Sequence[bool]) -> list[tuple[Any, np.ndarray | None]]:
     """The exactness step for the spectra whose flag is set, all their windows in one batch.
@@ -184,17 +198,24 @@ def exact_step(trained: TrainedModel, prepared: list[Prepared], preds: list,
     Returns:
       One ``(prediction, k̂ (M_i,) or None)`` per spectrum.
     """
+    return _flagged(prepared, preds, flags, lambda pred, windows, noise: reweight_windows(
+        pred, windows, noise, trained))
+
+
+def _flagged(prepared: list[Prepared], preds: list, flags: Sequence[bool], step) -> list:
+    """``step(prediction, windows, noise) -> (prediction, per-window values)`` on the windows of
+    the flagged spectra together; one ``(prediction, values or None)`` per spectrum."""
     out = [(pred, None) for pred in preds]
     pick = [i for i, flag in enumerate(flags) if flag]
     if not pick:
         return out
     whole = jax.tree.map(lambda *a: np.concatenate(a), *(preds[i] for i in pick))
-    new, khat = reweight_windows(whole, np.concatenate([prepared[i].windows for i in pick]),
-                                 np.concatenate([prepared[i].noise_model for i in pick]),
-                                 trained)
+    new, values = step(whole, np.concatenate([prepared[i].windows for i in pick]),
+                       np.concatenate([prepared[i].noise_model for i in pick]))
     counts = [prepared[i].windows.shape[0] for i in pick]
-    for i, pred, k in zip(pick, _split(new, counts), _split(khat, counts)):
-        out[i] = (pred, k)
+    parts = _split(values, counts) if values is not None else [None] * len(pick)
+    for i, pred, value in zip(pick, _split(new, counts), parts):
+        out[i] = (pred, value)
     return out
 
 

@@ -1,0 +1,98 @@
+"""Joint refinement and pruning of a window's peaks: recovery from a perturbed start, a
+superfluous peak dropped, a real one kept, the Laplace sds, and the NIST files."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import peakflow
+from peakflow.core.correlated import CorrelatedQ
+from peakflow.core.lineshape import profile
+from peakflow.core.predict import Prediction
+from peakflow.measured.refine import heads_sd_bounds, laplace_trils, refine_predictions
+
+W, NOISE = 256, 0.01
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "nist_strd"
+
+
+def _window(peaks: list[tuple[float, float, float, float]], seed: int = 0) -> np.ndarray:
+    """(1, W) peaks (α, c, γ, η) on a linear baseline, with noise of sd `NOISE`."""
+    omega = np.arange(W, dtype=np.float64)
+    y = 0.05 + 1e-4 * omega + np.random.default_rng(seed).normal(0.0, NOISE, W)
+    for a, c, g, e in peaks:
+        y += profile(omega, a, c, g, e, xp=np)
+    return y[None].astype(np.float32)
+
+
+def _prediction(starts: list[tuple[float, float, float, float]], k_max: int = 8) -> Prediction:
+    """One window's `Prediction` whose first slots start at `starts` (α, c, γ, η)."""
+    loc = np.zeros((1, k_max, 4), np.float32)
+    for i, (a, c, g, e) in enumerate(starts):
+        loc[0, i] = np.log(a), c, np.log(g), np.log(e / (1 - e))
+    tril = np.broadcast_to(0.01 * np.eye(4, dtype=np.float32), (1, k_max, 4, 4)).copy()
+    k_probs = np.zeros((1, k_max + 1), np.float32)
+    k_probs[0, len(starts)] = 1.0
+    return Prediction(k_probs, np.array([len(starts)], np.int32), CorrelatedQ(loc, tril), None,
+                      np.zeros(1, np.float32))
+
+
+def _refine(window: np.ndarray, pred: Prediction, broad_model) -> Prediction:
+    heads = broad_model.config.model.heads
+    return refine_predictions(pred, window, np.full(1, NOISE, np.float32), 3,
+                              heads_sd_bounds(heads))
+
+
+def test_a_perturbed_start_is_refined_to_the_truth(broad_model):
+    truth = [(0.8, 100.0, 5.0, 0.3), (0.4, 118.0, 4.0, 0.6)]
+    out = _refine(_window(truth), _prediction([(0.7, 102.0, 6.0, 0.5), (0.5, 116.0, 3.0, 0.5)]),
+                  broad_model)
+    assert out.num_peaks[0] == 2
+    u = out.q.loc[0, :2].astype(np.float64)
+    sd = np.sqrt(np.sum(out.q.scale_tril[0, :2].astype(np.float64) ** 2, axis=-1))
+    # the means are the refined values (log α, log γ shifted by half their variance)
+    amplitude = np.exp(u[:, 0] + 0.5 * sd[:, 0] ** 2)
+    np.testing.assert_allclose(amplitude, [0.8, 0.4], rtol=0.05)
+    np.testing.assert_allclose(u[:, 1], [100.0, 118.0], atol=0.3)
+    assert np.all(np.abs(u[:, 1] - [100.0, 118.0]) < 4 * sd[:, 1])  # honest location sds
+    assert out.k_probs[0, 2] == pytest.approx(1.0)
+
+
+def test_a_superfluous_shoulder_is_dropped_and_a_real_one_kept(broad_model):
+    one = _window([(1.0, 120.0, 5.0, 0.4)], seed=1)
+    shoulder = (0.05, 131.0, 4.0, 0.5)   # the policy's second guess: not in the data
+    out = _refine(one, _prediction([(0.95, 119.0, 5.5, 0.4), shoulder]), broad_model)
+    assert out.num_peaks[0] == 1
+    assert np.exp(out.q.loc[0, 0, 0]) == pytest.approx(1.0, rel=0.05)
+    assert out.k_probs[0, 1] == pytest.approx(1.0)  # P(K) counts only the kept peak
+
+    two = _window([(1.0, 120.0, 5.0, 0.4), (0.08, 134.0, 4.0, 0.5)], seed=1)  # 8 noise sd
+    out = _refine(two, _prediction([(0.95, 119.0, 5.5, 0.4), shoulder]), broad_model)
+    assert out.num_peaks[0] == 2
+
+
+def test_laplace_factors_are_valid_and_bounded():
+    rng = np.random.default_rng(0)
+    jac = rng.normal(size=(3, 40, 8))
+    hess = np.einsum("mwi,mwj->mij", jac, jac)
+    hess[2] *= 1e-12                                # undetermined: clipped to the bounds
+    bounds = np.array([[1e-3, 1.0], [1e-3, 5.0], [1e-3, 1.0], [1e-2, 5.0]])
+    tril = laplace_trils(hess, np.array([[True, True], [True, False], [True, True]]), bounds)
+    assert tril.shape == (3, 2, 4, 4) and np.all(np.isfinite(tril))
+    sd = np.sqrt(np.sum(tril.astype(np.float64) ** 2, axis=-1))
+    assert np.all(sd <= bounds[:, 1] * (1 + 1e-5)) and np.all(sd >= bounds[:, 0] * (1 - 1e-5))
+    np.testing.assert_allclose(sd[2], np.broadcast_to(bounds[:, 1], (2, 4)), rtol=1e-5)
+    np.testing.assert_array_equal(tril[1, 1], np.eye(4))   # an unused slot
+    exact = np.linalg.inv(hess[0])[:4, :4]
+    np.testing.assert_allclose(sd[0, 0], np.minimum(np.sqrt(np.diag(exact)), bounds[:, 1]),
+                               rtol=1e-4)
+
+
+@pytest.mark.skipif(not DATA.is_dir(), reason="../shared/data not present")
+@pytest.mark.parametrize("name", ["Gauss1", "Gauss2", "Gauss3"])
+def test_nist_files_give_exactly_their_two_certified_peaks(name):
+    """Two Gaussians on an exponential decay: the decay goes to the baseline (broad or edge
+    components whose height the window does not determine), not into peaks."""
+    fit = peakflow.fit(peakflow.read_spectrum(DATA / f"{name}.dat"))
+    assert fit.num_peaks == 2
+    assert np.all(fit.peaks.probability > 0.9)
