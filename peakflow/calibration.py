@@ -105,8 +105,24 @@ def k_reliability(k_probs: np.ndarray, true_k: np.ndarray, bins: int = 10) -> di
     """
     k_probs = np.asarray(k_probs, np.float64)
     true_k = np.asarray(true_k)
-    confidence = k_probs.max(axis=1)
-    correct = k_probs.argmax(axis=1) == true_k
+    result = reliability(k_probs.max(axis=1), k_probs.argmax(axis=1) == true_k, bins)
+    onehot = np.eye(k_probs.shape[1])[np.clip(true_k, 0, k_probs.shape[1] - 1)]
+    result["brier"] = float(np.mean(np.sum((k_probs - onehot) ** 2, axis=1)))
+    return result
+
+
+def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> dict[str, Any]:
+    """Stated probabilities against how often they came true, in equal-width bins.
+
+    Args:
+      confidence: (N,) probabilities in [0, 1]; correct: (N,) bool, whether each came true.
+
+    Returns:
+      ``ece`` (Σ_bins share · |accuracy - confidence|; NaN when N = 0) and ``bins`` (per
+      non-empty bin: mean confidence, accuracy, count).
+    """
+    confidence = np.asarray(confidence, np.float64)
+    correct = np.asarray(correct, bool)
     which = np.minimum((confidence * bins).astype(int), bins - 1)
     table, ece = [], 0.0
     for b in range(bins):
@@ -115,9 +131,7 @@ def k_reliability(k_probs: np.ndarray, true_k: np.ndarray, bins: int = 10) -> di
             conf, acc = float(confidence[sel].mean()), float(correct[sel].mean())
             table.append({"confidence": conf, "accuracy": acc, "count": int(sel.sum())})
             ece += sel.mean() * abs(acc - conf)
-    onehot = np.eye(k_probs.shape[1])[np.clip(true_k, 0, k_probs.shape[1] - 1)]
-    return {"ece": float(ece), "bins": table,
-            "brier": float(np.mean(np.sum((k_probs - onehot) ** 2, axis=1)))}
+    return {"ece": float(ece) if confidence.size else float("nan"), "bins": table}
 
 
 def calibration_report(post: Posterior, data: Simulated, key: jax.Array,

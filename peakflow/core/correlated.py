@@ -17,6 +17,7 @@ to first order in the sds.
 from __future__ import annotations
 
 import math
+from types import ModuleType
 from typing import NamedTuple
 
 import distrax
@@ -50,6 +51,31 @@ class PeakBijector(distrax.Bijector):
         eta = jnp.clip(eta, EPS, 1.0 - EPS)
         u = jnp.stack([jnp.log(a), c, jnp.log(w), jnp.log(eta) - jnp.log1p(-eta)], axis=-1)
         return u, -(jnp.log(a) + jnp.log(w) + jnp.log(eta) + jnp.log1p(-eta))
+
+
+def logit_normal_moments(mu, sd, xp: ModuleType = jnp):
+    """E[η] and E[η²] of η = sigmoid(u), u ~ N(mu, sd²), elementwise (24-point Gauss-Hermite).
+
+    Args:
+      mu, sd: (...,) arrays of `xp` (numpy or `jax.numpy`).
+    """
+    mean, square = 0.0, 0.0
+    for node, weight in zip(_NODES, _WEIGHTS):  # a loop: no (..., 24) temporaries
+        eta = 1.0 / (1.0 + xp.exp(-(mu + sd * float(node))))
+        mean, square = mean + float(weight) * eta, square + float(weight) * eta * eta
+    return mean, square
+
+
+def logit_normal_loc(target, sd, steps: int = 40) -> np.ndarray:
+    """(...,) the mu at which sigmoid(N(mu, sd²)) has mean `target` (in (0, 1)), by bisection
+    (numpy; the mean rises monotonically with mu)."""
+    target = np.clip(np.asarray(target, np.float64), 1e-6, 1 - 1e-6)
+    lo, hi = np.full(target.shape, -40.0), np.full(target.shape, 40.0)
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        above = logit_normal_moments(mid, sd, np)[0] > target
+        lo, hi = np.where(above, lo, mid), np.where(above, mid, hi)
+    return 0.5 * (lo + hi)
 
 
 def to_vector(peaks: Peaks) -> jax.Array:
@@ -159,10 +185,7 @@ class CorrelatedQ(NamedTuple):
             mean = xp.exp(mu[..., i] + 0.5 * s[..., i] ** 2)
             return mean, mean * xp.sqrt(growth[..., i] - 1.0)
 
-        eta_mean, eta_sq = 0.0, 0.0
-        for node, weight in zip(_NODES, _WEIGHTS):  # a loop: no (..., 24) temporaries
-            eta = 1.0 / (1.0 + xp.exp(-(mu[..., 3] + s[..., 3] * float(node))))
-            eta_mean, eta_sq = eta_mean + float(weight) * eta, eta_sq + float(weight) * eta * eta
+        eta_mean, eta_sq = logit_normal_moments(mu[..., 3], s[..., 3], xp)
         eta_sd = xp.sqrt(xp.maximum(eta_sq - eta_mean**2, 0.0))
         (a_mean, a_sd), (w_mean, w_sd) = log_normal(0), log_normal(2)
         return (Peaks(a_mean, mu[..., 1], w_mean, eta_mean),

@@ -11,8 +11,10 @@ tallest peak. Fits use `peakflow.fit_many` with its defaults. A true peak counts
 within half the true FWHM (`peakflow.evaluation.match_peaks`).
 
 Printed: recall of detectable peaks, precision of found peaks, median |location error| in
-FWHM, median relative errors of FWHM, amplitude and area, and how often the ±2 sd interval of
-the location covers the truth.
+FWHM, median relative errors of FWHM, amplitude and area, how often the ±2 sd intervals cover
+the truth, and whether reported existence probabilities mean what they say (ECE of the
+probability against being real; precision among peaks above 0.9). ``--stability 200`` also
+refits 5 spectra with 200 fresh noise draws each: how often the modal count comes back.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from peakflow.core.lineshape import area, fwhm_ratio, profile
+from peakflow.calibration import reliability
 from peakflow.evaluation import match_peaks
 from peakflow.measured import SpectrumFit, fit_many
 
@@ -46,11 +49,14 @@ class Truth:
 
 
 def realistic_spectrum(rng: np.random.Generator, points: tuple[int, int] = (1500, 4000),
-                       peaks: tuple[int, int] = (8, 25)
+                       peaks: tuple[int, int] = (8, 25),
+                       noise_rng: np.random.Generator | None = None
                        ) -> tuple[np.ndarray, np.ndarray, Truth]:
     """One measured-looking spectrum: (y (n,), x (n,), its `Truth`); see the module docstring.
 
-    `points` and `peaks` are the inclusive ranges of the length and of the number of peaks.
+    `points` and `peaks` are the inclusive ranges of the length and of the number of peaks;
+    `noise_rng`, when given, draws the noise (the same `rng` state then gives the same
+    spectrum with fresh noise).
     """
     n = int(rng.integers(points[0], points[1] + 1))
     start, span = rng.uniform(-500, 3000), rng.uniform(50, 5000)
@@ -64,7 +70,7 @@ def realistic_spectrum(rng: np.random.Generator, points: tuple[int, int] = (1500
     margin = 2 * fwhm.max()
     slack = span - 2 * margin - gaps.sum()
     if slack <= 0:
-        return realistic_spectrum(rng, points, peaks)
+        return realistic_spectrum(rng, points, peaks, noise_rng)
     offsets = np.sort(rng.uniform(0, slack, count))
     location = start + margin + offsets + np.concatenate([[0.0], np.cumsum(gaps)])
     tallest = 1000.0
@@ -80,7 +86,7 @@ def realistic_spectrum(rng: np.random.Generator, points: tuple[int, int] = (1500
                                          ** 2)
     baseline = tallest * (quad - quad.min() + hump)
     noise = tallest * np.exp(rng.uniform(np.log(0.002), np.log(0.02)))
-    y = clean + baseline + rng.normal(0, noise, n)
+    y = clean + baseline + (rng if noise_rng is None else noise_rng).normal(0, noise, n)
     if rng.uniform() < 0.5:  # a descending axis, as many instruments write wavenumbers
         x, y = x[::-1], y[::-1]
     return y, x, Truth(location, fwhm, amplitude, eta, noise)
@@ -99,8 +105,11 @@ def score(fits: list[SpectrumFit], truths: list[Truth]) -> dict[str, float]:
     detectable = matched_detectable = found = matched_found = 0
     loc, width, amp, area = [], [], [], []
     cover = {"location": [], "fwhm": [], "amplitude": [], "area": []}
+    probability, real = [], []
     for fit, truth in zip(fits, truths):
         t, f = match(fit, truth)
+        probability.extend(fit.peaks.probability)
+        real.extend(np.isin(np.arange(len(fit.peaks)), f))
         visible = truth.amplitude >= 5 * truth.noise
         detectable += int(visible.sum())
         matched_detectable += int(visible[t].sum())
@@ -125,8 +134,15 @@ def score(fits: list[SpectrumFit], truths: list[Truth]) -> dict[str, float]:
         "median_area_rel_error": float(np.median(area)),
         **{f"{name}_2sd_coverage": float(np.mean(c)) for name, c in cover.items()},
         "unexplained_spectra": float(np.mean([f.unexplained for f in fits])),
+        # among reported peaks of probability p, is a fraction p real?
+        "probability_ece": reliability(probability, real)["ece"],
+        "precision_probability_above_0.9": _share(np.asarray(real)[np.asarray(probability) > 0.9]),
         "windows_khat_below_0.7": _khat_share(fits),
     }
+
+
+def _share(flags: np.ndarray) -> float:
+    return float(np.mean(flags)) if flags.size else float("nan")
 
 
 def _khat_share(fits: list[SpectrumFit]) -> float:
@@ -157,6 +173,29 @@ def evaluate(n: int, seed: int, model=None, exact: bool = False
     return metrics, fits, data
 
 
+def stability(seeds: range, draws: int, model=None) -> dict[str, float]:
+    """The same spectra measured again: each seed's spectrum with `draws` fresh noise draws.
+
+    Returns:
+      ``modal_share`` (mean over seeds of the share of draws giving the modal peak count),
+      ``modal_share_min``, and ``modal_is_detectable_count`` (share of seeds whose modal
+      count equals their number of detectable true peaks).
+    """
+    shares, right = [], []
+    for seed in seeds:
+        data = [realistic_spectrum(np.random.default_rng(seed),
+                                   noise_rng=np.random.default_rng([seed, d]))
+                for d in range(draws)]
+        counts = np.array([f.num_peaks for f in fit_many([(y, x) for y, x, _ in data],
+                                                         model=model)])
+        values, tally = np.unique(counts, return_counts=True)
+        shares.append(tally.max() / draws)
+        truth = data[0][2]
+        right.append(values[tally.argmax()] == int(np.sum(truth.amplitude >= 5 * truth.noise)))
+    return {"modal_share": float(np.mean(shares)), "modal_share_min": float(np.min(shares)),
+            "modal_is_detectable_count": float(np.mean(right))}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=50)
@@ -165,8 +204,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("experiments/results/realistic"))
     parser.add_argument("--exact", action="store_true",
                         help="fit with the exactness step (FitOptions(exact=True))")
+    parser.add_argument("--stability", type=int, default=0, metavar="DRAWS",
+                        help="also refit 5 spectra with DRAWS fresh noise draws each")
     args = parser.parse_args(argv)
     metrics, fits, data = evaluate(args.n, args.seed, args.model, args.exact)
+    if args.stability:
+        metrics.update(stability(range(args.seed, args.seed + 5), args.stability, args.model))
     for name, value in metrics.items():
         print(f"{name:>30}: {value:.4g}" if isinstance(value, float) else f"{name:>30}: {value}")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -17,14 +17,16 @@ units and run, with the bundled real-data model by default:
    its tallest feature (`peakflow.core.signal.window_scale`, as in training) and runs the
    amortized posterior on all windows of all spectra in one batched pass
    (`TrainedModel.predict`);
-6. maps every window's peaks back to the caller's units, keeps each peak once, and flags
+6. refines each window's peaks jointly and drops those the data do not need (``refine``,
+   on by default: `peakflow.measured.refine`);
+7. maps every window's peaks back to the caller's units, keeps each peak once, and flags
    windows whose residual is far above the noise (``unexplained``) (`assemble`);
-7. when some window's residual is far above the noise (typically a band much broader than
+8. when some window's residual is far above the noise (typically a band much broader than
    the grid suits, which the window's polynomial baseline partly absorbs), fits the residual
    again on a grid ``coarse`` (4) times coarser and adds what it finds.
 
 With ``exact=True`` every window's posterior is reweighted towards its exact posterior
-between steps 5 and 6 (`peakflow.measured.exact`).
+between steps 6 and 7 (`peakflow.measured.exact`).
 
 The noise sd the model is told is never below ``noise_floor`` of a window's scale: real peaks
 are not exactly pseudo-Voigt, and at a signal-to-noise ratio of thousands the shape mismatch,
@@ -134,7 +136,7 @@ def _options(options: FitOptions | None, values: dict[str, Any]) -> FitOptions:
 
 def _second_pass(fits: list[SpectrumFit], trained: TrainedModel,
                  options: FitOptions) -> list[SpectrumFit]:
-    """Step 7: bands too broad for the first grid leave a smooth residual; fit it on a grid
+    """Step 8: bands too broad for the first grid leave a smooth residual; fit it on a grid
     ``options.coarse`` times coarser and add what it finds."""
     if options.coarse is None:
         return fits
@@ -153,7 +155,7 @@ def _second_pass(fits: list[SpectrumFit], trained: TrainedModel,
 
 def _fit_pass(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names: list,
               options: list[FitOptions], raise_errors: bool = False) -> list[SpectrumFit]:
-    """Steps 1-6 for every ``(y, x)`` pair, each at the grid its options imply."""
+    """Steps 1-7 for every ``(y, x)`` pair, each at the grid its options imply."""
     prepared = prepare_many(spectra, trained.config.sim, options, raise_errors)
     good = [p for p in prepared if isinstance(p, Prepared)]
     flags = [o for p, o in zip(prepared, options) if isinstance(p, Prepared)]

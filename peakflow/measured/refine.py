@@ -6,10 +6,12 @@ explains with a small shoulder peak that is not there. Here all of a window's pe
 together, then the peaks the data do not need are dropped:
 
 1. **Refine**: Levenberg-Marquardt on every window's peaks at once (vmapped, one compiled
-   program per peak-count bucket and batch size), in the policy's coordinates
-   u = (log α, c, log γ, logit η) starting from the amortized posterior mean, on the window's
-   residual with its cubic baseline projected out (so the baseline is refitted exactly at every
-   step: variable projection), in units of the noise sd the model was told.
+   program per peak-count bucket and batch size; in float64, so that JᵀJ, whose inverse
+   gives the sds, is not rounded to float32 where neighbouring peaks make it ill-conditioned),
+   in the policy's coordinates u = (log α, c, log γ, logit η) starting from the amortized
+   posterior mean, on the window's residual with its cubic baseline projected out (so the
+   baseline is refitted exactly at every step: variable projection), in units of the noise
+   sd the model was told.
 2. **Prune**: the peak whose log-amplitude is least determined (largest Laplace sd, i.e. the
    weakest evidence given its neighbours) is removed and the rest refitted; the removal stands
    when χ² rises by less than `PENALTY` (the BIC price of a peak's 4 parameters on a window,
@@ -34,7 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from peakflow.core.correlated import CorrelatedQ
+from peakflow.core.correlated import CorrelatedQ, logit_normal_loc
 from peakflow.core.likelihood import polynomial_basis
 from peakflow.core.lineshape import profile
 from peakflow.core.predict import Prediction
@@ -144,10 +146,12 @@ def refine_window(u, mask, y, noise, basis, rounds: int = ROUNDS):
 
 @functools.lru_cache(maxsize=8)
 def _compiled(num_points: int, degree: int):
-    basis = jnp.asarray(polynomial_basis(num_points, degree), jnp.float32) if degree >= 0 \
-        else jnp.zeros((num_points, 0), jnp.float32)
+    """The batched `refine_window` for windows of `num_points`, jitted; call it (and trace
+    it) under ``jax.enable_x64``."""
+    basis = (polynomial_basis(num_points, degree).astype(np.float64) if degree >= 0
+             else np.zeros((num_points, 0)))
     batched = jax.vmap(refine_window, in_axes=(0, 0, 0, 0, None))
-    return jax.jit(lambda u, mask, y, noise: batched(u, mask, y, noise, basis))
+    return jax.jit(lambda u, mask, y, noise: batched(u, mask, y, noise, jnp.asarray(basis)))
 
 
 def _padded(n: int) -> int:
@@ -186,18 +190,27 @@ def refine_predictions(pred: Prediction, windows: np.ndarray, noise: np.ndarray,
             part = rows[lo:lo + CHUNK]
             take = np.resize(part, _padded(part.size))
             mask = np.arange(bucket)[None] < pred.num_peaks[take, None]
-            u, mask, hess, _ = run(loc[take, :bucket], mask, windows[take].astype(np.float32),
-                                   noise[take].astype(np.float32))
+            with jax.enable_x64(True):
+                u, mask, hess, _ = run(loc[take, :bucket].astype(np.float64), mask,
+                                       windows[take].astype(np.float64),
+                                       noise[take].astype(np.float64))
             n = part.size
             loc[part, :bucket] = np.asarray(u)[:n]
             kept[part, :bucket] = np.asarray(mask)[:n]
             tril[part, :bucket] = laplace_trils(np.asarray(hess, np.float64)[:n],
                                                 kept[part, :bucket], sd_bounds)
-    # log α and log γ: a log-normal whose mean (what the tables and fitted curves use) is the
-    # refined value, not its median
-    variance = np.sum(tril.astype(np.float64) ** 2, axis=-1)
-    loc[..., [0, 2]] -= np.where(kept[..., None], 0.5 * variance[..., [0, 2]], 0.0)
-    return _compact(pred, loc, tril, kept)
+    return _compact(pred, _centred(loc, tril, kept), tril, kept)
+
+
+def _centred(loc: np.ndarray, tril: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """Places each kept peak's q so that the means of α, γ and η (what the tables and fitted
+    curves use) are the refined values, not its medians: log α and log γ shifted by half
+    their variance, logit η moved until the logit-normal mean is the refined η."""
+    sd = np.sqrt(np.sum(tril.astype(np.float64) ** 2, axis=-1))
+    out = loc.astype(np.float64)
+    out[..., [0, 2]] -= 0.5 * sd[..., [0, 2]] ** 2
+    out[..., 3] = logit_normal_loc(1.0 / (1.0 + np.exp(-out[..., 3])), sd[..., 3])
+    return np.where(kept[..., None], out, loc).astype(np.float32)
 
 
 def laplace_trils(hess: np.ndarray, mask: np.ndarray, sd_bounds: np.ndarray) -> np.ndarray:
