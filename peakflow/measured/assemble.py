@@ -22,7 +22,8 @@ from peakflow.runtime.trained import TrainedModel
 
 UNEXPLAINED_CHI2 = 4.0  # a window's residual rms above twice the noise sd the model was told
 BACKGROUND_RSD = 0.25   # a broad peak whose height sd exceeds this fraction of it ...
-BACKGROUND_WIDTH = 2.0 * TARGET_FWHM  # ... and whose FWHM exceeds this (grid points): background
+BACKGROUND_WIDTH = 2.0 * TARGET_FWHM  # ... and whose FWHM exceeds this (grid points)
+BACKGROUND_HEIGHT = 0.5  # ... and not a main feature (below this share of the window's scale)
 
 
 NUM_DRAWS = 256  # joint draws per peak for the sds of amplitude, FWHM and area
@@ -148,10 +149,13 @@ def select_peaks(prep: Prepared, pred: Prediction, mean: Peaks, sd: Peaks, size:
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The windows' peaks to report, each kept once (`tiling.merge`), sorted by location;
     and the background: the peaks centred beyond the data (in a padding or past an end) and
-    those whose height the window does not determine (sd above `BACKGROUND_RSD` of it) and
-    that are broad (FWHM above `BACKGROUND_WIDTH` grid points, twice the typical width the
-    grid was chosen for) or centred within one FWHM of an end of the data: a component
-    trading off against the window's baseline, as under an exponential decay. Those are not
+    those whose height the window does not determine (sd above `BACKGROUND_RSD` of it), that
+    are low (below `BACKGROUND_HEIGHT` of the window's scale, which its tallest feature sets)
+    and broad (FWHM above `BACKGROUND_WIDTH` grid points, twice the typical width the grid was
+    chosen for) or centred within one FWHM of an end of the data: a component trading off
+    against the window's baseline, as under an exponential decay. (A real broad band made of
+    overlapping components is as undetermined component by component, but it is the
+    window's main feature.) Those are not
     reported but stay part of their window's fit.
     (Narrow components may be as undetermined where several model one non-pseudo-Voigt line;
     they stay peaks.)
@@ -169,7 +173,8 @@ def select_peaks(prep: Prepared, pred: Prediction, mean: Peaks, sd: Peaks, size:
     location = prep.grid[0] + grid_pos * step
     width = size[win, slot]
     edge = np.minimum(location - prep.x[0], prep.x[-1] - location) < width * step
-    loose = ((sd.amplitude[win, slot] > BACKGROUND_RSD * mean.amplitude[win, slot])
+    height = mean.amplitude[win, slot]              # in window units: the tallest feature ~1
+    loose = ((sd.amplitude[win, slot] > BACKGROUND_RSD * height) & (height < BACKGROUND_HEIGHT)
              & ((width > BACKGROUND_WIDTH) | edge))
     peak = (location >= prep.x[0]) & (location <= prep.x[-1]) & ~loose
     keep = merge(grid_pos, win, size[win, slot], prep.starts, window_length, tolerance) & peak
