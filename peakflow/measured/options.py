@@ -23,7 +23,8 @@ class FitOptions:
         the grid suits), fit the residual again on a grid this many times coarser and add
         its peaks; None turns the second pass off.
       refine: refine each window's peaks jointly and drop those the data do not need
-        (`peakflow.measured.refine`); their sds become the Laplace approximation's.
+        (`peakflow.measured.refine`); their sds become the Laplace approximation's. Not
+        combined with ``exact`` (which then reweights the amortized posterior instead).
       exact: reweight every window's amortized posterior towards its exact posterior
         (`peakflow.measured.exact`): calibrated sds at a few ms per window, with k̂ per
         window in ``WindowTable.khat``.
