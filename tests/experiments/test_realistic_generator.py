@@ -1,0 +1,33 @@
+"""The realistic-spectrum generator's controls: fresh noise on the same spectrum, separation
+and height floors; and the reliability score used for existence probabilities."""
+
+import numpy as np
+import pytest
+
+from peakflow.calibration import reliability
+from peakflow.experiments.realistic import realistic_spectrum
+
+
+def test_fresh_noise_keeps_the_spectrum():
+    first = realistic_spectrum(np.random.default_rng(4), noise_rng=np.random.default_rng(1))
+    again = realistic_spectrum(np.random.default_rng(4), noise_rng=np.random.default_rng(2))
+    np.testing.assert_array_equal(first[1], again[1])
+    np.testing.assert_array_equal(first[2].location, again[2].location)
+    difference = first[0] - again[0]
+    assert np.std(difference) == pytest.approx(np.sqrt(2) * first[2].noise, rel=0.1)
+
+
+def test_separation_and_height_floors():
+    for seed in range(5):
+        _, _, truth = realistic_spectrum(np.random.default_rng(seed), min_gap=2.0, min_snr=5.0)
+        gaps = np.diff(truth.location)
+        assert np.all(gaps >= 2.0 * np.maximum(truth.fwhm[1:], truth.fwhm[:-1]) - 1e-9)
+        assert np.all(truth.amplitude >= 5.0 * truth.noise - 1e-9)
+
+
+def test_reliability_of_stated_probabilities():
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0, 1, 20_000)
+    assert reliability(p, rng.uniform(0, 1, p.size) < p)["ece"] < 0.02      # calibrated
+    assert reliability(p, np.ones(p.size, bool))["ece"] == pytest.approx(0.5, abs=0.01)
+    assert np.isnan(reliability(np.zeros(0), np.zeros(0, bool))["ece"])
