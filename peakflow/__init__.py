@@ -59,7 +59,7 @@ from peakflow.grid import Importance, ParamPosterior, Posterior, infer, reweight
 from peakflow.io import Spectrum, SpectrumFileError, read_spectrum
 from peakflow.map_io import read_map
 from peakflow.measured import (FitOptions, PeakTable, SpectrumFit, WindowTable, band_maps, fit,
-                               fit_many, fit_map)
+                               fit_many, fit_map, fits_to_dataframe)
 from peakflow.reference import refine
 from peakflow.runtime import (CheckReport, ModelIntegrityError, TrainedModel, check_model,
                               load_model)
@@ -96,6 +96,7 @@ __all__ = [
     "fit",
     "fit_many",
     "fit_map",
+    "fits_to_dataframe",
     "fwhm",
     "infer",
     "load_model",

@@ -145,6 +145,19 @@ class SpectrumFit:
             **self.meta,
         }
 
+    def to_dataframe(self):
+        """The peak table as a `pandas.DataFrame`: one row per peak, a ``spectrum`` column
+        (the fit's name), every quantity and its sd, ``probability`` and ``window``, and the
+        flags of the spectrum (``unexplained``, ``chi2``)."""
+        import pandas as pd
+
+        names = [f.name for f in PeakTable.__dataclass_fields__.values()]
+        frame = pd.DataFrame({name: np.asarray(getattr(self.peaks, name)) for name in names})
+        frame.insert(0, "spectrum", self.name)
+        frame["unexplained"] = bool(self.unexplained)
+        frame["chi2"] = float(self.chi2)
+        return frame
+
     def write_json(self, path: str | os.PathLike) -> None:
         """`to_dict` as JSON (written to a temporary name, then renamed)."""
         with atomic_write(path) as temporary:
@@ -197,3 +210,14 @@ def failed_fit(error: str, name: str | None, k_max: int) -> SpectrumFit:
                           np.zeros(0, bool), none)
     return SpectrumFit(peaks, windows, none, none, none, none, float("nan"), float("nan"),
                        False, error, name)
+
+
+def fits_to_dataframe(fits: list[SpectrumFit]):
+    """One `pandas.DataFrame` of the peaks of many fits (`SpectrumFit.to_dataframe`), with
+    ``spectrum`` the fit's name or, without one, its index in `fits`; a fit that failed
+    contributes no rows (its ``error`` is in the fit)."""
+    import pandas as pd
+
+    frames = [fit.to_dataframe().assign(spectrum=fit.name if fit.name is not None else i)
+              for i, fit in enumerate(fits)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -153,3 +153,22 @@ def test_spectra_of_new_lengths_compile_a_bounded_set_of_programs(broad):
         assert len(compiled) - before <= (0 if bucket in seen else 2)
         seen.add(bucket)
     assert len({y.size for y, _ in spectra}) == 8 and len(seen) < 8
+
+
+def test_fits_go_into_one_dataframe(broad):
+    pd = pytest.importorskip("pandas")
+    from peakflow import fits_to_dataframe
+
+    spectra = [realistic_spectrum(np.random.default_rng(s))[:2] for s in (21, 22)]
+    fits = fit_many(spectra + [(np.full(50, np.nan), np.arange(50.0))], model=broad,
+                    names=["a", None, "bad"])
+    one = fits[0].to_dataframe()
+    assert isinstance(one, pd.DataFrame) and len(one) == fits[0].num_peaks
+    np.testing.assert_array_equal(one["location"], fits[0].peaks.location)
+    np.testing.assert_array_equal(one["area_sd"], fits[0].peaks.area_sd)
+    assert set(one["spectrum"]) == {"a"}
+    table = fits_to_dataframe(fits)
+    assert len(table) == fits[0].num_peaks + fits[1].num_peaks  # the failed fit adds no rows
+    assert list(table["spectrum"].unique()) == ["a", 1]
+    assert {"location", "location_sd", "fwhm", "amplitude", "probability", "window",
+            "unexplained", "chi2"} <= set(table.columns)
