@@ -156,7 +156,7 @@ def test_spectra_of_new_lengths_compile_a_bounded_set_of_programs(broad):
 
 
 def test_fits_go_into_one_dataframe(broad):
-    pd = pytest.importorskip("pandas")
+    import pandas as pd
     from peakflow import fits_to_dataframe
 
     spectra = [realistic_spectrum(np.random.default_rng(s))[:2] for s in (21, 22)]
