@@ -32,6 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from peakflow.core.buckets import bucket_size
+
 CHUNK = 256                      # spectra per batch
 ROW_SIZES = (16, 32, 64, 128, CHUNK)  # batch sizes after regrouping
 MIN_GROUP = 16                   # fewer spectra of a length bucket go to pybaselines
@@ -44,10 +46,7 @@ UNROLL = 4                       # rows per step of the row scans
 def padded_length(n: int) -> int:
     """The bucket a spectrum of `n` points is padded to: the smallest 2^k or 1.5·2^k >= n
     (and >= `MIN_LENGTH`)."""
-    size = MIN_LENGTH
-    while size < n:
-        size = size * 3 // 2 if size & (size - 1) == 0 else size * 4 // 3
-    return size
+    return bucket_size(n, MIN_LENGTH)
 
 
 def _penalty(n: int, lam: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from peakflow.core.buckets import bucket_size
 from peakflow.core.correlated import CorrelatedQ, logit_normal_loc
 from peakflow.core.likelihood import polynomial_basis
 from peakflow.core.lineshape import profile
@@ -154,12 +155,6 @@ def _compiled(num_points: int, degree: int):
     return jax.jit(lambda u, mask, y, noise: batched(u, mask, y, noise, jnp.asarray(basis)))
 
 
-def _padded(n: int) -> int:
-    """Rows a batch of n is padded to: the least 2^k or 1.5·2^k >= n (at least 8)."""
-    size = 1 << (max(n, 8) - 1).bit_length()
-    return 3 * size // 4 if 3 * size // 4 >= n and size >= 8 else size
-
-
 def refine_predictions(pred: Prediction, windows: np.ndarray, noise: np.ndarray,
                        degree: int, sd_bounds: np.ndarray) -> Prediction:
     """Every window's peaks refined and pruned, batched by peak-count bucket.
@@ -188,7 +183,7 @@ def refine_predictions(pred: Prediction, windows: np.ndarray, noise: np.ndarray,
         rows = np.flatnonzero((pred.num_peaks > smaller) & (pred.num_peaks <= bucket))
         for lo in range(0, rows.size, CHUNK):
             part = rows[lo:lo + CHUNK]
-            take = np.resize(part, _padded(part.size))
+            take = np.resize(part, bucket_size(part.size, 8))
             mask = np.arange(bucket)[None] < pred.num_peaks[take, None]
             with jax.enable_x64(True):
                 u, mask, hess, _ = run(loc[take, :bucket].astype(np.float64), mask,

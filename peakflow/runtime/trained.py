@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from peakflow.config import Config
+from peakflow.core.buckets import bucket_size
 from peakflow.core.policy import make_policy
 from peakflow.core.predict import (Prediction, advance_rows, predict, start_residual,
                                    summarise)
@@ -118,10 +119,7 @@ class TrainedModel:
         most a third is padding, with two compiled sizes per octave) that is >= `n`,
         `min_batch` and the device count, rounded up to a multiple of the device count."""
         devices = self.mesh.devices.size
-        n = max(n, min_batch, devices, 1)
-        size = 1 << (n - 1).bit_length()
-        if size >= 8 and 3 * size // 4 >= n:
-            size = 3 * size // 4
+        size = bucket_size(n, max(min_batch, devices))
         return -(-size // devices) * devices
 
     def predict_chunk(self, chunk: np.ndarray, noise: np.ndarray | None = None,
