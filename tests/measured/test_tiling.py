@@ -31,3 +31,19 @@ def test_merge_keeps_one_copy_of_a_peak_and_both_peaks_of_a_doublet():
     assert len(kept) == 3
     assert kept[0] == pytest.approx(190.8, abs=2.0)  # one copy of the straddling peak
     assert kept[1:] == [250.0, 258.0]  # the doublet, from the window that centres it
+
+
+def test_starts_are_evenly_spread_and_no_window_nearly_repeats_another():
+    for n in (256, 257, 448, 1000, 3717):
+        gaps = np.diff(window_starts(n, 256))
+        assert np.all(gaps <= 192) and (gaps.size == 0 or gaps.max() - gaps.min() <= 1)
+
+
+def test_merge_keeps_the_owner_when_two_other_windows_agree_more_closely():
+    # a peak at 185 lies in the domain of window 0 (centres 127.5, 255.5, 260.5 with window 2
+    # nearly repeating window 1); windows 1 and 2 agree to 0.02 points, window 0 is 0.1 off
+    starts = np.array([0, 128, 133])
+    position = np.array([185.1, 185.0, 185.02])
+    window = np.array([0, 1, 2])
+    keep = merge(position, window, np.full(3, 10.0), starts, 256)
+    assert keep.tolist() == [True, False, False]
