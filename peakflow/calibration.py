@@ -174,8 +174,11 @@ def plot_sbc_ecdf(ranks: dict[str, np.ndarray], draws: int, path, title: str = "
     plt.close(fig)
 
 
-def plot_reliability(curves: dict[str, dict], path) -> None:
-    """Reliability diagram(s) of P(K): confidence against accuracy, one line per entry."""
+def plot_reliability(curves: dict[str, dict], path, xlabel: str = "P(K = estimated K)",
+                     ylabel: str = "share correct") -> None:
+    """Reliability diagram(s): stated probability against how often it came true, one line
+    per entry of `curves` (each a `reliability` result), the bins' counts written beside the
+    points; P(K) by default."""
     import matplotlib.pyplot as plt  # noqa: PLC0415
 
     fig, ax = plt.subplots(figsize=(4.5, 4.2))
@@ -184,8 +187,11 @@ def plot_reliability(curves: dict[str, dict], path) -> None:
         conf = [b["confidence"] for b in rel["bins"]]
         acc = [b["accuracy"] for b in rel["bins"]]
         ax.plot(conf, acc, "o-", label=f"{label} (ECE {rel['ece']:.3f})")
-    ax.set_xlabel("P(K = estimated K)")
-    ax.set_ylabel("share correct")
+        for c, a, entry in zip(conf, acc, rel["bins"]):
+            ax.annotate(str(entry["count"]), (c, a), textcoords="offset points", xytext=(4, -9),
+                        fontsize=6, color="0.4")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -1,6 +1,6 @@
 """Signal helpers shared by the policy, the simulator and both inference paths: Gaussian
 smoothing, the window intensity scale (so the network sees training and real windows on the
-same scale) and a robust noise estimate (numpy, host side).
+same scale) and robust noise estimates (numpy, host side), also for correlated noise.
 
 `smooth` and `window_scale` run on JAX arrays (inside jit) and on numpy arrays (on the host, so
 preparing measured spectra of any shape compiles nothing); both give the same numbers."""
@@ -12,6 +12,8 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+from typing import NamedTuple
+
 from scipy import ndimage
 
 from peakflow.core.likelihood import project
@@ -82,3 +84,84 @@ def estimate_noise(y: np.ndarray) -> float | np.ndarray:
     span = np.where(span > 0, span, 1.0)
     sigma = np.maximum(sigma, 1e-6 * span)
     return float(sigma) if y.ndim == 1 else sigma
+
+
+CORRELATED = 1.5   # the noise estimate rising by more than this per doubling of the lag
+MIN_ROWS = 64      # second differences needed for an estimate at a lag
+
+
+class NoiseLevel(NamedTuple):
+    """A spectrum's noise: ``point``, the sd of one point; ``spacing``, the lag in points
+    beyond which the noise is uncorrelated (1 for white noise); ``long_run``, the sd one point
+    would have if the noise were white with the same power at low frequencies (= ``point``
+    for white noise): a mean over w ≫ ``spacing`` points has sd ``long_run`` / √w."""
+
+    point: float
+    spacing: int
+    long_run: float
+
+
+QUANTILE = 0.25    # of |second differences|: robust to peaks on up to 3/4 of the points
+GAUSS_QUANTILE = 0.31864  # that quantile of |z| for a standard normal z
+
+
+def _lagged_noise(y: np.ndarray, lag: int, block: bool) -> float:
+    """Robust sd of the second differences at `lag` over √6: of every lag-th point (all
+    phases), or of the means of blocks of `lag` points (then × √lag: the long-run sd). The
+    lower quartile of their magnitudes, not the median, so that peaks, which grow
+    narrower relative to the lag, may spoil up to 3/4 of them."""
+    rows = y[: y.size // lag * lag].reshape(-1, lag)
+    d2 = np.diff(rows.mean(axis=1) if block else rows, 2, axis=0).ravel()
+    spread = np.quantile(np.abs(d2 - np.median(d2)), QUANTILE) / GAUSS_QUANTILE
+    return spread / math.sqrt(6.0) * (math.sqrt(lag) if block else 1.0)
+
+
+def _prominent_width(y: np.ndarray) -> float:
+    """Median FWHM in points of the peaks standing out by a quarter of the spectrum's range
+    (after light smoothing); inf without any."""
+    from scipy.signal import find_peaks, peak_widths
+
+    smooth_y = ndimage.uniform_filter1d(y, 3)
+    found, props = find_peaks(smooth_y, prominence=0.25 * float(np.ptp(smooth_y)))
+    if not found.size:
+        return math.inf
+    return float(np.median(peak_widths(smooth_y, found, rel_height=0.5)[0]))
+
+
+def noise_level(y: np.ndarray) -> NoiseLevel:
+    """The noise of a spectrum (n,) on a uniform axis, white or correlated.
+
+    Oversampled, interpolated or smoothed spectra (zero-filled FTIR, resampled exports) have
+    noise correlated over several points: their second differences are small at lag 1 and
+    `estimate_noise` would report far too little noise. Here the second-difference estimate
+    is repeated on every k-th point for k = 1, 2, 4, ...: white noise gives about the same
+    value at every lag (peak curvature adds a little), correlated noise a value that rises
+    until k passes the correlation length. The first k at which it rises by less than
+    `CORRELATED` per doubling is ``spacing``; ``point`` is the estimate there and
+    ``long_run`` comes from the means of blocks of 2k points (white: both are
+    `estimate_noise`). The walk stops before the second differences span more than half the
+    FWHM of the spectrum's most prominent peaks (beyond that their curvature, not the noise, would
+    rise). Peaks narrower than a few ``spacing`` inflate the estimates: the error is on the
+    side of too much noise.
+
+    Returns:
+      `NoiseLevel`; spacing 1 when no correlation is seen (or the spectrum is too short to
+      look).
+    """
+    y = np.asarray(y, np.float64)
+    white = float(estimate_noise(y))
+    floor = 1e-6 * (float(np.ptp(y)) or 1.0)
+    sigma, lag = _lagged_noise(y, 1, False), 1
+    if y.size < 2 * MIN_ROWS or (sigma > floor
+                                 and _lagged_noise(y, 2, False) <= CORRELATED * sigma):
+        return NoiseLevel(white, 1, white)              # white: the common case, decided fast
+    widest = max(2, 0.5 * _prominent_width(y))          # 2 × lag within half a FWHM
+    while y.size // (2 * lag) >= MIN_ROWS and 2 * lag <= widest:
+        wider = _lagged_noise(y, 2 * lag, False)
+        if sigma > floor and wider <= CORRELATED * sigma:
+            break
+        sigma, lag = wider, 2 * lag
+    if lag == 1:
+        return NoiseLevel(white, 1, white)
+    long_run = _lagged_noise(y, 2 * lag, True) if y.size // (2 * lag) >= 3 else sigma
+    return NoiseLevel(max(sigma, floor), lag, max(long_run, sigma, floor))

@@ -29,7 +29,7 @@ import xarray as xr
 from scipy.signal import find_peaks
 from tqdm.auto import tqdm
 
-from peakflow.core.signal import estimate_noise
+from peakflow.core.signal import noise_level
 from peakflow.measured.options import FitOptions
 from peakflow.measured.pipeline import ModelArg, _model, _options, fit_many
 from peakflow.measured.prepare import check_axis
@@ -115,7 +115,7 @@ def shared_fwhm(cube: Cube, options: FitOptions) -> float | None:
     x, mean = check_axis(np.mean(sample, axis=0), cube.x)
     step = data_step(x)
     uniform = on_data_step(x, mean, step)
-    points = typical_fwhm(uniform, estimate_noise(uniform))
+    points = typical_fwhm(uniform, noise_level(uniform).point)
     return None if points is None else points * step
 
 

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from peakflow.config import SimulatorConfig
-from peakflow.core.signal import estimate_noise, window_scale
+from peakflow.core.signal import NoiseLevel, noise_level, window_scale
 from peakflow.measured.baseline import remove_baselines
 from peakflow.measured.despike import remove_spikes
 from peakflow.measured.options import FitOptions
@@ -84,18 +84,19 @@ def crop(x: np.ndarray, y: np.ndarray, x_range) -> tuple[np.ndarray, np.ndarray]
 
 
 def model_grid(x: np.ndarray, y: np.ndarray, noise: float, fwhm: float | None,
-               step_of_x: float | None = None) -> np.ndarray:
+               step_of_x: float | None = None, spacing: int = 1) -> np.ndarray:
     """The uniform grid on which the spectrum's typical FWHM is `TARGET_FWHM` points.
 
-    Without a peak to measure, the data's own median step (`step_of_x`). The step is capped so
-    the grid has at least `MIN_GRID` points. A grid shorter than a window is padded later
+    Without a peak to measure, the data's real resolution: its median step (`step_of_x`)
+    times the `spacing` over which its noise is correlated (`NoiseLevel`). The step is capped
+    so the grid has at least `MIN_GRID` points. A grid shorter than a window is padded later
     (`pad_to`).
     """
     step_of_x = data_step(x) if step_of_x is None else step_of_x
     if fwhm is None:
         points = typical_fwhm(on_data_step(x, y, step_of_x), noise)
         fwhm = None if points is None else points * step_of_x
-    step = step_of_x if fwhm is None else fwhm / TARGET_FWHM
+    step = step_of_x * spacing if fwhm is None else fwhm / TARGET_FWHM
     step = min(step, (x[-1] - x[0]) / (MIN_GRID - 1))
     count = int(math.floor((x[-1] - x[0]) / step)) + 1
     return x[0] + step * np.arange(count)
@@ -161,22 +162,32 @@ class Gridded:
 
 
 def on_model_grid(y: Any, x: Any, options: FitOptions) -> Gridded:
-    """Steps 1-3: checks, crops, removes spikes (`despike`), estimates the noise, resamples
-    onto the model grid."""
+    """Steps 1-3: checks, crops, removes spikes (`despike`), estimates the noise (white or
+    correlated: `noise_level`), resamples onto the model grid."""
     x, y = crop(*check_axis(y, x), options.x_range)
-    noise = float(options.noise) if options.noise is not None else estimate_noise(y)
-    if noise <= 0:
-        raise ValueError(f"noise must be positive, got {noise}")
+    level = _noise(y, options)
     spikes = x[:0]
     if options.despike:
-        y, spikes = remove_spikes(x, y, noise)
-        if spikes.size and options.noise is None:
-            noise = estimate_noise(y)
+        y, spikes = remove_spikes(x, y, level.point)
+        if spikes.size:
+            level = _noise(y, options)
     step_of_x = data_step(x)
-    grid = model_grid(x, y, noise, options.fwhm, step_of_x)
-    # cell averages lower the noise; interpolation correlates it, which we count as fewer points
-    noise_grid = noise * math.sqrt(step_of_x / (grid[1] - grid[0]))
-    return Gridded(x, y, grid, resample(x, y, grid, step_of_x), noise, noise_grid, spikes)
+    grid = model_grid(x, y, level.point, options.fwhm, step_of_x, level.spacing)
+    # cell averages lower the noise; interpolation correlates it, which we count as fewer
+    # points; correlated noise averages as white noise of its long-run sd would
+    noise_grid = level.long_run * math.sqrt(step_of_x / (grid[1] - grid[0]))
+    return Gridded(x, y, grid, resample(x, y, grid, step_of_x), level.point, noise_grid,
+                   spikes)
+
+
+def _noise(y: np.ndarray, options: FitOptions) -> NoiseLevel:
+    """The data's `NoiseLevel`; the caller's ``noise`` sd is taken as white noise."""
+    if options.noise is None:
+        return noise_level(y)
+    if not options.noise > 0:
+        raise ValueError(f"noise must be positive, got {options.noise}")
+    noise = float(options.noise)
+    return NoiseLevel(noise, 1, noise)
 
 
 def to_windows(gridded: Gridded, corrected: np.ndarray, base: np.ndarray,

@@ -1,10 +1,13 @@
-"""Smoothing, the window intensity scale and the robust noise estimate."""
+"""Smoothing, the window intensity scale and the robust noise estimates (white and
+correlated)."""
 
 import numpy as np
 import pytest
 
 from peakflow.core.lineshape import profile
-from peakflow.core.signal import estimate_noise, window_scale
+from scipy import ndimage
+
+from peakflow.core.signal import estimate_noise, noise_level, window_scale
 
 
 def pv(x, amplitude, location, width, lorentzian):
@@ -24,6 +27,46 @@ def test_estimate_noise_of_rows_equals_each_row_alone():
     each = [estimate_noise(r) for r in rows]
     np.testing.assert_allclose(estimate_noise(rows), each, rtol=1e-12)
     np.testing.assert_allclose(each, [0.5, 2.0, 0.01], rtol=0.15)
+
+
+def _peaks_and_noise(points, sd, rng, height=50.0):
+    x = np.arange(float(points))
+    y = sum(pv(x, height, c, 8.0, 0.5) for c in range(100, points, 150))
+    return y + rng.normal(0, sd, x.size)
+
+
+def test_noise_level_of_white_noise_is_the_second_difference_estimate():
+    y = _peaks_and_noise(3000, 0.7, np.random.default_rng(1))
+    level = noise_level(y)
+    assert level.spacing == 1 and level.point == level.long_run == estimate_noise(y)
+
+
+@pytest.mark.parametrize("factor", [3, 10, 100])
+def test_noise_level_sees_through_interpolation(factor):
+    # the spectrum linearly interpolated onto `factor` × more points: second differences at
+    # lag 1 vanish, but a mean over many points keeps the original noise / √(original points)
+    y = _peaks_and_noise(3000, 0.7, np.random.default_rng(2), height=10.0)
+    fine = np.interp(np.linspace(0, 2999, 2999 * factor + 1), np.arange(3000.0), y)
+    assert estimate_noise(fine) < 0.7 / 3                        # the white-noise estimate fails
+    level = noise_level(fine)
+    assert factor <= level.spacing <= 2 * factor
+    assert level.long_run == pytest.approx(0.7 * np.sqrt(factor), rel=0.15)
+
+
+@pytest.mark.parametrize("width", [1.0, 1.5])
+def test_noise_level_of_smoothed_noise(width):
+    y = _peaks_and_noise(3000, 0.7, np.random.default_rng(3), height=10.0)
+    smoothed = ndimage.gaussian_filter1d(y, width)              # long-run sd stays 0.7
+    assert estimate_noise(smoothed) < 0.5 * 0.7
+    level = noise_level(smoothed)
+    assert level.spacing > 1 and 0.8 * 0.7 <= level.long_run <= 1.5 * 0.7
+
+
+def test_noise_level_does_not_run_away_with_peak_curvature():
+    # noise smoothed over a good part of a peak width (FWHM ~16 points), peaks 70 sds high:
+    # noise and curvature cannot be told apart; the estimate stays within a few times
+    y = _peaks_and_noise(3000, 0.7, np.random.default_rng(3))
+    assert 0.7 <= noise_level(ndimage.gaussian_filter1d(y, 2.0)).long_run <= 6 * 0.7
 
 
 def test_window_scale_is_the_tallest_feature_or_the_noise_floor():

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from peakflow.calibration import reliability
-from peakflow.experiments.realistic import realistic_spectrum
+from peakflow.experiments.realistic import TALLEST, realistic_spectrum
 
 
 def test_fresh_noise_keeps_the_spectrum():
@@ -14,7 +14,7 @@ def test_fresh_noise_keeps_the_spectrum():
     np.testing.assert_array_equal(first[1], again[1])
     np.testing.assert_array_equal(first[2].location, again[2].location)
     difference = first[0] - again[0]
-    assert np.std(difference) == pytest.approx(np.sqrt(2) * first[2].noise, rel=0.1)
+    assert np.std(difference) == pytest.approx(np.sqrt(2) * first[2].noise[0], rel=0.1)
 
 
 def test_separation_and_height_floors():
@@ -31,3 +31,26 @@ def test_reliability_of_stated_probabilities():
     assert reliability(p, rng.uniform(0, 1, p.size) < p)["ece"] < 0.02      # calibrated
     assert reliability(p, np.ones(p.size, bool))["ece"] == pytest.approx(0.5, abs=0.01)
     assert np.isnan(reliability(np.zeros(0), np.zeros(0, bool))["ece"])
+
+
+def test_harsh_spectra_bring_fluorescence_shot_noise_spikes_and_weak_peaks():
+    backgrounds, spikes = [], 0
+    for seed in range(12):
+        y, x, truth = realistic_spectrum(np.random.default_rng(seed), harsh=True,
+                                         noise_rng=np.random.default_rng(1))
+        again = realistic_spectrum(np.random.default_rng(seed), harsh=True,
+                                   noise_rng=np.random.default_rng(2))[0]
+        snr = truth.amplitude / truth.noise
+        assert np.sum((snr > 2.9) & (snr < 5.1)) >= 2                 # weak peaks
+        assert truth.amplitude.max() == TALLEST
+        # shot noise: the difference of two noise draws is wider where the signal is higher
+        noise, level = again - y, 0.5 * (again + y)
+        high, low = level > np.percentile(level, 80), level < np.percentile(level, 20)
+        clean = np.abs(noise) < 10 * np.std(noise[low])                # spikes aside
+        assert np.std(noise[high & clean]) > np.std(noise[low & clean])
+        backgrounds.append(np.median(y) / TALLEST)
+        spikes += truth.spikes.size
+        for where in truth.spikes:                                     # spikes stand out
+            i = np.argmin(np.abs(x - where))
+            assert y[i] - np.median(y[max(i - 10, 0):i + 10]) > 0.2 * TALLEST
+    assert max(backgrounds) > 1.0 and spikes > 6                       # fluorescence, spikes
