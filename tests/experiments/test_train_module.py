@@ -63,6 +63,51 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path, straight_run):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
 
 
+def _finished(ckpts):
+    return sorted(int(p.name) for p in ckpts.iterdir() if p.name.isdigit()) \
+        if ckpts.is_dir() else []
+
+
+def _kill_when(proc, ready, timeout=300.0):
+    """SIGKILL `proc` as soon as ``ready()`` holds (polled every 2 ms); whether it held."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if ready():
+            proc.kill()
+            break
+        time.sleep(0.002)
+    proc.communicate(timeout=60)
+    return proc.returncode == -signal.SIGKILL
+
+
+@pytest.mark.slow
+def test_runs_killed_with_sigkill_resume_to_the_same_weights(tmp_path, straight_run):
+    """kill -9 three times (once while a checkpoint is being written, twice at random moments
+    after a checkpoint), then a run to the end: the same weights as the uninterrupted run."""
+    workdir, rng = tmp_path / "killed", np.random.default_rng(0)
+    ckpts = workdir / "checkpoints"
+    start = lambda: subprocess.Popen([sys.executable, *train_command(workdir)], cwd=ROOT,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    writing = lambda: ckpts.is_dir() and any("tmp" in p.name for p in ckpts.iterdir())
+    assert _kill_when(start(), writing), "no checkpoint write to interrupt"
+    for _ in range(2):
+        before, delay = len(_finished(ckpts)), rng.uniform(0.0, 1.0)
+        seen: list[float] = []
+
+        def after_a_checkpoint():
+            if len(_finished(ckpts)) > before and not seen:
+                seen.append(time.time())
+            return bool(seen) and time.time() - seen[0] > delay
+
+        assert _kill_when(start(), after_a_checkpoint)
+    resumed = run_python(train_command(workdir))
+    assert "resumed from step" in resumed.stdout and "model written" in resumed.stdout
+    _, a, _ = checkpoint.load_params(straight_run[0] / "model")
+    _, b, _ = checkpoint.load_params(workdir / "model")
+    for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+        np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "experiments" / "configs").glob("*.json")),
                          ids=lambda p: p.name)
 def test_bundled_config_files_load(path):
