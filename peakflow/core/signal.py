@@ -67,7 +67,8 @@ def estimate_noise(y: np.ndarray) -> float | np.ndarray:
     """Robust noise sd of a spectrum (or of each row) from its second differences.
 
     For white noise of sd σ the second difference has sd √6 σ; its median absolute deviation
-    ignores the few points where peaks (a few points wide or wider) curve the signal.
+    ignores the few points where peaks (a few points wide or wider) curve the signal. Where
+    that is 0 (integer counts that are mostly equal), the mean absolute deviation is used.
 
     Args:
       y: (n,) intensities, n >= 4, or (N, n) rows.
@@ -78,8 +79,12 @@ def estimate_noise(y: np.ndarray) -> float | np.ndarray:
     """
     y = np.asarray(y, np.float64)
     d2 = np.diff(y, 2, axis=-1)
-    mad = np.median(np.abs(d2 - np.median(d2, axis=-1, keepdims=True)), axis=-1)
-    sigma = 1.4826 * mad / math.sqrt(6.0)
+    deviation = np.abs(d2 - np.median(d2, axis=-1, keepdims=True))
+    mad = np.median(deviation, axis=-1)
+    # counts quantised to whole numbers can leave most second differences exactly at their
+    # median (MAD 0): the mean absolute deviation (sd = 1.2533 × it) still sees their spread
+    spread = np.where(mad > 0, 1.4826 * mad, 1.2533 * np.mean(deviation, axis=-1))
+    sigma = spread / math.sqrt(6.0)
     span = np.ptp(y, axis=-1)
     span = np.where(span > 0, span, 1.0)
     sigma = np.maximum(sigma, 1e-6 * span)
@@ -112,7 +117,11 @@ def _lagged_noise(y: np.ndarray, lag: int, block: bool) -> float:
     narrower relative to the lag, may spoil up to 3/4 of them."""
     rows = y[: y.size // lag * lag].reshape(-1, lag)
     d2 = np.diff(rows.mean(axis=1) if block else rows, 2, axis=0).ravel()
-    spread = np.quantile(np.abs(d2 - np.median(d2)), QUANTILE) / GAUSS_QUANTILE
+    deviation = np.abs(d2 - np.median(d2))
+    spread = np.quantile(deviation, QUANTILE) / GAUSS_QUANTILE
+    mean = 1.2533 * float(np.mean(deviation))
+    if spread <= 1e-6 * mean:           # mostly equal (quantised counts, linear stretches)
+        spread = mean
     return spread / math.sqrt(6.0) * (math.sqrt(lag) if block else 1.0)
 
 

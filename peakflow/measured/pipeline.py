@@ -157,7 +157,32 @@ def _second_pass(fits: list[SpectrumFit], trained: TrainedModel,
 
 def _fit_pass(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names: list,
               options: list[FitOptions], raise_errors: bool = False) -> list[SpectrumFit]:
-    """Steps 1-7 for every ``(y, x)`` pair, each at the grid its options imply."""
+    """Steps 1-7 for every ``(y, x)`` pair, each at the grid its options imply, on
+    intensities scaled by a power of two (exact) so that the largest is near 1 (`_exponent`);
+    the fits are scaled back."""
+    exponents = [_exponent(y) for y, _ in spectra]
+    spectra = [(np.ldexp(np.asarray(y, np.float64), -e) if e else y, x)
+               for (y, x), e in zip(spectra, exponents)]
+    options = [replace(o, noise=float(np.ldexp(o.noise, -e))) if e and o.noise is not None
+               else o for o, e in zip(options, exponents)]
+    fits = _fit_scaled(spectra, trained, names, options, raise_errors)
+    return [fit.scaled_y(2.0 ** e) if e else fit for fit, e in zip(fits, exponents)]
+
+
+def _exponent(y: Any) -> int:
+    """The power of two that brings the largest finite |y| into [1, 2), so that intensities of any
+    magnitude (1e-300 or 1e300) neither underflow nor overflow in squares; 0 for input the
+    checks will refuse."""
+    array = np.asarray(y)
+    if array.dtype.kind not in "iuf" or array.ndim != 1:
+        return 0
+    finite = np.abs(array[np.isfinite(array)].astype(np.float64))
+    return int(np.frexp(finite.max())[1]) - 1 if finite.size and finite.max() > 0 else 0
+
+
+def _fit_scaled(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names: list,
+                options: list[FitOptions], raise_errors: bool = False) -> list[SpectrumFit]:
+    """Steps 1-7 (see `_fit_pass`)."""
     prepared = prepare_many(spectra, trained.config.sim, options, raise_errors)
     good = [p for p in prepared if isinstance(p, Prepared)]
     flags = [o for p, o in zip(prepared, options) if isinstance(p, Prepared)]

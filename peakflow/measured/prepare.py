@@ -19,6 +19,7 @@ from peakflow.measured.signal import (TARGET_FWHM, data_step, on_data_step, resa
 from peakflow.measured.tiling import window_starts
 
 MIN_POINTS = 8
+MAX_X = 1e150      # |x| beyond this overflows in squares (y is rescaled instead: pipeline)
 MIN_GRID = 32
 PAD_SEED = 0
 
@@ -48,6 +49,10 @@ def check_axis(y: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
     """
     arrays = []
     for name, value in (("y", y), ("x", x)):
+        kind = np.asarray(value).dtype.kind
+        if kind in "cb":
+            raise TypeError(f"{name} must be real numbers, got "
+                            f"{'complex' if kind == 'c' else 'boolean'} values")
         try:
             array = np.asarray(value, np.float64)
         except (TypeError, ValueError) as err:
@@ -65,6 +70,9 @@ def check_axis(y: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
         if bad.any():
             raise ValueError(f"{name} contains {int(np.isnan(array).sum())} NaN and "
                              f"{int(np.isinf(array).sum())} inf value(s)")
+    if np.max(np.abs(x)) > MAX_X:
+        raise ValueError(f"x reaches {np.max(np.abs(x)):.3g}; values beyond ±{MAX_X:.0e} "
+                         "overflow when squared: rescale the axis")
     order = np.argsort(x, kind="stable")
     x, y = x[order], y[order]
     if np.any(np.diff(x) <= 0):

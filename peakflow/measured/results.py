@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -144,6 +144,15 @@ class SpectrumFit:
                         for i in range(w.start.size)],
             **self.meta,
         }
+
+    def scaled_y(self, factor: float) -> SpectrumFit:
+        """The same fit with intensities multiplied by `factor` (every y-unit field: the
+        spectrum, baseline, fit, noise, amplitudes and areas and their sds)."""
+        p = self.peaks
+        peaks = replace(p, amplitude=p.amplitude * factor, amplitude_sd=p.amplitude_sd * factor,
+                        area=p.area * factor, area_sd=p.area_sd * factor)
+        return replace(self, peaks=peaks, y=self.y * factor, baseline=self.baseline * factor,
+                       fitted=self.fitted * factor, noise=self.noise * factor)
 
     def to_dataframe(self):
         """The peak table as a `pandas.DataFrame`: one row per peak, a ``spectrum`` column

@@ -80,6 +80,19 @@ def _kill_when(proc, ready, timeout=300.0):
     return proc.returncode == -signal.SIGKILL
 
 
+def _after_a_new_checkpoint(ckpts, delay):
+    """A condition that holds `delay` seconds after a checkpoint newer than the present ones
+    is finished."""
+    before, seen = len(_finished(ckpts)), []
+
+    def ready():
+        if len(_finished(ckpts)) > before and not seen:
+            seen.append(time.time())
+        return bool(seen) and time.time() - seen[0] > delay
+
+    return ready
+
+
 @pytest.mark.slow
 def test_runs_killed_with_sigkill_resume_to_the_same_weights(tmp_path, straight_run):
     """kill -9 three times (once while a checkpoint is being written, twice at random moments
@@ -91,15 +104,7 @@ def test_runs_killed_with_sigkill_resume_to_the_same_weights(tmp_path, straight_
     writing = lambda: ckpts.is_dir() and any("tmp" in p.name for p in ckpts.iterdir())
     assert _kill_when(start(), writing), "no checkpoint write to interrupt"
     for _ in range(2):
-        before, delay = len(_finished(ckpts)), rng.uniform(0.0, 1.0)
-        seen: list[float] = []
-
-        def after_a_checkpoint():
-            if len(_finished(ckpts)) > before and not seen:
-                seen.append(time.time())
-            return bool(seen) and time.time() - seen[0] > delay
-
-        assert _kill_when(start(), after_a_checkpoint)
+        assert _kill_when(start(), _after_a_new_checkpoint(ckpts, rng.uniform(0.0, 1.0)))
     resumed = run_python(train_command(workdir))
     assert "resumed from step" in resumed.stdout and "model written" in resumed.stdout
     _, a, _ = checkpoint.load_params(straight_run[0] / "model")

@@ -181,3 +181,26 @@ def test_fits_go_into_one_dataframe(broad):
     assert list(table["spectrum"].unique()) == ["a", 1]
     assert {"location", "location_sd", "fwhm", "amplitude", "probability", "window",
             "unexplained", "chi2"} <= set(table.columns)
+
+
+@pytest.mark.parametrize("factor", [1e300, 1e-300])
+def test_intensities_of_any_magnitude_give_the_same_peaks(broad, factor):
+    y, x, _ = realistic_spectrum(np.random.default_rng(5))
+    base, scaled = fit(y, x, model=broad), fit(y * factor, x, model=broad)
+    assert scaled.num_peaks == base.num_peaks > 5
+    np.testing.assert_allclose(scaled.peaks.location, base.peaks.location, rtol=1e-6)
+    np.testing.assert_allclose(scaled.peaks.amplitude, factor * base.peaks.amplitude, rtol=1e-3)
+    np.testing.assert_allclose(scaled.noise, factor * base.noise, rtol=1e-6)
+
+
+def test_integer_counts_are_not_taken_for_noise_free_data(broad):
+    rng = np.random.default_rng(8)
+    x = np.arange(600.0)
+    rate = 0.3 + 40 * np.exp(-0.5 * ((x - 300) / 4) ** 2)       # mostly 0 or 1 counts
+    counts = rng.poisson(rate)
+    result = fit(counts, x, model=broad)
+    assert result.noise > 0.3                                   # was 1e-4: noise became peaks
+    # the noise sd is one number per spectrum: at the peak (sd ~6 counts against ~0.6 off it)
+    # a shoulder may be added, nothing more
+    assert 1 <= result.num_peaks <= 2
+    assert np.min(np.abs(result.peaks.location - 300)) < 1

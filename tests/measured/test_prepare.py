@@ -70,7 +70,14 @@ def test_a_short_grid_is_padded_with_noise_to_one_window():
     (np.ones(20), np.r_[np.arange(19.0), np.inf], "x contains 0 NaN and 1 inf"),
     (np.ones(20), np.r_[np.arange(19.0), 5.0], "repeated values"),
     (np.ones((2, 20)), np.arange(20.0), "1-D"),
+    (np.ones(20), np.arange(20.0) * 1e200, "overflow when squared"),
 ])
 def test_bad_spectra_are_named(y, x, message):
     with pytest.raises(ValueError, match=message):
         check_axis(y, x)
+
+
+@pytest.mark.parametrize("y, what", [(np.ones(20) + 1j, "complex"), (np.ones(20, bool), "boolean")])
+def test_intensities_that_are_not_real_numbers_are_refused(y, what):
+    with pytest.raises(TypeError, match=f"y must be real numbers, got {what}"):
+        check_axis(y, np.arange(20.0))
