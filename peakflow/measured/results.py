@@ -154,6 +154,13 @@ class SpectrumFit:
         return replace(self, peaks=peaks, y=self.y * factor, baseline=self.baseline * factor,
                        fitted=self.fitted * factor, noise=self.noise * factor)
 
+    def to_lmfit(self):
+        """The peaks as an lmfit ``(model, params)`` that reproduces them exactly; fit it to
+        ``y - baseline`` (`peakflow.measured.interop.to_lmfit`)."""
+        from peakflow.measured.interop import to_lmfit
+
+        return to_lmfit(self)
+
     def to_dataframe(self):
         """The peak table as a `pandas.DataFrame`: one row per peak, a ``spectrum`` column
         (the fit's name), every quantity and its sd, ``probability`` and ``window``, and the

@@ -1,0 +1,63 @@
+"""A measured fit as an lmfit model, to polish or compare with the least-squares tool many
+spectroscopists already use.
+
+peakflow's peak is ``α [η / (1 + z²) + (1 − η) exp(−z² / 2)]``, z = (x − c) / γ: the
+Lorentzian's half-width and the Gaussian's sd are the same γ, and α is the height. lmfit's
+`PseudoVoigtModel` shares the FWHM between its two parts instead, so no choice of its
+parameters gives this curve. Each peak therefore becomes a `GaussianModel` plus a
+`LorentzianModel` (prefixes ``p{i}g_`` and ``p{i}l_``) whose centres and sigmas are tied, with
+peakflow's own parameters as extra lmfit parameters (``p{i}height`` = α, ``p{i}eta`` = η) and
+the two areas written in terms of them:
+
+    Gaussian area = √(2π) γ α (1 − η),   Lorentzian area = π γ α η,
+
+so the model at the starting parameters is exactly the fit's peaks (`SpectrumFit.components`),
+and lmfit refits the same four numbers per peak that peakflow reports.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from peakflow.measured.results import SpectrumFit
+
+
+def to_lmfit(fit: SpectrumFit):
+    """The fit's peaks as ``(model, params)`` for lmfit (see the module docstring).
+
+    Fit ``fit.y - fit.baseline`` against ``fit.x`` (peakflow's baseline is a curve, not a
+    parametric model), e.g. ``model.fit(fit.y - fit.baseline, params, x=fit.x)``.
+    Bounds: height ≥ 0, η in [0, 1], γ > 0 and each centre within the data range.
+
+    Returns:
+      (lmfit `CompositeModel`, its `Parameters` at the fit's values).
+
+    Raises:
+      ValueError: a fit without peaks (nothing to model).
+    """
+    from lmfit import Parameters
+    from lmfit.models import GaussianModel, LorentzianModel
+
+    peaks = fit.peaks
+    if not len(peaks):
+        raise ValueError("this fit has no peaks to convert to an lmfit model"
+                         + (f" ({fit.error})" if fit.error else ""))
+    lo, hi = float(np.min(fit.x)), float(np.max(fit.x))
+    model, params = None, Parameters()
+    for i in range(len(peaks)):
+        gauss, lorentz = GaussianModel(prefix=f"p{i}g_"), LorentzianModel(prefix=f"p{i}l_")
+        model = gauss + lorentz if model is None else model + gauss + lorentz
+        params.add(f"p{i}height", value=float(peaks.amplitude[i]), min=0.0)
+        params.add(f"p{i}eta", value=float(np.clip(peaks.lorentzian[i], 0.0, 1.0)),
+                   min=0.0, max=1.0)
+        params.add(f"p{i}g_center", value=float(peaks.location[i]), min=lo, max=hi)
+        params.add(f"p{i}g_sigma", value=float(peaks.width[i]), min=1e-12 * (hi - lo))
+        params.add(f"p{i}l_center", expr=f"p{i}g_center")
+        params.add(f"p{i}l_sigma", expr=f"p{i}g_sigma")
+        params.add(f"p{i}g_amplitude",
+                   expr=f"sqrt(2*pi)*p{i}g_sigma*p{i}height*(1-p{i}eta)")
+        params.add(f"p{i}l_amplitude", expr=f"pi*p{i}g_sigma*p{i}height*p{i}eta")
+    return model, params
