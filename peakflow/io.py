@@ -62,6 +62,24 @@ class Spectrum:
     sigma: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
 
+    @property
+    def x_label(self) -> str | None:
+        """The x axis's name and units as the file gives them (JCAMP-DX ``##XUNITS``, or the
+        x column's header), or None."""
+        return self._label("xunits", "x_column")
+
+    @property
+    def y_label(self) -> str | None:
+        """The intensities' name and units as the file gives them (JCAMP-DX ``##YUNITS``, or
+        the y column's header), or None."""
+        return self._label("yunits", "y_column")
+
+    def _label(self, units: str, column: str) -> str | None:
+        if self.meta.get(units):
+            return str(self.meta[units])
+        names, index = self.meta.get("columns"), self.meta.get(column)
+        return str(names[index]) if names and index is not None else None
+
 
 def read_spectrum(path: str | os.PathLike, *, x: str | int | None = None,
                   y: str | int | None = None) -> Spectrum:

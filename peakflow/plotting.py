@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import jax
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
 
-matplotlib.use("Agg")  # headless by default; callers with a display may switch back
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from peakflow.core.lineshape import Peaks, profile, pseudo_voigt, spectrum
+from peakflow.grid.posterior import Posterior
 
-from peakflow.core.lineshape import Peaks, profile, pseudo_voigt, spectrum  # noqa: E402
-from peakflow.grid.posterior import Posterior  # noqa: E402
+AxesArg = Axes | tuple[Axes, Axes] | None
+
+
+def _panels(ax: AxesArg, figsize: tuple[float, float]) -> tuple[plt.Figure, Axes, Axes | None]:
+    """(figure, top, bottom): a new two-panel figure (fit above, residual below) when `ax` is
+    None; the caller's axes otherwise (one: no residual panel; a pair: fit and residual)."""
+    if ax is None:
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=figsize, sharex=True,
+                                          gridspec_kw={"height_ratios": [3, 1]})
+        return fig, top, bottom
+    top, bottom = ax if isinstance(ax, tuple) else (ax, None)
+    return top.figure, top, bottom
 
 
 def band(post: Posterior, key: jax.Array, n: int = 200, level: float = 0.95
@@ -30,7 +41,8 @@ def band(post: Posterior, key: jax.Array, n: int = 200, level: float = 0.95
 
 
 def plot_fit(x: np.ndarray, post: Posterior, truth: Peaks | None = None,
-             key: jax.Array | None = None, title: str | None = None) -> plt.Figure:
+             key: jax.Array | None = None, title: str | None = None,
+             ax: AxesArg = None) -> plt.Figure:
     """Figure of one spectrum's fit.
 
     Args:
@@ -38,11 +50,12 @@ def plot_fit(x: np.ndarray, post: Posterior, truth: Peaks | None = None,
       post: its single-spectrum `Posterior`.
       truth: optional true peaks (fields (K,), NaN or zero amplitude for absent ones).
       key: PRNG key for the 95 % band (default PRNGKey(0)).
+      ax: draw on these axes: one `Axes` (the fit only) or a pair (fit, residual); default
+        a new figure with both.
     """
     key = jax.random.PRNGKey(0) if key is None else key
     omega = np.arange(x.shape[-1], dtype=np.float32)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True,
-                                      gridspec_kw={"height_ratios": [3, 1]})
+    fig, top, bottom = _panels(ax, (9, 6))
     top.plot(omega, x, color="0.6", lw=0.8, label="data")
     lo, hi = band(post, key)
     top.fill_between(omega, lo, hi, color="C0", alpha=0.3, label="95 % band")
@@ -61,11 +74,15 @@ def plot_fit(x: np.ndarray, post: Posterior, truth: Peaks | None = None,
     top.set_title(title or f"{int(post.num_peaks)} peak(s);  P(K=0..) = [{probs}]")
     top.legend(loc="upper right", fontsize=8)
     top.set_ylabel("intensity")
+    if bottom is None:
+        top.set_xlabel("grid point")
+        return fig
     bottom.plot(omega, x - post.fitted, color="0.3", lw=0.8)
     bottom.axhline(0, color="C0", lw=1)
     bottom.set_ylabel("residual")
     bottom.set_xlabel("grid point")
-    fig.tight_layout()
+    if ax is None:
+        fig.tight_layout()
     return fig
 
 
@@ -94,43 +111,79 @@ def spectrum_band(fit, key: jax.Array, n: int = 200, level: float = 0.95
     return np.quantile(curves, tail, axis=0), np.quantile(curves, 1 - tail, axis=0)
 
 
+MAX_COMPONENTS = 40  # more peaks than this: marks at their heights instead of curves
+
+
 def plot_spectrum_fit(fit, key: jax.Array | None = None, title: str | None = None,
-                      xlabel: str = "x") -> plt.Figure:
+                      xlabel: str | None = None, ylabel: str | None = None,
+                      ax: AxesArg = None, min_probability: float = 0.0,
+                      max_components: int = MAX_COMPONENTS) -> plt.Figure:
     """Figure of a measured spectrum's fit (`peakflow.SpectrumFit`).
 
-    Top: data, baseline, fit with its 95 % band, each component (on the baseline), peak
-    centres with ±2 sd; windows flagged as unexplained are shaded red. Bottom: residual with
-    ±2 noise sd.
+    Top: data, baseline, fit with its 95 % band, each component (on the baseline) with its
+    centre's ±2 sd, windows flagged as unexplained shaded red. Bottom: residual with ±2 noise
+    sd.
+
+    Args:
+      key: PRNG key for the band (default PRNGKey(0)).
+      xlabel, ylabel: axis labels; default the file's (``fit.meta``: ``x_label``,
+        ``y_label``, from `read_spectrum`), else "x" and "intensity".
+      ax: draw on these axes: one `Axes` (no residual panel) or a pair (fit, residual);
+        default a new figure with both.
+      min_probability: show only the peaks whose existence probability reaches this.
+      max_components: with more peaks than this shown, each is a mark at its height (with
+        its ±2 sd) instead of a dashed curve, so that spectra with hundreds stay readable.
     """
     key = jax.random.PRNGKey(0) if key is None else key
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6.5), sharex=True,
-                                      gridspec_kw={"height_ratios": [3, 1]})
+    fig, top, bottom = _panels(ax, (11, 6.5))
     top.plot(fit.x, fit.y, color="0.55", lw=0.8, label="data")
     top.plot(fit.x, fit.baseline, color="C2", lw=1, label="baseline")
     if len(fit.peaks):
         lo, hi = spectrum_band(fit, key)
         top.fill_between(fit.x, lo, hi, color="C0", alpha=0.3, label="95 % band")
     top.plot(fit.x, fit.fitted, color="C0", lw=1.2, label="fit")
-    for i, component in enumerate(fit.components()):
-        top.plot(fit.x, fit.baseline + component, "--", lw=0.8, color="C1",
-                 label="components" if i == 0 else None)
-        centre, sd = fit.peaks.location[i], fit.peaks.location_sd[i]
-        top.axvspan(centre - 2 * sd, centre + 2 * sd, color="C1", alpha=0.25)
+    _draw_peaks(top, fit, np.flatnonzero(fit.peaks.probability >= min_probability),
+                max_components)
     for start, stop, flag in zip(fit.windows.start, fit.windows.stop, fit.windows.unexplained):
         if flag:
-            for ax in (top, bottom):
-                ax.axvspan(start, stop, color="red", alpha=0.06)
+            for panel in (top, bottom):
+                if panel is not None:
+                    panel.axvspan(start, stop, color="red", alpha=0.06)
     top.set_title(title or f"{fit.name or 'spectrum'}: {fit.num_peaks} peak(s)"
                   + ("  (red: windows not explained)" if fit.unexplained else ""))
     top.legend(loc="upper right", fontsize=8)
-    top.set_ylabel("intensity")
+    top.set_ylabel(ylabel or fit.meta.get("y_label") or "intensity")
+    xlabel = xlabel or fit.meta.get("x_label") or "x"
+    if bottom is None:
+        top.set_xlabel(xlabel)
+        return fig
     bottom.plot(fit.x, fit.y - fit.fitted, color="0.3", lw=0.6)
     bottom.axhspan(-2 * fit.noise, 2 * fit.noise, color="C0", alpha=0.2, label="±2 noise sd")
     bottom.set_ylabel("residual")
     bottom.set_xlabel(xlabel)
     bottom.legend(loc="upper right", fontsize=8)
-    fig.tight_layout()
+    if ax is None:
+        fig.tight_layout()
     return fig
+
+
+def _draw_peaks(top: Axes, fit, shown: np.ndarray, max_components: int) -> None:
+    """The peaks `shown` (indices): dashed components on the baseline with their centres'
+    ±2 sd, or, when there are more than `max_components`, a mark at each one's height with a
+    horizontal ±2 sd bar."""
+    p = fit.peaks
+    if shown.size > max_components:
+        base = np.interp(p.location[shown], fit.x, fit.baseline)
+        top.errorbar(p.location[shown], base + p.amplitude[shown],
+                     xerr=2 * p.location_sd[shown], fmt="v", ms=3, color="C1", lw=0.8,
+                     label=f"peaks ({shown.size}), ±2 sd")
+        return
+    components = fit.components()
+    for n, i in enumerate(shown):
+        top.plot(fit.x, fit.baseline + components[i], "--", lw=0.8, color="C1",
+                 label="components" if n == 0 else None)
+        centre, sd = p.location[i], p.location_sd[i]
+        top.axvspan(centre - 2 * sd, centre + 2 * sd, color="C1", alpha=0.25)
 
 
 def plot_band_maps(bands, variable: str = "area", columns: int = 4) -> plt.Figure:

@@ -81,7 +81,7 @@ def fit(y: Any, x: Any = None, *, model: ModelArg = None, name: str | None = Non
     """
     opts, trained = _options(options, option_values), _model(model)
     first = _fit_pass([_pair(y, x)], trained, [name], [opts], raise_errors=True)
-    return _second_pass(first, trained, opts)[0]
+    return _labelled(_second_pass(first, trained, opts), [y])[0]
 
 
 def fit_many(spectra: Any, x: Any = None, *, model: ModelArg = None,
@@ -102,8 +102,7 @@ def fit_many(spectra: Any, x: Any = None, *, model: ModelArg = None,
       too short, ...) gets a `SpectrumFit` whose ``error`` says why, with empty arrays; the
       others are fitted as usual.
     """
-    if x is not None:
-        spectra = [(row, x) for row in np.asarray(spectra)]
+    spectra = [(row, x) for row in np.asarray(spectra)] if x is not None else list(spectra)
     pairs = [_pair(item, None) if isinstance(item, Spectrum) else _pair(*item)
              for item in spectra]
     names = list(names) if names is not None else [None] * len(pairs)
@@ -111,7 +110,8 @@ def fit_many(spectra: Any, x: Any = None, *, model: ModelArg = None,
         raise ValueError(f"{len(names)} names for {len(pairs)} spectra")
     opts = _options(options, option_values)
     trained = _model(model)
-    return _second_pass(_fit_pass(pairs, trained, names, [opts] * len(pairs)), trained, opts)
+    fits = _second_pass(_fit_pass(pairs, trained, names, [opts] * len(pairs)), trained, opts)
+    return _labelled(fits, spectra)
 
 
 def _pair(y: Any, x: Any) -> tuple[Any, Any]:
@@ -124,6 +124,19 @@ def _pair(y: Any, x: Any) -> tuple[Any, Any]:
         raise TypeError("a measured spectrum needs its axis: fit(y, x) or fit(Spectrum); "
                         "spectra already on a model's grid go to peakflow.infer")
     return y, x
+
+
+def _labelled(fits: list[SpectrumFit], items: Sequence[Any]) -> list[SpectrumFit]:
+    """Each fit of a `Spectrum` with the axis labels its file gives (``meta``: ``x_label``,
+    ``y_label``), which tables and plots show."""
+    out = []
+    for fit_, item in zip(fits, items):
+        if isinstance(item, Spectrum):
+            labels = {k: v for k, v in (("x_label", item.x_label), ("y_label", item.y_label))
+                      if v is not None}
+            fit_ = replace(fit_, meta={**fit_.meta, **labels})
+        out.append(fit_)
+    return out
 
 
 def _model(model: ModelArg) -> TrainedModel:
