@@ -17,16 +17,12 @@ and lmfit refits the same four numbers per peak that peakflow reports.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
-if TYPE_CHECKING:
-    from peakflow.measured.results import SpectrumFit
 
-
-def to_lmfit(fit: SpectrumFit):
-    """The fit's peaks as ``(model, params)`` for lmfit (see the module docstring).
+def to_lmfit(fit):
+    """The peaks of `fit` (a `SpectrumFit`) as ``(model, params)`` for lmfit (see the module
+    docstring).
 
     Fit ``fit.y - fit.baseline`` against ``fit.x`` (peakflow's baseline is a curve, not a
     parametric model), e.g. ``model.fit(fit.y - fit.baseline, params, x=fit.x)``.
