@@ -10,11 +10,15 @@
 
 For each file, ``fit`` writes ``<stem>.peaks.csv`` and ``<stem>.peaks.json`` (location, FWHM,
 amplitude, area, Lorentzian fraction and γ, each with its sd, and P(K) of the window that found
-each peak) and, with ``--plot``, ``<stem>.png``. All files' windows go through the model
-together. A file that cannot be read or fitted is reported on stderr and the others are still
-written; the exit status is 1 when any file failed, 2 for bad arguments. Every output is
-written to a temporary name and renamed when complete; ``--resume`` skips the files whose
-outputs are already in ``--out``.
+each peak) and, with ``--plot``, ``<stem>.png``; when two inputs share a stem (``a/s.txt``,
+``b/s.txt``), the outputs keep the inputs' folders below their common folder
+(``OUT/a/s.peaks.csv``, ``OUT/b/s.peaks.csv``). ``peaks.csv`` in ``--out`` holds every file's
+peaks in one table with a ``spectrum`` column (and ``peaks.parquet`` when pyarrow is
+installed); with ``--resume`` it holds the files fitted in that run. The files' windows go
+through the model together, 64 files at a time, with a progress bar. A file that cannot be
+read or fitted is reported on stderr and the others are still written; the exit status is 1
+when any file failed, 2 for bad arguments. Every output is written to a temporary name and
+renamed when complete; ``--resume`` skips the files whose outputs are already in ``--out``.
 
 ``map`` reads a spectral map (`peakflow.map_io.read_map`: Renishaw ``.wdf``, HORIBA ``.xml``,
 ``.hspy``, WiRE/LabSpec text exports, ``.nc``, ``.npz``, ``.npy`` with ``--axis``), fits every
@@ -35,11 +39,15 @@ import argparse
 import sys
 from pathlib import Path
 
+import os
+import re
+
 from tqdm import tqdm
 
+from peakflow.config import BASELINE_METHODS
 from peakflow.io import SpectrumFileError, atomic_write, read_spectrum
-from peakflow.measured import FitOptions, SpectrumFit, fit_many
-from peakflow.measured.baseline import METHODS
+
+GROUP = 64  # files fitted per call (one progress step); the model sees all their windows at once
 
 
 def _version() -> str:
@@ -55,7 +63,8 @@ def _version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="peakflow", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="peakflow", description=_plain(__doc__),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"peakflow {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     fit = commands.add_parser("fit", help="fit peaks in spectrum files and write peak tables")
@@ -100,7 +109,7 @@ def _add_common(command: argparse.ArgumentParser) -> None:
                          help="fit only this part of the x axis")
     command.add_argument("--model", default=None, metavar="DIR",
                          help="model directory (default: the bundled real-data model)")
-    command.add_argument("--baseline", default="arpls", choices=METHODS,
+    command.add_argument("--baseline", default="arpls", choices=BASELINE_METHODS,
                          help="baseline removed before fitting (default arpls)")
     command.add_argument("--fwhm", type=float, default=None,
                          help="typical peak FWHM in x units (default: estimated from the data)")
@@ -115,7 +124,14 @@ def _add_common(command: argparse.ArgumentParser) -> None:
                               " ~2x faster without)")
 
 
-def _options(args: argparse.Namespace) -> FitOptions:
+def _plain(text: str) -> str:
+    """A docstring as plain text for ``--help``: no reST backticks."""
+    return re.sub(r"`+([^`]+)`+", r"\1", text).strip()
+
+
+def _options(args: argparse.Namespace):
+    from peakflow.measured import FitOptions
+
     return FitOptions(baseline=args.baseline, fwhm=args.fwhm, exact=args.exact,
                       x_range=tuple(args.x_range) if args.x_range else None,
                       despike=not args.no_despike, refine=not args.no_refine)
@@ -125,17 +141,29 @@ def _column(value: str | None) -> str | int | None:
     return int(value) if value is not None and value.lstrip("-").isdigit() else value
 
 
-def _outputs(name: str, out: Path, plot: bool) -> list[Path]:
-    """The files `peakflow fit` writes for the input `name`: table, JSON (and figure)."""
-    stem = Path(name).stem
-    return [out / f"{stem}.peaks.csv", out / f"{stem}.peaks.json"] + \
-        ([out / f"{stem}.png"] if plot else [])
+def output_stems(files: list[str]) -> dict[str, Path]:
+    """Each input's output stem below ``--out``: its file stem, or, when two inputs share a
+    stem, its path below the inputs' common folder without the suffix."""
+    stems = [Path(f).stem for f in files]
+    if len(set(stems)) == len(stems):
+        return {f: Path(s) for f, s in zip(files, stems)}
+    absolute = [Path(f).resolve() for f in files]
+    common = Path(os.path.commonpath([p.parent for p in absolute]))
+    return {f: p.relative_to(common).with_suffix("") for f, p in zip(files, absolute)}
 
 
-def _write(fit: SpectrumFit, out: Path, plot: bool) -> list[Path]:
+def _outputs(stem: Path, out: Path, plot: bool) -> list[Path]:
+    """The files `peakflow fit` writes for an input: table, JSON (and figure)."""
+    base = out / stem
+    return [base.with_name(f"{base.name}.peaks.csv"), base.with_name(f"{base.name}.peaks.json")] \
+        + ([base.with_name(f"{base.name}.png")] if plot else [])
+
+
+def _write(fit, stem: Path, out: Path, plot: bool) -> list[Path]:
     """Writes a fit's outputs, each to a temporary name renamed when complete (the JSON
     last, so a rerun with ``--resume`` treats a file as finished only when all are there)."""
-    paths = _outputs(fit.name, out, plot)
+    paths = _outputs(stem, out, plot)
+    paths[0].parent.mkdir(parents=True, exist_ok=True)
     fit.write_csv(paths[0])
     if plot:
         import matplotlib.pyplot as plt
@@ -153,14 +181,15 @@ def _write(fit: SpectrumFit, out: Path, plot: bool) -> list[Path]:
 def run_fit(args: argparse.Namespace) -> int:
     """Reads, fits and writes every file; returns the exit status."""
     args.out.mkdir(parents=True, exist_ok=True)
-    failures: dict[str, str] = {}
-    spectra, names = [], []
+    stems = output_stems(args.files)
     todo = [path for path in args.files if not (
-        args.resume and all(p.is_file() for p in _outputs(path, args.out, args.plot)))]
+        args.resume and all(p.is_file() for p in _outputs(stems[path], args.out, args.plot)))]
     if len(todo) < len(args.files) and not args.quiet:
         print(f"--resume: {len(args.files) - len(todo)} file(s) already done, skipped",
               file=sys.stderr)
-    for path in tqdm(todo, desc="read", unit="file", disable=args.quiet):
+    failures: dict[str, str] = {}
+    spectra, names = [], []
+    for path in tqdm(todo, desc="read", unit="file", disable=args.quiet or not todo):
         try:
             spectrum = read_spectrum(path, x=_column(args.x_col), y=_column(args.y_col))
         except (SpectrumFileError, OSError, ValueError) as err:
@@ -168,26 +197,60 @@ def run_fit(args: argparse.Namespace) -> int:
             continue
         spectra.append(spectrum)
         names.append(path)
-    options = _options(args)
-    fits = fit_many(spectra, model=args.model, names=names, options=options) if spectra else []
-    for fit in tqdm(fits, desc="write", unit="file", disable=args.quiet):
+    fits = _fit_groups(spectra, names, args)
+    written = []
+    for fit in tqdm(fits, desc="write", unit="file", disable=args.quiet or not fits):
         if fit.error:
             failures[fit.name] = fit.error
             continue
         try:
-            _write(fit, args.out, args.plot)
+            _write(fit, stems[fit.name], args.out, args.plot)
         except OSError as err:
             failures[fit.name] = f"cannot write results: {err}"
             continue
+        written.append(fit)
         if not args.quiet:
             flag = "  (some windows unexplained)" if fit.unexplained else ""
             tqdm.write(f"{fit.name}: {fit.num_peaks} peak(s){flag}")
+    if written:
+        _write_combined(written, args.out)
     for path, problem in failures.items():
         print(f"peakflow: {path}: {problem}", file=sys.stderr)
     if not args.quiet:
-        print(f"{len(fits) - sum(f.error is not None for f in fits)} of {len(todo)} "
-              f"file(s) fitted; results in {args.out}", file=sys.stderr)
+        where = f"; results in {args.out}" if written else ""
+        print(f"{len(written)} of {len(todo)} file(s) fitted{where}"
+              + (f", {len(failures)} failed" if failures else ""), file=sys.stderr)
     return 1 if failures else 0
+
+
+def _fit_groups(spectra: list, names: list[str], args: argparse.Namespace) -> list:
+    """`fit_many` on groups of `GROUP` files, with a progress bar over the files."""
+    if not spectra:
+        return []
+    from peakflow.measured import fit_many
+
+    options, fits = _options(args), []
+    with tqdm(total=len(spectra), desc="fit", unit="file", disable=args.quiet) as bar:
+        for lo in range(0, len(spectra), GROUP):
+            fits += fit_many(spectra[lo:lo + GROUP], model=args.model,
+                             names=names[lo:lo + GROUP], options=options)
+            bar.update(len(spectra[lo:lo + GROUP]))
+    return fits
+
+
+def _write_combined(fits: list, out: Path) -> None:
+    """Every fit's peaks in one table, ``peaks.csv`` (and ``peaks.parquet`` with pyarrow)."""
+    from peakflow.measured import fits_to_dataframe
+
+    table = fits_to_dataframe(fits)
+    with atomic_write(out / "peaks.csv") as temporary:
+        table.to_csv(temporary, index=False)
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return
+    with atomic_write(out / "peaks.parquet") as temporary:
+        table.to_parquet(temporary, index=False)
 
 
 def run_map(args: argparse.Namespace) -> int:

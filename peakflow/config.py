@@ -19,6 +19,8 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+BASELINE_METHODS = ("arpls", "asls", "snip", "none")  # measured spectra's baseline choices
+
 Range = tuple[float, float]
 
 

@@ -120,3 +120,39 @@ def test_version_is_printed(capsys):
         cli_main(["--version"])
     assert stop.value.code == 0
     assert capsys.readouterr().out.strip() == f"peakflow {peakflow.__version__}"
+
+
+def test_inputs_sharing_a_stem_keep_their_folders_and_a_combined_table(tmp_path, capsys):
+    import pandas as pd
+
+    for folder, seed in (("a", 1), ("b", 2)):
+        y, x, _ = realistic_spectrum(np.random.default_rng(seed))
+        (tmp_path / folder).mkdir()
+        np.savetxt(tmp_path / folder / "s.txt", np.c_[x, y])
+    out = tmp_path / "out"
+    files = [str(tmp_path / "a" / "s.txt"), str(tmp_path / "b" / "s.txt")]
+    assert cli_main(["fit", *files, "--out", str(out)]) == 0
+    first = json.loads((out / "a" / "s.peaks.json").read_text())
+    second = json.loads((out / "b" / "s.peaks.json").read_text())
+    assert first["name"] != second["name"]                       # neither overwrote the other
+    table = pd.read_csv(out / "peaks.csv")
+    assert sorted(table["spectrum"].unique()) == sorted(files)
+    assert len(table) == first["num_peaks"] + second["num_peaks"]
+    assert "2 of 2 file(s) fitted; results in" in capsys.readouterr().err
+
+
+def test_when_every_file_fails_the_summary_says_so(tmp_path, capsys):
+    bad = tmp_path / "bad.txt"
+    bad.write_text("no numbers here\n")
+    assert cli_main(["fit", str(bad), "--out", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "0 of 1 file(s) fitted, 1 failed" in err and "results in" not in err
+    assert not (tmp_path / "out" / "peaks.csv").exists()
+
+
+def test_help_is_plain_text_and_does_not_load_jax():
+    code = ("import sys, contextlib, io; import peakflow.cli as c; buf = io.StringIO()\n"
+            "with contextlib.redirect_stdout(buf), contextlib.suppress(SystemExit):\n"
+            "    c.main(['--help'])\n"
+            "print('``' in buf.getvalue(), 'jax' in sys.modules)")
+    assert run_python(["-c", code], timeout=120).stdout.split() == ["False", "False"]

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from peakflow.config import BASELINE_METHODS
+
 from peakflow.measured.arpls import arpls_many
 
-METHODS = ("arpls", "asls", "snip", "none")  # the choices of `remove_baseline` and the CLI
+METHODS = BASELINE_METHODS  # the choices of `remove_baseline` and the CLI
 
 
 def remove_baseline(y: np.ndarray, method: str = "arpls", lam: float | None = None,
