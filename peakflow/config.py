@@ -19,9 +19,8 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-BASELINE_METHODS = ("arpls", "asls", "snip", "none")  # measured spectra's baseline choices
-
 Range = tuple[float, float]
+BASELINE_METHODS = ("arpls", "asls", "snip", "none")  # measured spectra's baseline choices
 
 
 @dataclass(frozen=True)
@@ -342,7 +341,7 @@ def with_overrides(config: Config, overrides: dict[str, Any]) -> Config:
 
 
 def preset(name: str) -> Config:
-    """Returns a named preset: ``paper``, ``compact`` or ``tiny`` (see the module docstring)."""
+    """Returns a named preset, one of `PRESETS` (see the module docstring)."""
     if name == "compact":
         return Config(model=ModelConfig(family="correlated"), preset="compact")
     if name == "paper":
@@ -359,13 +358,11 @@ def preset(name: str) -> Config:
     if name == "broad":
         return broad()
     if name == "tiny":
-        return Config(
-            model=ModelConfig(family="correlated"),
-            policy=PolicyConfig(features=4, hidden=16, crop=32),
-            train=TrainConfig(steps=20, batch_size=8, warmup=2, eval_every=10,
-                              checkpoint_every=10, validation_size=32),
-            preset="tiny",
-        )
+        return Config(model=ModelConfig(family="correlated"),
+                      policy=PolicyConfig(features=4, hidden=16, crop=32),
+                      train=TrainConfig(steps=20, batch_size=8, warmup=2, eval_every=10,
+                                        checkpoint_every=10, validation_size=32),
+                      preset="tiny")
     raise ValueError(f"unknown preset {name!r}; choose one of {PRESETS}")
 
 

@@ -22,6 +22,7 @@ def test_match_peaks_and_confusion():
     np.testing.assert_array_equal(matrix, [[1, 0, 0], [0, 1, 1], [0, 0, 1]])
 
 
+@pytest.mark.slow  # 36 s on 2 cores: SBC, the exactness step and P(K) reliability end to end
 def test_evaluate_reports_accuracy(tmp_path, capsys):
     metrics = evaluate.main(["--n", "64", "--json", str(tmp_path / "m.json")])
     assert metrics["k_accuracy"] >= 0.95 and metrics["failure_rate"] <= 0.05
