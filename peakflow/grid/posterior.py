@@ -134,6 +134,20 @@ class Posterior:
         draws = jax.vmap(q.sample)(jax.random.split(key, n))
         return Peaks(*(np.where(present, np.asarray(d), np.nan) for d in draws))
 
+    def to_dataframe(self):
+        """pandas: one row per found peak with the spectrum's index, means and sds
+        (`peakflow.grid.export.posterior_to_dataframe`)."""
+        from peakflow.grid.export import posterior_to_dataframe
+
+        return posterior_to_dataframe(self)
+
+    def to_inference_data(self, key: jax.Array | None = None, draws: int = 500):
+        """ArviZ `InferenceData` of `draws` draws per peak slot and of K
+        (`peakflow.grid.export.posterior_to_inference_data`)."""
+        from peakflow.grid.export import posterior_to_inference_data
+
+        return posterior_to_inference_data(self, key, draws)
+
     def __repr__(self) -> str:
         if self.num_peaks.ndim:
             return (f"Posterior(batch of {self.num_peaks.shape[0]} spectra, "

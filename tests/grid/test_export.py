@@ -1,0 +1,47 @@
+"""A grid posterior as a DataFrame and as ArviZ InferenceData."""
+
+import arviz as az
+import jax
+import numpy as np
+
+
+def test_dataframe_has_one_row_per_found_peak(grid_posterior):
+    frame = grid_posterior.to_dataframe()
+    counts = np.asarray(grid_posterior.num_peaks)
+    assert len(frame) == counts[counts > 0].sum()
+    first = frame[frame["spectrum"] == 0]
+    np.testing.assert_allclose(first["location"], grid_posterior.location.mean[0, :counts[0]])
+    np.testing.assert_allclose(first["amplitude_sd"], grid_posterior.amplitude.std[0, :counts[0]])
+    assert (frame["p_num_peaks"] > 0).all() and {"fwhm", "fwhm_sd", "num_peaks"} <= set(frame)
+
+
+def test_inference_data_works_with_arviz(grid_posterior):
+    data = grid_posterior.to_inference_data(jax.random.PRNGKey(1), draws=400)
+    post = data.posterior
+    n = np.asarray(grid_posterior.num_peaks).size
+    assert post["location"].shape[:3] == (1, 400, n) and post["K"].shape == (1, 400, n)
+    # the draws' means and sds are the posterior's
+    found = int(grid_posterior.num_peaks[0])
+    drawn = post["location"].values[0, :, 0, :found]
+    np.testing.assert_allclose(drawn.mean(0), grid_posterior.location.mean[0, :found],
+                               atol=4 * grid_posterior.location.std[0, :found].max() / 20)
+    assert np.all(np.isnan(post["location"].values[0, :, 0, found:]))
+    # K is drawn from P(K): its frequencies follow the stated probabilities
+    freq = np.bincount(post["K"].values[0, :, 0], minlength=grid_posterior.k_probs.shape[1])
+    np.testing.assert_allclose(freq / 400, grid_posterior.k_probs[0], atol=0.08)
+    summary = az.summary(data, var_names=["location"], coords={"spectrum": [0],
+                                                                "slot": list(range(found))})
+    assert len(summary) == found and np.isfinite(summary["mean"]).all()
+
+
+def test_a_single_spectrum_is_one_row_of_spectra(default_model, grid_batch):
+    import peakflow
+
+    single = peakflow.infer(np.asarray(grid_batch.spectrum[0]), model=default_model)
+    data = single.to_inference_data(draws=50)
+    assert data.posterior["amplitude"].shape[:3] == (1, 50, 1)
+    assert len(single.to_dataframe()) == int(single.num_peaks)
+    import matplotlib.pyplot as plt
+
+    az.plot_posterior(data, var_names=["location"], coords={"spectrum": [0], "slot": [0]})
+    plt.close("all")
