@@ -114,12 +114,13 @@ def fit_many(spectra: Any, x: Any = None, *, model: ModelArg = None,
     return _labelled(fits, spectra)
 
 
-def _pair(y: Any, x: Any) -> tuple[Any, Any]:
-    """(y, x) of one input: a `Spectrum` brings its axis."""
+def _pair(y: Any, x: Any) -> tuple:
+    """(y, x) of one input: a `Spectrum` brings its axis (and its per-point sigma, as a
+    third element, when its file gives one)."""
     if isinstance(y, Spectrum):
         if x is not None:
             raise TypeError("a Spectrum carries its own axis; do not pass x as well")
-        return y.y, y.x
+        return (y.y, y.x) if y.sigma is None else (y.y, y.x, y.sigma)
     if x is None:
         raise TypeError("a measured spectrum needs its axis: fit(y, x) or fit(Spectrum); "
                         "spectra already on a model's grid go to peakflow.infer")
@@ -173,13 +174,21 @@ def _fit_pass(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names: 
     """Steps 1-7 for every ``(y, x)`` pair, each at the grid its options imply, on
     intensities scaled by a power of two (exact) so that the largest is near 1 (`_exponent`);
     the fits are scaled back."""
-    exponents = [_exponent(y) for y, _ in spectra]
-    spectra = [(np.ldexp(np.asarray(y, np.float64), -e) if e else y, x)
-               for (y, x), e in zip(spectra, exponents)]
+    exponents = [_exponent(item[0]) for item in spectra]
+    spectra = [_scaled(item, e) for item, e in zip(spectra, exponents)]
     options = [replace(o, noise=float(np.ldexp(o.noise, -e))) if e and o.noise is not None
                else o for o, e in zip(options, exponents)]
     fits = _fit_scaled(spectra, trained, names, options, raise_errors)
     return [fit.scaled_y(2.0 ** e) if e else fit for fit, e in zip(fits, exponents)]
+
+
+def _scaled(item: tuple, exponent: int) -> tuple:
+    """``(y, x[, sigma])`` with y and sigma multiplied by 2**-exponent (exact)."""
+    if not exponent:
+        return item
+    y, x, *sigma = item
+    down = lambda v: np.ldexp(np.asarray(v, np.float64), -exponent)
+    return (down(y), x, *(down(v) for v in sigma))
 
 
 def _exponent(y: Any) -> int:

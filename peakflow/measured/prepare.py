@@ -110,29 +110,32 @@ def model_grid(x: np.ndarray, y: np.ndarray, noise: float, fwhm: float | None,
     return x[0] + step * np.arange(count)
 
 
-def prepare(y: Any, x: Any, sim: SimulatorConfig, options: FitOptions) -> Prepared:
-    """Steps 1-5 of `peakflow.measured.pipeline` for one spectrum, for a model trained on `sim`.
+def prepare(y: Any, x: Any, sim: SimulatorConfig, options: FitOptions,
+            sigma: Any = None) -> Prepared:
+    """Steps 1-5 of `peakflow.measured.pipeline` for one spectrum, for a model trained on `sim`
+    (`sigma`: optional (n,) noise sds per point, as an ``.xye`` file gives them).
 
     Raises:
       TypeError, ValueError: naming the problem with the spectrum or the options.
     """
-    (prepared,) = prepare_many([(y, x)], sim, [options], raise_errors=True)
+    (prepared,) = prepare_many([(y, x, sigma)], sim, [options], raise_errors=True)
     return prepared
 
 
 def prepare_many(pairs: Sequence[tuple[Any, Any]], sim: SimulatorConfig,
                  options: Sequence[FitOptions],
                  raise_errors: bool = False) -> list[Prepared | str]:
-    """`prepare` for many ``(y, x)`` pairs, the baselines of those that share a method and
-    smoothness removed in one batch (`remove_baselines`).
+    """`prepare` for many ``(y, x)`` pairs (or ``(y, x, sigma)``), the baselines of those that
+    share a method and smoothness removed in one batch (`remove_baselines`).
 
     Returns:
       One `Prepared` per pair, or the message of the error that stopped it (raised instead
       with `raise_errors`).
     """
     out: list[Gridded | Prepared | str] = []
-    for (y, x), opts in zip(pairs, options):
-        out.append(_guard(lambda y=y, x=x, opts=opts: on_model_grid(y, x, opts), raise_errors))
+    for (y, x, *sigma), opts in zip(pairs, options):
+        out.append(_guard(lambda y=y, x=x, opts=opts, s=(sigma or [None])[0]:
+                          on_model_grid(y, x, opts, s), raise_errors))
     groups: dict[tuple, list[int]] = {}
     for i, (item, opts) in enumerate(zip(out, options)):
         if isinstance(item, Gridded):
@@ -167,29 +170,57 @@ class Gridded:
     noise: float        # the data's noise sd
     noise_grid: float   # the noise sd on the grid
     spikes: np.ndarray  # (S,) x of the spike points replaced in y
+    noise_profile: np.ndarray | None = None  # (g,) the noise sd at each grid point, if known
 
 
-def on_model_grid(y: Any, x: Any, options: FitOptions) -> Gridded:
+def on_model_grid(y: Any, x: Any, options: FitOptions, sigma: Any = None) -> Gridded:
     """Steps 1-3: checks, crops, removes spikes (`despike`), estimates the noise (white or
-    correlated: `noise_level`), resamples onto the model grid."""
+    correlated: `noise_level`; the per-point `sigma` of the file when given and the options
+    set no ``noise``), resamples onto the model grid."""
+    raw_x = x
     x, y = crop(*check_axis(y, x), options.x_range)
-    level = _noise(y, options)
+    sigma = _point_sigma(sigma, raw_x, x) if options.noise is None else None
+    level = _noise(y, options, sigma)
     spikes = x[:0]
     if options.despike:
         y, spikes = remove_spikes(x, y, level.point)
         if spikes.size:
-            level = _noise(y, options)
+            level = _noise(y, options, sigma)
     step_of_x = data_step(x)
     grid = model_grid(x, y, level.point, options.fwhm, step_of_x, level.spacing)
     # cell averages lower the noise; interpolation correlates it, which we count as fewer
     # points; correlated noise averages as white noise of its long-run sd would
-    noise_grid = level.long_run * math.sqrt(step_of_x / (grid[1] - grid[0]))
-    return Gridded(x, y, grid, resample(x, y, grid, step_of_x), level.point, noise_grid,
-                   spikes)
+    thinning = math.sqrt(step_of_x / (grid[1] - grid[0]))
+    profile = None if sigma is None else np.interp(grid, x, sigma) * thinning
+    return Gridded(x, y, grid, resample(x, y, grid, step_of_x), level.point,
+                   level.long_run * thinning, spikes, profile)
 
 
-def _noise(y: np.ndarray, options: FitOptions) -> NoiseLevel:
-    """The data's `NoiseLevel`; the caller's ``noise`` sd is taken as white noise."""
+def _point_sigma(sigma: Any, raw_x: Any, x: np.ndarray) -> np.ndarray | None:
+    """The file's per-point noise sds on the checked axis `x` (n,), or None. Points whose
+    sigma is not a positive number (zero counts) take their neighbours' (interpolated).
+
+    Raises:
+      ValueError: sigma's length differs from x's, or no value is positive.
+    """
+    if sigma is None:
+        return None
+    sigma, raw_x = np.asarray(sigma, np.float64), np.asarray(raw_x, np.float64)
+    if sigma.shape != raw_x.shape:
+        raise ValueError(f"sigma has {sigma.size} values but x has {raw_x.size}")
+    usable = np.isfinite(sigma) & (sigma > 0) & np.isfinite(raw_x)
+    if not usable.any():
+        raise ValueError("sigma has no positive finite value")
+    order = np.argsort(raw_x[usable], kind="stable")
+    return np.interp(x, raw_x[usable][order], sigma[usable][order])
+
+
+def _noise(y: np.ndarray, options: FitOptions, sigma: np.ndarray | None = None) -> NoiseLevel:
+    """The data's `NoiseLevel`: the caller's ``noise`` sd (white), else the median of the
+    file's per-point `sigma`, else estimated from the data."""
+    if sigma is not None and options.noise is None:
+        typical = float(np.median(sigma))
+        return NoiseLevel(typical, 1, typical)
     if options.noise is None:
         return noise_level(y)
     if not options.noise > 0:
@@ -209,12 +240,23 @@ def to_windows(gridded: Gridded, corrected: np.ndarray, base: np.ndarray,
     grid, corrected, base = pad_to(gridded.grid, corrected, base, num_points, noise_grid)
     starts = window_starts(grid.size, num_points)
     windows = np.stack([corrected[s:s + num_points] for s in starts]).astype(np.float32)
-    scales = np.asarray(window_scale(windows, np.full(len(starts), noise_grid, np.float32),
-                                     sim.scale_floor), np.float64)
-    noise_model = np.maximum(noise_grid / scales, options.noise_floor)
+    noise = _window_noise(gridded, grid, starts, num_points)
+    scales = np.asarray(window_scale(windows, noise.astype(np.float32), sim.scale_floor),
+                        np.float64)
+    noise_model = np.maximum(noise / scales, options.noise_floor)
     return Prepared(gridded.x, gridded.y, grid, base, starts,
                     windows / scales[:, None].astype(np.float32), scales,
                     noise_model.astype(np.float32), gridded.noise, gridded.spikes)
+
+
+def _window_noise(gridded: Gridded, grid: np.ndarray, starts: np.ndarray,
+                  num_points: int) -> np.ndarray:
+    """(M,) each window's noise sd on the grid: the median of the file's per-point noise over
+    the window (ends continued into a padding), or the spectrum's one value."""
+    if gridded.noise_profile is None:
+        return np.full(starts.size, gridded.noise_grid)
+    profile = np.interp(grid, gridded.grid, gridded.noise_profile)
+    return np.array([np.median(profile[s:s + num_points]) for s in starts])
 
 
 def pad_to(grid: np.ndarray, corrected: np.ndarray, base: np.ndarray, num_points: int,

@@ -204,3 +204,12 @@ def test_integer_counts_are_not_taken_for_noise_free_data(broad):
     # a shoulder may be added, nothing more
     assert 1 <= result.num_peaks <= 2
     assert np.min(np.abs(result.peaks.location - 300)) < 1
+
+
+def test_the_sigma_column_of_an_xye_file_is_the_noise(broad, tmp_path):
+    y, x, truth = realistic_spectrum(np.random.default_rng(7))
+    path = tmp_path / "scan.xye"
+    np.savetxt(path, np.c_[x, y, np.full(x.size, 3 * truth.noise[0])])
+    told = fit(peakflow.read_spectrum(path), model=broad)
+    assert told.noise == pytest.approx(3 * truth.noise[0])
+    assert told.num_peaks <= fit(y, x, model=broad).num_peaks    # more noise, no more peaks

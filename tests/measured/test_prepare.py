@@ -81,3 +81,23 @@ def test_bad_spectra_are_named(y, x, message):
 def test_intensities_that_are_not_real_numbers_are_refused(y, what):
     with pytest.raises(TypeError, match=f"y must be real numbers, got {what}"):
         check_axis(y, np.arange(20.0))
+
+
+def test_a_files_sigma_sets_the_noise_of_each_window():
+    from peakflow.config import preset
+    from peakflow.measured import FitOptions
+    from peakflow.measured.prepare import prepare
+
+    x = np.linspace(0.0, 100.0, 4000)
+    y = 50 + 40 * pv(x, 1.0, 50.0, 0.5, 0.5)
+    sigma = np.where(x < 50, 1.0, 4.0)                      # noisier on the right
+    sigma[::97] = 0.0                                       # zero counts: sigma 0, skipped
+    sim = preset("broad").sim
+    given = prepare(y[::-1], x[::-1], sim, FitOptions(), sigma=sigma[::-1])
+    assert given.noise == pytest.approx(np.median(sigma[sigma > 0]))
+    left, right = given.noise_model[0] * given.scales[0], given.noise_model[-1] * given.scales[-1]
+    assert right == pytest.approx(4 * left, rel=0.05)
+    told = prepare(y, x, sim, FitOptions(noise=2.0), sigma=sigma)   # the caller's noise wins
+    assert told.noise == 2.0
+    with pytest.raises(ValueError, match="sigma has 3 values but x has 4000"):
+        prepare(y, x, sim, FitOptions(), sigma=np.ones(3))
