@@ -90,22 +90,17 @@ def spectrum_band(fit, key: jax.Array, n: int = 200, level: float = 0.95
                   ) -> tuple[np.ndarray, np.ndarray]:
     """Pointwise central credible band of a `SpectrumFit`'s curve (baseline held fixed).
 
-    Peak parameters are drawn from their mean-field marginals (Normal; η clipped to [0, 1]).
+    Each peak's parameters are drawn jointly from its posterior (`SpectrumFit.sample`: the
+    height-width correlation keeps a poorly determined peak's curve in check), peaks
+    independently.
 
     Returns:
       (lo, hi), each (n_points,) on ``fit.x``.
     """
-    p = fit.peaks
-    keys = jax.random.split(key, 4)
-    draw = lambda k, mean, sd: np.asarray(mean + sd * jax.random.normal(k, (n, mean.size)))
-    amp = draw(keys[0], p.amplitude, p.amplitude_sd)
-    loc = draw(keys[1], p.location, p.location_sd)
-    wid = np.abs(draw(keys[2], p.width, p.width_sd)) + 1e-12
-    eta = np.clip(draw(keys[3], p.lorentzian, p.lorentzian_sd), 0.0, 1.0)
+    draws = fit.sample(n, seed=int(jax.random.randint(key, (), 0, 2**31 - 1)))
     curves = np.zeros((n, fit.x.size))
-    for i in range(len(p)):  # peaks one at a time keeps memory at n × n_points
-        curves += profile(fit.x[None, :], amp[:, i:i + 1], loc[:, i:i + 1], wid[:, i:i + 1],
-                          eta[:, i:i + 1], xp=np)
+    for i in range(fit.num_peaks):  # peaks one at a time keeps memory at n × n_points
+        curves += profile(fit.x[None, :], *(v[:, i:i + 1] for v in draws), xp=np)
     tail = (1.0 - level) / 2
     curves += fit.baseline[None, :]
     return np.quantile(curves, tail, axis=0), np.quantile(curves, 1 - tail, axis=0)

@@ -16,7 +16,7 @@ from peakflow.core.predict import Prediction
 from peakflow.measured.options import FitOptions
 from peakflow.measured.prepare import Prepared
 from peakflow.measured.signal import TARGET_FWHM, data_step
-from peakflow.measured.results import PeakTable, SpectrumFit, WindowTable
+from peakflow.measured.results import PeakDraws, PeakTable, SpectrumFit, WindowTable
 from peakflow.measured.tiling import merge
 from peakflow.runtime.trained import TrainedModel
 
@@ -276,8 +276,11 @@ def assemble_many(prepared: list[Prepared], preds: list[Prediction], trained: Tr
     scale = np.concatenate([p.scales[win] for p, (win, _) in zip(prepared, chosen)])
     step = np.concatenate([np.full(win.size, p.grid[1] - p.grid[0])
                            for p, (win, _) in zip(prepared, chosen)])
-    derived = derived_sds(jax.tree.map(lambda a: a[rows, slots], q), scale, step,
-                          np.random.default_rng(DRAW_SEED))
+    chosen_q = jax.tree.map(lambda a: np.asarray(a)[rows, slots], q)
+    derived = derived_sds(chosen_q, scale, step, np.random.default_rng(DRAW_SEED))
+    origin = np.concatenate([p.grid[0] + p.starts[win] * (p.grid[1] - p.grid[0])
+                             for p, (win, _) in zip(prepared, chosen)])
+    every_draw = PeakDraws(chosen_q, origin, step, scale)
     bounds = np.cumsum([0] + [win.size for win, _ in chosen])
     fits = []
     for i, (prep, pred, name, khat) in enumerate(zip(prepared, preds, names, khats)):
@@ -288,9 +291,10 @@ def assemble_many(prepared: list[Prepared], preds: list[Prediction], trained: Tr
         windows = window_table(prep, pred, chi2, trained.k_max, khat)
         on_grid = prep.baseline + blend(prep, polynomials[offsets[i]:offsets[i + 1]])
         baseline = np.interp(prep.x, prep.grid, on_grid)
+        draws = every_draw.take(np.arange(bounds[i], bounds[i + 1]))
         fit = SpectrumFit(peaks, windows, prep.x, prep.y, baseline, baseline, prep.noise,
                           float(prep.grid[1] - prep.grid[0]), False, None, name,
-                          spikes=prep.spikes)
+                          spikes=prep.spikes, draws=draws)
         fits.append(with_misfit(replace(fit, fitted=baseline + fit.components().sum(axis=0))))
     return fits
 
@@ -323,5 +327,7 @@ def combine_passes(fine: SpectrumFit, coarse: SpectrumFit) -> SpectrumFit:
                             for n in WindowTable.__dataclass_fields__))
     baseline = fine.baseline + coarse.baseline
     fitted = fine.fitted + coarse.fitted
+    draws = (PeakDraws.concatenate(fine.draws, coarse.draws).take(order)
+             if fine.draws is not None and coarse.draws is not None else None)
     return with_misfit(replace(fine, peaks=peaks, windows=windows, baseline=baseline,
-                               fitted=fitted))
+                               fitted=fitted, draws=draws))

@@ -1,13 +1,13 @@
-"""A measured fit as an lmfit model, to polish or compare with the least-squares tool many
-spectroscopists already use.
+"""A measured fit in the tools spectroscopists already use: an lmfit model (`to_lmfit`), to
+polish or compare with least squares, and ArviZ draws (`to_inference_data`).
 
-peakflow's peak is ``α [η / (1 + z²) + (1 − η) exp(−z² / 2)]``, z = (x − c) / γ: the
-Lorentzian's half-width and the Gaussian's sd are the same γ, and α is the height. lmfit's
-`PseudoVoigtModel` shares the FWHM between its two parts instead, so no choice of its
-parameters gives this curve. Each peak therefore becomes a `GaussianModel` plus a
-`LorentzianModel` (prefixes ``p{i}g_`` and ``p{i}l_``) whose centres and sigmas are tied, with
-peakflow's own parameters as extra lmfit parameters (``p{i}height`` = α, ``p{i}eta`` = η) and
-the two areas written in terms of them:
+The lmfit model: peakflow's peak is ``α [η / (1 + z²) + (1 − η) exp(−z² / 2)]``, z = (x − c)
+/ γ: the Lorentzian's half-width and the Gaussian's sd are the same γ, and α is the height.
+lmfit's `PseudoVoigtModel` shares the FWHM between its two parts instead, so no choice of
+its parameters gives this curve. Each peak therefore becomes a `GaussianModel` plus a
+`LorentzianModel` (prefixes ``p{i}g_`` and ``p{i}l_``) whose centres and sigmas are tied,
+with peakflow's own parameters as extra lmfit parameters (``p{i}height`` = α, ``p{i}eta`` =
+η) and the two areas written in terms of them:
 
     Gaussian area = √(2π) γ α (1 − η),   Lorentzian area = π γ α η,
 
@@ -57,3 +57,32 @@ def to_lmfit(fit):
                    expr=f"sqrt(2*pi)*p{i}g_sigma*p{i}height*(1-p{i}eta)")
         params.add(f"p{i}l_amplitude", expr=f"pi*p{i}g_sigma*p{i}height*p{i}eta")
     return model, params
+
+
+def to_inference_data(fit, num: int = 500, seed: int = 0):
+    """`num` draws of the peaks of `fit` (a `SpectrumFit`) as an ArviZ `InferenceData`.
+
+    Posterior variables with dims (chain, draw, peak), one chain, in the caller's units:
+    ``amplitude``, ``location``, ``width`` (γ), ``lorentzian`` (η), ``fwhm``, ``area`` —
+    each peak's four parameters drawn jointly (`SpectrumFit.sample`), peaks independently —
+    and ``exists`` (each peak drawn present with its reported probability), with ``K``
+    (chain, draw) the number present. ``az.summary`` and ``az.plot_posterior`` work on it.
+
+    Raises:
+      ValueError: a fit without draws (a failed fit).
+    """
+    import arviz as az
+
+    from peakflow.core.lineshape import area, fwhm_ratio
+
+    draws = fit.sample(num, seed)
+    values = {"amplitude": draws.amplitude, "location": draws.location,
+              "width": draws.width, "lorentzian": draws.lorentzian,
+              "fwhm": draws.width * fwhm_ratio(draws.lorentzian, np),
+              "area": area(draws.amplitude, draws.width, draws.lorentzian)}
+    rng = np.random.default_rng([seed, 1])
+    values["exists"] = rng.uniform(size=draws.amplitude.shape) < fit.peaks.probability
+    posterior = {name: value[None] for name, value in values.items()}
+    posterior["K"] = values["exists"].sum(axis=1)[None]
+    return az.from_dict(posterior=posterior, dims={name: ["peak"] for name in values},
+                        coords={"peak": np.arange(fit.num_peaks)})

@@ -9,9 +9,10 @@ import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import jax
 import numpy as np
 
-from peakflow.core.lineshape import profile
+from peakflow.core.lineshape import Peaks, profile
 from peakflow.io import atomic_write
 
 COLUMNS = ("location", "fwhm", "amplitude", "area", "lorentzian", "width")
@@ -51,6 +52,38 @@ class PeakTable:
         names = [f.name for f in self.__dataclass_fields__.values()]
         return [{name: _scalar(getattr(self, name)[i]) for name in names}
                 for i in range(len(self))]
+
+
+@dataclass(frozen=True)
+class PeakDraws:
+    """Each reported peak's joint posterior, to draw from: its variational posterior in its
+    window's units (``q``: `CorrelatedQ` or `PeakQ`, fields (P, ...), in `PeakTable` order)
+    and the maps to the caller's units, each (P,): ``origin`` (x of the window's grid point
+    0), ``step`` (x units per grid point), ``scale`` (y units per window unit)."""
+
+    q: Any
+    origin: np.ndarray
+    step: np.ndarray
+    scale: np.ndarray
+
+    def sample(self, rng: np.random.Generator, num: int) -> Peaks:
+        """`num` joint draws of every peak: `Peaks` with fields (num, P) in the caller's
+        units (η clipped to [0, 1]); peaks are drawn independently of each other."""
+        d = self.q.host_sample(rng, num)
+        return Peaks(d.amplitude * self.scale, self.origin + d.location * self.step,
+                     np.abs(d.width) * self.step, np.clip(d.lorentzian, 0.0, 1.0))
+
+    def take(self, index: np.ndarray) -> PeakDraws:
+        """The draws of the peaks at `index` (P',), in that order."""
+        pick = lambda a: np.asarray(a)[index]
+        return PeakDraws(jax.tree.map(pick, self.q), pick(self.origin), pick(self.step),
+                         pick(self.scale))
+
+    @staticmethod
+    def concatenate(first: PeakDraws, second: PeakDraws) -> PeakDraws:
+        both = lambda a, b: np.concatenate([np.asarray(a), np.asarray(b)])
+        return PeakDraws(jax.tree.map(both, first.q, second.q), both(first.origin, second.origin),
+                         both(first.step, second.step), both(first.scale, second.scale))
 
 
 @dataclass(frozen=True)
@@ -117,6 +150,7 @@ class SpectrumFit:
     chi2: float = float("nan")
     stretch: float = float("nan")
     spikes: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    draws: PeakDraws | None = None
 
     @property
     def num_peaks(self) -> int:
@@ -151,8 +185,28 @@ class SpectrumFit:
         p = self.peaks
         peaks = replace(p, amplitude=p.amplitude * factor, amplitude_sd=p.amplitude_sd * factor,
                         area=p.area * factor, area_sd=p.area_sd * factor)
+        draws = (None if self.draws is None
+                 else replace(self.draws, scale=self.draws.scale * factor))
         return replace(self, peaks=peaks, y=self.y * factor, baseline=self.baseline * factor,
-                       fitted=self.fitted * factor, noise=self.noise * factor)
+                       fitted=self.fitted * factor, noise=self.noise * factor, draws=draws)
+
+    def sample(self, num: int, seed: int = 0) -> Peaks:
+        """`num` joint draws of every peak (`PeakDraws.sample`): `Peaks` with fields
+        (num, P) in the caller's units.
+
+        Raises:
+          ValueError: a fit without draws (a failed fit).
+        """
+        if self.draws is None:
+            raise ValueError("this fit carries no posterior draws"
+                             + (f" ({self.error})" if self.error else ""))
+        return self.draws.sample(np.random.default_rng(seed), num)
+
+    def to_inference_data(self, num: int = 500, seed: int = 0):
+        """ArviZ `InferenceData` of `num` draws (`peakflow.measured.interop`)."""
+        from peakflow.measured.interop import to_inference_data
+
+        return to_inference_data(self, num, seed)
 
     def to_lmfit(self):
         """The peaks as an lmfit ``(model, params)`` that reproduces them exactly; fit it to

@@ -44,3 +44,20 @@ def test_a_fit_without_peaks_says_so(broad_model):
     assert empty.num_peaks == 0
     with pytest.raises(ValueError, match="no peaks"):
         empty.to_lmfit()
+
+
+def test_draws_follow_the_peak_table_and_go_into_arviz(measured):
+    import arviz as az
+
+    draws = measured.sample(4000, seed=1)
+    p = measured.peaks
+    assert draws.location.shape == (4000, measured.num_peaks)
+    np.testing.assert_array_less(np.abs(draws.location.mean(0) - p.location), 0.1 * p.location_sd)
+    np.testing.assert_allclose(draws.location.std(0), p.location_sd, rtol=0.1)
+    data = measured.to_inference_data(num=300)
+    assert data.posterior["area"].shape == (1, 300, measured.num_peaks)
+    k = data.posterior["K"].values
+    assert k.max() <= measured.num_peaks and k.mean() == pytest.approx(p.probability.sum(),
+                                                                      abs=0.5)
+    summary = az.summary(data, var_names=["location"])
+    np.testing.assert_allclose(summary["mean"], p.location, atol=float(p.location_sd.max()))
