@@ -1,11 +1,11 @@
-"""Reading spectra from files: delimited text and vendor tables, and JCAMP-DX.
+"""Reading spectra from files: delimited text and vendor tables, JCAMP-DX and Galactic SPC.
 
 `read_spectrum(path)` returns a `Spectrum` (x, y and metadata). Text files may use any
 delimiter (comma, semicolon, tab, whitespace), decimal commas, any number of header lines
 (``#``/``##`` comments, free text, a line of column names) and named columns chosen with
 ``x=``/``y=``. JCAMP-DX files (``.jdx``, ``.dx``, ``.jcamp``, or text that starts with
-``##TITLE=``) are read with the `jcamp` package. Every failure raises `SpectrumFileError`
-naming the file and the problem.
+``##TITLE=``) are read with the `jcamp` package, ``.spc`` files with `spc-io`. Every failure
+raises `SpectrumFileError` naming the file and the problem.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ def read_spectrum(path: str | os.PathLike, *, x: str | int | None = None,
     """Reads one spectrum.
 
     Args:
-      path: a delimited text file or a JCAMP-DX file.
+      path: a delimited text file, a JCAMP-DX file or a Galactic ``.spc`` file (its first
+        subfile).
       x, y: for text tables, the columns to use, by header name (case-insensitive) or by
         0-based index. Default: columns named ``x`` and ``y`` when the header names them (as
         NIST StRD's "y x"), else the first two columns; a third column of an ``.xye`` file is
@@ -103,15 +104,51 @@ def read_spectrum(path: str | os.PathLike, *, x: str | int | None = None,
         raw = path.read_bytes()
     except OSError as err:
         raise SpectrumFileError(path, f"cannot be read ({err.strerror})") from err
+    if path.suffix.lower() == ".spc":
+        return _read_spc(path, raw)
     text = _decode(raw, path)
     if path.suffix.lower() in JCAMP_SUFFIXES or text.lstrip().upper().startswith("##TITLE="):
         return _read_jcamp(path)
     return _read_table(path, text, x, y)
 
 
+# Galactic SPC axis and intensity type codes → labels (the common ones; others keep the code)
+SPC_LABELS = {"XWAVEN": "Wavenumber (cm-1)", "XRAMANS": "Raman shift (cm-1)",
+              "XNMETR": "Wavelength (nm)", "XUMETR": "Wavelength (um)",
+              "XDEGRS": "Angle (degrees)", "XEV": "Energy (eV)", "XSECS": "Time (s)",
+              "XMINUTS": "Time (min)", "XHERTZ": "Frequency (Hz)", "XPPM": "Shift (ppm)",
+              "YABSRB": "Absorbance", "YCOUNT": "Counts", "YTRANS": "Transmittance",
+              "YREFLEC": "Reflectance", "YKMONK": "Kubelka-Munk", "YINTENS": "Intensity",
+              "YRELINT": "Relative intensity", "YEMISN": "Emission", "YPERCNT": "Percent"}
+
+
+def _read_spc(path: Path, raw: bytes) -> Spectrum:
+    """A Galactic/Thermo ``.spc`` file (spc-io): its first subfile, with the file's axis and
+    intensity types as labels (``meta``: ``xunits``, ``yunits``, ``subfiles``)."""
+    import io as bytes_io
+
+    from spc_io import SPC
+
+    try:
+        spc = SPC.from_bytes_io(bytes_io.BytesIO(raw))
+    except Exception as err:  # the parser raises many kinds of errors on malformed input
+        raise SpectrumFileError(path, f"is not a readable SPC file ({err})") from err
+    if not len(spc):
+        raise SpectrumFileError(path, "SPC file holds no spectrum")
+    first = spc[0]
+    x = np.asarray(first.xarray if first.xarray is not None else spc.xarray, np.float64)
+    y = np.asarray(first.yarray, np.float64)
+    if x.size < 3 or x.shape != y.shape:
+        raise SpectrumFileError(path, f"SPC data has {y.size} points; need at least 3")
+    meta = {"path": str(path), "subfiles": len(spc),
+            "xunits": SPC_LABELS.get(str(spc.xtype), str(spc.xtype)),
+            "yunits": SPC_LABELS.get(str(spc.ytype), str(spc.ytype))}
+    return Spectrum(x, y, None, meta)
+
+
 def _decode(raw: bytes, path: Path) -> str:
     if b"\x00" in raw[:4096]:
-        raise SpectrumFileError(path, "is a binary file, not a text or JCAMP-DX spectrum")
+        raise SpectrumFileError(path, "is a binary file, not a text, JCAMP-DX or .spc spectrum")
     for encoding in ("utf-8-sig", "latin-1"):
         try:
             return raw.decode(encoding)

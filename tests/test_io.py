@@ -67,6 +67,26 @@ def test_jcamp(tmp_path):
     assert s.meta["title"] == "test"
 
 
+def test_spc(tmp_path):
+    import io
+
+    from spc_io.high_level import SPC, EvenAxis
+
+    written = SPC(xarray=EvenAxis(start=400.0, stop=404.5, num=len(X)))
+    written.add_subfile(yarray=Y.astype(np.float32))
+    path = tmp_path / "scan.spc"
+    path.write_bytes(written.to_spc_raw().to_bytes())
+    s = read_spectrum(path)
+    np.testing.assert_allclose(s.x, X)
+    np.testing.assert_allclose(s.y, Y, rtol=1e-6)
+    assert s.meta["subfiles"] == 1 and s.x_label is not None
+    assert SPC.from_bytes_io(io.BytesIO(path.read_bytes()))[0].yarray.size == len(X)
+    broken = tmp_path / "broken.spc"
+    broken.write_bytes(path.read_bytes()[:40])
+    with pytest.raises(SpectrumFileError, match="not a readable SPC file"):
+        read_spectrum(broken)
+
+
 @pytest.mark.parametrize("content, match", [
     (None, "no such file"),
     (b"\x00\x01\x02binary", "binary"),
