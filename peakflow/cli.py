@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit = commands.add_parser("fit", help="fit peaks in spectrum files and write peak tables")
     fit.add_argument("files", nargs="+", metavar="FILE",
                      help="two-column text/CSV (any delimiter, headers, decimal commas), "
-                          ".xye, or JCAMP-DX (.jdx/.dx)")
+                          ".xye (its sigma column is the noise), JCAMP-DX (.jdx/.dx) or .spc")
     fit.add_argument("--out", type=Path, default=Path("."), metavar="DIR",
                      help="output folder (default: the current folder)")
     fit.add_argument("--plot", action="store_true", help="also write a PNG of each fit")
