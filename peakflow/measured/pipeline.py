@@ -129,13 +129,14 @@ def _pair(y: Any, x: Any) -> tuple:
 
 def _labelled(fits: list[SpectrumFit], items: Sequence[Any]) -> list[SpectrumFit]:
     """Each fit of a `Spectrum` with the axis labels its file gives (``meta``: ``x_label``,
-    ``y_label``), which tables and plots show."""
+    ``y_label``), which tables and plots show, and, when it has no name, its file's."""
     out = []
     for fit_, item in zip(fits, items):
         if isinstance(item, Spectrum):
             labels = {k: v for k, v in (("x_label", item.x_label), ("y_label", item.y_label))
                       if v is not None}
-            fit_ = replace(fit_, meta={**fit_.meta, **labels})
+            fit_ = replace(fit_, meta={**fit_.meta, **labels},
+                           name=fit_.name if fit_.name is not None else item.meta.get("path"))
         out.append(fit_)
     return out
 
