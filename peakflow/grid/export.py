@@ -46,7 +46,8 @@ def posterior_to_inference_data(post, key: jax.Array | None = None, draws: int =
     Posterior variables ``amplitude``, ``location``, ``width``, ``lorentzian``, ``fwhm``
     have dims (chain, draw, spectrum, slot), NaN beyond a spectrum's number of peaks; ``K``
     has dims (chain, draw, spectrum), drawn from P(K) (the peaks are those of the most
-    probable K, so K's draws are not paired with the peaks'). Observed data: nothing.
+    probable K, so K's draws are not paired with the peaks'); -1 for a row that was not a
+    valid spectrum (its peaks are all NaN), as ``num_peaks`` says. Observed data: nothing.
     """
     import arviz as az
 
@@ -58,8 +59,11 @@ def posterior_to_inference_data(post, key: jax.Array | None = None, draws: int =
     values["fwhm"] = values["width"] * fwhm_ratio(np.clip(values["lorentzian"], 0, 1), np)
     if values["amplitude"].ndim == 2:                           # a single spectrum
         values = {k: v[:, None] for k, v in values.items()}
+    valid = np.all(np.isfinite(k_probs), axis=-1)               # invalid rows: K = -1
     counts = np.asarray(jax.random.categorical(
-        k_key, np.log(np.maximum(k_probs, 1e-30)), shape=(draws, k_probs.shape[0])))
+        k_key, np.log(np.maximum(np.nan_to_num(k_probs), 1e-30)),
+        shape=(draws, k_probs.shape[0])))
+    counts = np.where(valid[None], counts, -1)
     posterior = {k: v[None] for k, v in values.items()}
     posterior["K"] = counts[None]
     dims = {name: ["spectrum", "slot"] for name in values} | {"K": ["spectrum"]}

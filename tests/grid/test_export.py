@@ -45,3 +45,20 @@ def test_a_single_spectrum_is_one_row_of_spectra(default_model, grid_batch):
 
     az.plot_posterior(data, var_names=["location"], coords={"spectrum": [0], "slot": [0]})
     plt.close("all")
+
+
+def test_an_invalid_row_keeps_its_place_and_says_so(default_model, grid_batch):
+    import warnings
+
+    import peakflow
+
+    spectra = np.array(grid_batch.spectrum[:3], dtype=np.float64)
+    spectra[1, 7] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        post = peakflow.infer(spectra, model=default_model)
+    data = post.to_inference_data(draws=50)
+    assert np.all(data.posterior["K"].values[0, :, 1] == -1)
+    assert np.all(np.isnan(data.posterior["location"].values[0, :, 1]))
+    assert np.all(data.posterior["K"].values[0, :, [0, 2]] >= 0)
+    assert 1 not in set(post.to_dataframe()["spectrum"])
