@@ -23,7 +23,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
-	$(PYTHON) -m pip install --quiet -e ".[test]"
+	$(PYTHON) -m pip install --quiet -e ".[test,lint,maps,vendor,compare]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -70,9 +70,17 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(PYTHON) -m pytest -q -m ""
 
+# ruff (style, bugs, import order) on everything; mypy on the public API: the package's
+# namespace and the modules that define its entry points, results and options
+TYPED := peakflow/__init__.py peakflow/extras.py peakflow/io.py peakflow/map_io.py \
+	peakflow/core/seeds.py peakflow/runtime/trained.py peakflow/runtime/sealed.py \
+	peakflow/grid/infer.py peakflow/grid/exactness.py peakflow/grid/posterior.py \
+	peakflow/reference/finetune.py peakflow/measured/options.py peakflow/measured/pipeline.py \
+	peakflow/measured/batch.py peakflow/measured/intensity.py peakflow/measured/results.py \
+	peakflow/measured/maps.py
 lint: $(STAMP)
-	$(PYTHON) -m pip install --quiet ruff
 	$(PYTHON) -m ruff check peakflow tests
+	$(PYTHON) -m mypy $(TYPED)
 
 clean:
 	rm -rf $(VENV) .pytest_cache experiments/results

@@ -1,7 +1,7 @@
 """Calibration of a posterior against simulated truth (numpy, host side): coverage of central
 credible intervals, simulation-based calibration (SBC), and the reliability of P(K).
 
-Peaks are paired with the truth by location (`peakflow.evaluation.match_peaks`); only matched
+Peaks are paired with the truth by location (`peakflow.metrics.match_peaks`); only matched
 peaks enter the parameter metrics.
 """
 
@@ -15,8 +15,8 @@ from scipy import stats
 
 from peakflow.core.lineshape import PARAMETERS
 from peakflow.core.simulator import Simulated
-from peakflow.evaluation import match_peaks
 from peakflow.grid.posterior import Posterior
+from peakflow.metrics import match_peaks
 
 LEVELS = (0.5, 0.9)
 SBC_DRAWS = 99
@@ -86,7 +86,7 @@ def sbc(post: Posterior, data: Simulated, key: jax.Array, draws: int = SBC_DRAWS
       ``{parameter: (M,) ranks}`` over the M matched peaks.
     """
     idx, matched = _matched(post, data)
-    samples = post.sample(key, draws)
+    samples = post.sample(draws, seed=key)
     index = np.broadcast_to(idx, (draws,) + idx.shape)
     return {name: sbc_ranks(np.take_along_axis(np.asarray(getattr(samples, name)), index, 2),
                             np.asarray(getattr(data.peaks, name)), matched)

@@ -36,15 +36,15 @@ any model is damaged or its outputs differ from the stored ones.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
-
 import os
 import re
+import sys
+from pathlib import Path
 
 from tqdm import tqdm
 
 from peakflow.config import BASELINE_METHODS
+from peakflow.extras import require
 from peakflow.io import SpectrumFileError, atomic_write, read_spectrum
 
 GROUP = 64  # files fitted per call (one progress step); the model sees all their windows at once
@@ -271,6 +271,7 @@ def run_map(args: argparse.Namespace) -> int:
     bands_path = out.with_suffix(".bands.nc")
     for dataset, path in ((result, out), (bands, bands_path)):
         with atomic_write(path) as temporary:
+            require("h5netcdf", "writing map results (netCDF)")
             dataset.to_netcdf(temporary, engine="h5netcdf")
     written = [out, bands_path]
     if args.plot:
@@ -298,10 +299,10 @@ def run_check(args: argparse.Namespace) -> int:
     """`peakflow check`: manifest and self-test of each model; 1 if any fails."""
     from peakflow.runtime.integrity import ModelIntegrityError
     from peakflow.runtime.sealed import check_model
-    from peakflow.runtime.trained import BROAD_MODEL, DEFAULT_MODEL
+    from peakflow.runtime.trained import GRID_MODEL, MEASURED_MODEL
 
     failed = 0
-    for model in args.models or [DEFAULT_MODEL, BROAD_MODEL]:
+    for model in args.models or [GRID_MODEL, MEASURED_MODEL]:
         try:
             report = check_model(model)
         except (ModelIntegrityError, FileNotFoundError) as err:

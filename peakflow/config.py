@@ -150,13 +150,13 @@ class ModelConfig:
         variables, π̃ = sigmoid((ℓ + logit π) / T), ℓ logistic (Jang et al.; Eq. 6 multiplies
         by T, the same at T = 1). A surrogate, not a bound: E[σ(a + ℓ)] ≠ σ(a) (0.79 vs 0.88
         at a = 2) and its optimal stop probability is sharper than the ELBO's (0.947 vs 0.881
-        at a score gap of 2, K_max = 1), so P(K) leans over-confident. ``"exact"``: the stop
+        at a score gap of 2, K_max = 1), so P(K) leans over-confident. ``"enumerated"``: the stop
         variables summed out exactly (ρ_k = P(stop at k)), an unbiased estimate of the ELBO.
         ``"optimal"``: the peaks are trained on E[logsumexp_k A_k] (ρ* = softmax(A) is the
         best stop distribution for the sampled peaks: a tighter bound, but for a stop
         distribution that sees the later peaks) and the stop head by cross-entropy towards ρ*
         on gradient-stopped residuals; that gradient does not vanish when the stop head
-        saturates (which stalls ``"exact"`` early on), but its optimum for the deployed head,
+        saturates (which stalls ``"enumerated"`` early on), but its optimum for the deployed head,
         E[ρ*_k | θ_{1:k}] / E[Σ_{j≥k} ρ*_j | θ_{1:k}], is not the ELBO's σ(A_k - E[V_{k+1}])
         (`elbo.optimal_stop_loss`). With every relaxation the arg-max anchor of the location
         head is piecewise constant: the pathwise gradient ignores its jumps (biased gradient,
@@ -183,7 +183,8 @@ class ModelConfig:
 
     def validate(self) -> None:
         choices = {"family": ("mean_field", "correlated"), "prior": ("uniform", "flat"),
-                   "backward": ("uniform", "paper"), "relaxation": ("gumbel", "exact", "optimal")}
+                   "backward": ("uniform", "paper"),
+                   "relaxation": ("gumbel", "enumerated", "optimal")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"model.{name} must be one of {allowed}, got "

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from peakflow.extras import require
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
@@ -127,7 +129,7 @@ def _read_spc(path: Path, raw: bytes) -> Spectrum:
     intensity types as labels (``meta``: ``xunits``, ``yunits``, ``subfiles``)."""
     import io as bytes_io
 
-    from spc_io import SPC
+    SPC = require("spc_io", "reading .spc files").SPC
 
     try:
         spc = SPC.from_bytes_io(bytes_io.BytesIO(raw))
@@ -166,7 +168,7 @@ def _split(line: str, delimiter: str | None) -> list[str]:
 def _sniff_delimiter(lines: list[str]) -> str | None:
     """The delimiter that splits the sample lines into the same number (>= 2) of numbers."""
     for delimiter in ("\t", ";", ",", None):
-        counts = set()
+        counts: set[int] = set()
         for line in lines:
             parts = _split(line, delimiter)
             if len(parts) < 2 or not all(_NUMBER.match(p) for p in parts if p):

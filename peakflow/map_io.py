@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from peakflow.extras import require
 from peakflow.io import SpectrumFileError
 
 SPECTRAL = "spectral"  # the spectral dimension of every map read here
@@ -96,9 +97,7 @@ def _read_npz(path: Path) -> xr.DataArray:
 
 def _read_rsciio(path: Path, plugin: str) -> xr.DataArray:
     """The first signal of a rosettasciio file; navigation axes → spatial dims."""
-    import importlib
-
-    reader = importlib.import_module(f"rsciio.{plugin}").file_reader
+    reader = require(f"rsciio.{plugin}", f"reading {path.suffix} map files").file_reader
     signal = reader(str(path))[0]
     axes = signal["axes"]
     spectral = [i for i, a in enumerate(axes) if not a.get("navigate", False)]

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
-from peakflow.core.lineshape import Peaks, profile, pseudo_voigt, spectrum
+from peakflow.core.lineshape import Peaks, peak_sum, profile, pseudo_voigt
 from peakflow.grid.posterior import Posterior
 
 AxesArg = Axes | tuple[Axes, Axes] | None
@@ -31,11 +31,11 @@ def band(post: Posterior, key: jax.Array, n: int = 200, level: float = 0.95
     Returns:
       (lo, hi), each (W,).
     """
-    draws = post.sample(key, n)  # fields (n, P)
+    draws = post.sample(n, seed=key)  # fields (n, P)
     present = ~np.isnan(draws.amplitude[0])
     omega = np.arange(post.fitted.shape[-1], dtype=np.float32)
     filled = Peaks(*(np.where(present, d, 1.0).astype(np.float32) for d in draws))
-    curves = np.asarray(jax.vmap(spectrum, in_axes=(None, 0, None))(omega, filled, present))
+    curves = np.asarray(jax.vmap(peak_sum, in_axes=(None, 0, None))(omega, filled, present))
     tail = (1.0 - level) / 2
     return np.quantile(curves, tail, axis=0), np.quantile(curves, 1 - tail, axis=0)
 
@@ -64,8 +64,8 @@ def plot_fit(x: np.ndarray, post: Posterior, truth: Peaks | None = None,
         peak = Peaks(*(getattr(post, name).mean[i] for name in Peaks._fields))
         top.plot(omega, np.asarray(pseudo_voigt(omega, peak)), "--", lw=1,
                  label="components" if i == 0 else None, color="C1")
-        top.axvspan(peak.location - 2 * post.location.std[i],
-                    peak.location + 2 * post.location.std[i], color="C1", alpha=0.2)
+        top.axvspan(peak.location - 2 * post.location.sd[i],
+                    peak.location + 2 * post.location.sd[i], color="C1", alpha=0.2)
     if truth is not None:
         present = np.asarray(truth.amplitude) > 0
         top.plot(np.asarray(truth.location)[present], np.asarray(truth.amplitude)[present],
@@ -97,7 +97,7 @@ def spectrum_band(fit, key: jax.Array, n: int = 200, level: float = 0.95
     Returns:
       (lo, hi), each (n_points,) on ``fit.x``.
     """
-    draws = fit.sample(n, seed=int(jax.random.randint(key, (), 0, 2**31 - 1)))
+    draws = fit.sample(n, seed=key)
     curves = np.zeros((n, fit.x.size))
     for i in range(fit.num_peaks):  # peaks one at a time keeps memory at n × n_points
         curves += profile(fit.x[None, :], *(v[:, i:i + 1] for v in draws), xp=np)

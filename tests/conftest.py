@@ -8,20 +8,21 @@ import textwrap
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import peakflow
-from peakflow.runtime import BROAD_MODEL, DEFAULT_MODEL, sealed
+from peakflow.runtime import GRID_MODEL, MEASURED_MODEL, sealed
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"
 
 
-def simulate(n: int, seed: int = 0, **overrides) -> peakflow.Simulated:
+def simulate(n: int, seed: int = 0, **overrides) -> peakflow.core.Simulated:
     """`n` spectra of the paper's setting (or with `SimulatorConfig` overrides)."""
-    return peakflow.simulate_batch(jax.random.PRNGKey(seed),
-                                   peakflow.SimulatorConfig(**overrides), n)
+    return peakflow.core.simulate_batch(jax.random.PRNGKey(seed),
+                                   peakflow.config.SimulatorConfig(**overrides), n)
 
 
 def run_python(args: list[str], devices: int | None = None, timeout: int = 600,
@@ -48,16 +49,16 @@ def run_python(args: list[str], devices: int | None = None, timeout: int = 600,
 
 @pytest.fixture(scope="session")
 def default_model() -> peakflow.TrainedModel:
-    return peakflow.load_model(DEFAULT_MODEL)
+    return peakflow.load_model(GRID_MODEL)
 
 
 @pytest.fixture(scope="session")
 def broad_model() -> peakflow.TrainedModel:
-    return peakflow.load_model(BROAD_MODEL)
+    return peakflow.load_model(MEASURED_MODEL)
 
 
 @pytest.fixture(scope="session")
-def grid_batch() -> peakflow.Simulated:
+def grid_batch() -> peakflow.core.Simulated:
     """64 spectra of the paper's setting (seed 7)."""
     return simulate(64, seed=7)
 
@@ -70,13 +71,13 @@ def grid_posterior(grid_batch, default_model) -> peakflow.Posterior:
 
 @pytest.fixture(scope="session")
 def tiny_config():
-    return peakflow.preset("tiny")
+    return peakflow.config.preset("tiny")
 
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory, tiny_config):
     """An untrained-but-valid tiny model exported to disk (fast; for contract tests)."""
-    init, _ = peakflow.make_train(tiny_config)
+    init, _ = peakflow.core.make_train(tiny_config)
     state = init(jax.random.PRNGKey(0))
     return sealed.export_model(state, tiny_config, tmp_path_factory.mktemp("tiny") / "model")
 
@@ -86,3 +87,42 @@ def data_dir():
     if not DATA.is_dir():
         pytest.skip("../shared/data is absent")
     return DATA
+
+
+# the reference-fit tests' easy two-peak spectrum with known truth
+EASY_TRUTH = peakflow.Peaks(np.array([[0.6, 0.35]]), np.array([[150.0, 320.0]]),
+                       np.array([[9.0, 6.0]]), np.array([[0.3, 0.8]]))
+
+
+@pytest.fixture(scope="session")
+def truth():
+    """The easy spectrum's two peaks, fields (1, 2)."""
+    return EASY_TRUTH
+
+
+@pytest.fixture(scope="session")
+def easy():
+    """(spectra (1, 500) with noise sd 0.01, num_peaks (1,)) of the `truth` peaks."""
+    omega = np.arange(500, dtype=np.float32)
+    mask = np.array([True, True])
+    clean = peakflow.core.peak_sum(omega, jax.tree.map(lambda a: jnp.asarray(a[0], jnp.float32),
+                                                       EASY_TRUTH), mask)
+    noisy = np.asarray(clean) + 0.01 * np.random.default_rng(1).standard_normal(500)
+    return noisy[None].astype(np.float32), np.array([2])
+
+
+def _assert_recovers(mean, sd=None, tol=(0.03, 0.5, 0.5, 0.15)):
+    order = np.argsort(mean.location[0, :2])
+    for name, t in zip(peakflow.Peaks._fields, tol):
+        est = np.asarray(getattr(mean, name))[0, :2][order]
+        np.testing.assert_allclose(est, getattr(EASY_TRUTH, name)[0], atol=t, err_msg=name)
+        if sd is not None:
+            s = np.asarray(getattr(sd, name))[0, :2]
+            assert np.all((s > 0) & (s < t)), (name, s)
+
+
+@pytest.fixture(scope="session")
+def assert_recovers():
+    """``assert_recovers(mean, sd=None)``: both peaks within tolerance, sds positive and
+    below it."""
+    return _assert_recovers

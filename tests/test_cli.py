@@ -4,8 +4,8 @@ import csv
 import json
 
 import numpy as np
-
 from conftest import run_python
+
 from peakflow.cli import main as cli_main
 from peakflow.experiments.realistic import realistic_spectrum
 

@@ -16,11 +16,12 @@ LAYERS = {
     "core": ["config"],
     "runtime": ["core", "config"],
     "grid": ["runtime", "core", "config"],
-    "measured": ["io", "runtime", "core", "config"],
-    "io": [],
-    "map_io": ["io"],
+    "measured": ["io", "extras", "runtime", "core", "config"],
+    "io": ["extras"],
+    "extras": [],
+    "map_io": ["io", "extras"],
 }
-TOP = ("cli", "plotting", "evaluation", "calibration", "reference", "experiments", "__init__",
+TOP = ("cli", "plotting", "metrics", "calibration", "reference", "experiments", "__init__",
        "__main__")
 
 
@@ -78,3 +79,35 @@ def test_no_module_is_over_400_lines():
     long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
             if (n := len(p.read_text().splitlines())) > 400}
     assert not long, long
+
+
+def test_no_two_modules_share_a_file_name():
+    """One name, one concept: a module's file name says which (``__init__`` aside)."""
+    names: dict[str, list[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        if path.name not in ("__init__.py", "__main__.py"):
+            names.setdefault(path.name, []).append(str(path.relative_to(PACKAGE)))
+    assert not {n: p for n, p in names.items() if len(p) > 1}
+
+
+def test_the_top_level_namespace_holds_what_fitting_needs():
+    """At most 30 names, each importable; the internals live in their layers' namespaces."""
+    assert len(peakflow.__all__) <= 30
+    for name in peakflow.__all__:
+        assert getattr(peakflow, name) is not None
+    for internal in ("rollout", "relaxed_loss", "make_train", "decode_heads", "preset"):
+        assert internal not in peakflow.__all__
+    assert peakflow.core.rollout and peakflow.core.make_train and peakflow.config.preset
+
+
+def test_test_files_are_named_after_what_they_test():
+    """Each test file ``tests/<layer>/test_<name>.py`` tests ``peakflow/<layer>/<name>.py``
+    (or, at the top, a top-level module or entry point)."""
+    tests = Path(__file__).parent
+    extra = {"test_layers.py", "test_properties.py", "test_cli.py"}  # the package, its CLI
+    for path in tests.rglob("test_*.py"):
+        if path.name in extra:
+            continue
+        module = path.name.removeprefix("test_")
+        folder = path.parent.relative_to(tests)
+        assert (PACKAGE / folder / module).is_file(), f"{path.relative_to(tests)} names no module"

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from peakflow.core.lineshape import PARAMETERS, Peaks
+from peakflow.core.lineshape import PARAMETERS, Array, Peaks
 from peakflow.core.variational import EPS, array_namespace
 
 NUM_PARAMS = len(PARAMETERS)
@@ -118,8 +118,8 @@ class CorrelatedQ(NamedTuple):
       scale_tril: (..., 4, 4) Cholesky factor L of u's covariance.
     """
 
-    loc: jax.Array
-    scale_tril: jax.Array
+    loc: Array
+    scale_tril: Array
 
     def distribution(self) -> distrax.Transformed:
         """q over θ as a (..., 4)-event distrax distribution."""
@@ -195,7 +195,7 @@ class CorrelatedQ(NamedTuple):
         """Posterior means of (α, c, γ, η), fields (...,); numpy in, numpy out."""
         return self._moments()[0]
 
-    def std(self) -> Peaks:
+    def sd(self) -> Peaks:
         """Posterior sds of (α, c, γ, η), fields (...,); numpy in, numpy out."""
         return self._moments()[1]
 

@@ -12,7 +12,7 @@ For each state k the ELBO term is
       - [log π_k + Σ_{i<k} log(1 - π_i) + Σ_{i≤k} log q(θ_i)] + log P_B(τ_k)
 
 and the loss is ``-Σ_k ρ_k · term_k`` (Eq. 15), with ρ_k the relaxed stop weights of Eq. 14
-(``relaxation="gumbel"``) or the exact probabilities of stopping at s_k (``"exact"``);
+(``relaxation="gumbel"``) or the exact probabilities of stopping at s_k (``"enumerated"``);
 ``"optimal"`` trains the peaks on the best stop distribution for the sampled peaks and the stop
 head towards it (`optimal_stop_loss`).
 """
@@ -24,11 +24,11 @@ from typing import Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from peakflow.core.likelihood import log_likelihood, project
 from peakflow.config import Config
+from peakflow.core.heads import VariationalQ, decode_heads
+from peakflow.core.likelihood import log_likelihood, project
 from peakflow.core.lineshape import Peaks, pseudo_voigt
 from peakflow.core.priors import log_prior_count, log_prior_peak
-from peakflow.core.heads import VariationalQ, decode_heads
 
 ApplyFn = Callable[[dict, jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
 
@@ -182,7 +182,7 @@ def stop_weights(stop_logit: jax.Array, key: jax.Array, config: Config) -> jax.A
       (K+1, B) weights summing to 1 over the first axis.
     """
     model = config.model
-    if model.relaxation == "exact":
+    if model.relaxation == "enumerated":
         return jnp.exp(log_stop_probs(stop_logit))
     noise = jax.random.logistic(key, stop_logit.shape)
     relaxed_logit = (stop_logit + noise) / model.temperature
@@ -238,13 +238,13 @@ class LossInfo(NamedTuple):
     log_lik: jax.Array
 
 
-def relaxed_loss(params: dict, apply_fn: ApplyFn, spectra: jax.Array, key: jax.Array,
+def relaxed_loss(apply_fn: ApplyFn, params: dict, spectra: jax.Array, key: jax.Array,
                  config: Config, noise: jax.Array | None = None) -> tuple[jax.Array, LossInfo]:
     """Relaxed negative ELBO (Eq. 15), single-sample pathwise estimate, averaged over the batch.
 
     Args:
-      params: policy variables.
       apply_fn: the policy's ``apply``.
+      params: policy variables (the argument differentiated in training).
       spectra: (B, W) spectra.
       key: PRNG key (peak samples and the Gumbel noise).
       config: the configuration.

@@ -31,7 +31,7 @@ from peakflow.config import Config
 from peakflow.core.correlated import NUM_PARAMS, CorrelatedQ, PeakBijector, to_vector
 from peakflow.core.heads import VariationalQ
 from peakflow.core.likelihood import log_likelihood, project
-from peakflow.core.lineshape import Peaks, spectrum
+from peakflow.core.lineshape import Peaks, peak_sum
 from peakflow.core.priors import log_prior_peak
 
 
@@ -50,7 +50,7 @@ def log_target(peaks: Peaks, mask: jax.Array, spectra: jax.Array, noise: jax.Arr
       (B,) log p(x | θ) + Σ_present log p(θ_k).
     """
     omega = jnp.arange(spectra.shape[-1], dtype=jnp.float32)
-    curves = jax.vmap(spectrum, in_axes=(None, 0, 0))(omega, peaks, mask)
+    curves = jax.vmap(peak_sum, in_axes=(None, 0, 0))(omega, peaks, mask)
     residual = project(spectra - curves, config.model.baseline_degree)
     log_prior = log_prior_peak(peaks, config.model, config.sim)
     return log_likelihood(residual, 0.0, noise) + jnp.sum(jnp.where(mask, log_prior, 0.0), -1)

@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+MISFIT_CHI2 = 4.0  # a reduced χ² above this (residual rms > twice the noise sd): a misfit
+
 
 def log_likelihood(x: jax.Array, fitted: jax.Array, noise: float | jax.Array) -> jax.Array:
     """Gaussian log-likelihood ``log N(x | fitted, noise² I)`` in nats.

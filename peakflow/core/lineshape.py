@@ -22,6 +22,9 @@ SQRT_2PI = math.sqrt(2.0 * math.pi)
 RATIO_TABLE = 4097  # values of η in the table of `fwhm_ratio_table`
 
 
+Array = jax.Array | np.ndarray  # records travel between the device (jax) and the host (numpy)
+
+
 class Peaks(NamedTuple):
     """Parameters of one or more pseudo-Voigt peaks; every field has the same shape (...,).
 
@@ -32,10 +35,10 @@ class Peaks(NamedTuple):
       lorentzian: η in [0, 1], the Lorentzian fraction (0 = Gaussian, 1 = Lorentzian).
     """
 
-    amplitude: jax.Array
-    location: jax.Array
-    width: jax.Array
-    lorentzian: jax.Array
+    amplitude: Array
+    location: Array
+    width: Array
+    lorentzian: Array
 
 
 def profile(x, amplitude, location, width, lorentzian, xp: ModuleType = jnp):
@@ -75,7 +78,7 @@ def slot_mask(num_peaks, slots: int):
     return np.arange(slots) < num_peaks[..., None]
 
 
-def spectrum(omega: jax.Array, peaks: Peaks, mask: jax.Array | None = None) -> jax.Array:
+def peak_sum(omega: jax.Array, peaks: Peaks, mask: jax.Array | None = None) -> jax.Array:
     """Sum of peaks, Eq. 8.
 
     Args:

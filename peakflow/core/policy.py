@@ -15,8 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from peakflow.config import PolicyConfig
-from peakflow.core.signal import smooth
 from peakflow.core.heads import num_raw
+from peakflow.core.signal import smooth
 
 
 class PaperCNN(nn.Module):

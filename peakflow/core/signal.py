@@ -8,12 +8,11 @@ preparing measured spectra of any shape compiles nothing); both give the same nu
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from typing import NamedTuple
-
 from scipy import ndimage
 
 from peakflow.core.likelihood import project

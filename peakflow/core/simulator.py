@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from peakflow.config import SimulatorConfig
-from peakflow.core.lineshape import Peaks, slot_mask, spectrum
+from peakflow.core.lineshape import Peaks, peak_sum, slot_mask
 from peakflow.core.signal import window_scale
 
 
@@ -100,7 +100,7 @@ def simulate(key: jax.Array, config: SimulatorConfig) -> Simulated:
     peaks = Peaks(*(jnp.where(active, p, zero) for p in (amplitude, location, width, lorentzian)))
 
     omega = jnp.arange(config.num_points, dtype=jnp.float32)
-    clean = spectrum(omega, peaks, active) + _baseline(base_key, config)
+    clean = peak_sum(omega, peaks, active) + _baseline(base_key, config)
     noise = jnp.asarray(config.noise, jnp.float32)
     if config.noise_max is not None:
         noise = jnp.exp(jax.random.uniform(sd_key, minval=math.log(config.noise),

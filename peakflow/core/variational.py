@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 from scipy import stats
 
-from peakflow.core.lineshape import PARAMETERS, Peaks
+from peakflow.core.lineshape import PARAMETERS, Array, Peaks
 
 EPS = 1e-6  # η is kept this far inside (0, 1) when scoring a value given from outside
 
@@ -41,14 +41,14 @@ def identity_correlation(shape: tuple, xp=np):
 class PeakQ(NamedTuple):
     """Variational parameters of one peak per element; every field has shape (...,)."""
 
-    amplitude_mean: jax.Array
-    amplitude_sd: jax.Array
-    location_mean: jax.Array
-    location_sd: jax.Array
-    width_mean: jax.Array
-    width_sd: jax.Array
-    lorentzian_a: jax.Array
-    lorentzian_b: jax.Array
+    amplitude_mean: Array
+    amplitude_sd: Array
+    location_mean: Array
+    location_sd: Array
+    width_mean: Array
+    width_sd: Array
+    lorentzian_a: Array
+    lorentzian_b: Array
 
     @classmethod
     def from_moments(cls, mean: Peaks, std: Peaks) -> "PeakQ":
@@ -121,7 +121,7 @@ class PeakQ(NamedTuple):
         a, b = self.lorentzian_a, self.lorentzian_b
         return Peaks(self.amplitude_mean, self.location_mean, self.width_mean, a / (a + b))
 
-    def std(self) -> Peaks:
+    def sd(self) -> Peaks:
         """Posterior standard deviations, fields (...,); numpy in, numpy out."""
         a, b = self.lorentzian_a, self.lorentzian_b
         eta_sd = (a * b / ((a + b) ** 2 * (a + b + 1.0))) ** 0.5
@@ -136,7 +136,7 @@ class PeakQ(NamedTuple):
         """Central `level` credible intervals of each parameter (numpy): (lo, hi) `Peaks`."""
         tail = (1.0 - level) / 2.0
         lo, hi = [], []
-        for mean, sd in zip(self.mean()[:3], self.std()[:3]):
+        for mean, sd in zip(self.mean()[:3], self.sd()[:3]):
             lo.append(stats.norm.ppf(tail, mean, sd))
             hi.append(stats.norm.isf(tail, mean, sd))
         a, b = np.asarray(self.lorentzian_a), np.asarray(self.lorentzian_b)

@@ -28,7 +28,7 @@ from peakflow.experiments.train import Interrupted, train  # noqa: E402
 # name -> (preset, overrides, what it tests)
 VARIANTS = {
     "compact": ("compact", {}, "our recipe (bundled model's, shorter)"),
-    "exact-stops": ("compact", {"model.relaxation": "exact"},
+    "enumerated-stops": ("compact", {"model.relaxation": "enumerated"},
                     "stop variables summed out exactly instead of Gumbel-softmax"),
     "flat-prior": ("compact", {"model.prior": "flat", "model.backward": "paper"},
                    "the paper's flat priors and P_B = 1/(k+1)!"),
@@ -47,11 +47,11 @@ VARIANTS = {
 
 def run_variant(name: str, out: Path, budget_s: float, speed_steps: int) -> dict:
     preset, overrides, _ = VARIANTS[name]
-    config = peakflow.with_overrides(peakflow.preset(preset), overrides)
+    config = peakflow.config.with_overrides(peakflow.config.preset(preset), overrides)
     speed = train_speed(config, speed_steps)["s_per_step"]
     steps = max(10, int(budget_s / speed))
     every = max(5, steps // 12)
-    config = peakflow.with_overrides(config, {
+    config = peakflow.config.with_overrides(config, {
         "train.steps": steps, "train.eval_every": every, "train.checkpoint_every": every})
     print(f"== {name}: {speed:.3f} s/step measured -> {steps} steps", flush=True)
     workdir = out / "runs" / name
@@ -107,7 +107,7 @@ def main(argv=None) -> None:
         results = json.loads((args.out / "ablation.json").read_text())
         for r in results:
             preset, overrides, _ = VARIANTS[r["name"]]
-            config = peakflow.with_overrides(peakflow.preset(preset), overrides)
+            config = peakflow.config.with_overrides(peakflow.config.preset(preset), overrides)
             r["s_per_step"] = train_speed(config, 10)["s_per_step"]
             print(f"{r['name']}: {r['s_per_step']:.3f} s/step", flush=True)
         (args.out / "ablation.json").write_text(json.dumps(results, indent=2))

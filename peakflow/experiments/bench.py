@@ -24,13 +24,13 @@ from peakflow.core.sharding import data_mesh, replicated
 from peakflow.experiments import save_json
 
 
-def train_speed(config: peakflow.Config, steps: int) -> dict:
+def train_speed(config: peakflow.config.Config, steps: int) -> dict:
     """Training speed of `config` on this machine, compile excluded (mean over `steps`).
 
     With several local devices the batch is split over all of them, as in training.
     """
     mesh = data_mesh() if jax.local_device_count() > 1 else None
-    init, step = peakflow.make_train(config, mesh)
+    init, step = peakflow.core.make_train(config, mesh)
     step = jax.jit(step, donate_argnums=0)
     key = jax.random.PRNGKey(0)
     state = init(key)
@@ -53,7 +53,7 @@ def train_speed(config: peakflow.Config, steps: int) -> dict:
 def inference_speed(batch_sizes: list[int], repeats: int) -> dict:
     """Spectra/s of `peakflow.infer` per batch size and the single-spectrum latency."""
     model = peakflow.load_model()
-    data = peakflow.simulate_batch(jax.random.PRNGKey(0), model.config.sim, max(batch_sizes))
+    data = peakflow.core.simulate_batch(jax.random.PRNGKey(0), model.config.sim, max(batch_sizes))
     spectra = np.asarray(data.spectrum)
     out = {"batched": []}
     for n in batch_sizes:
@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> dict:
                "train": [], "inference": None}
     print(f"{'preset':<10}{'batch':>7}{'s/step':>10}{'steps/s':>10}{'spectra/s':>11}")
     for name in args.presets:
-        r = train_speed(peakflow.preset(name), args.steps)
+        r = train_speed(peakflow.config.preset(name), args.steps)
         results["train"].append(r)
         print(f"{name:<10}{r['batch_size']:>7}{r['s_per_step']:>10.4f}{r['steps_per_s']:>10.2f}"
               f"{r['spectra_per_s']:>11.0f}", flush=True)

@@ -32,10 +32,11 @@ from peakflow.core.lineshape import fwhm_ratio, profile
 from peakflow.experiments import save_json
 from peakflow.experiments.realistic import realistic_spectrum
 from peakflow.measured.assemble import assemble_many
+from peakflow.measured.batch import WindowBatch
 from peakflow.measured.options import FitOptions
 from peakflow.measured.pipeline import predict_windows
 from peakflow.measured.prepare import prepare_many
-from peakflow.runtime.trained import BROAD_MODEL
+from peakflow.runtime.trained import MEASURED_MODEL
 
 POINTS, PEAKS = (800, 2000), (3, 15)
 
@@ -87,10 +88,10 @@ def stages(pairs, model, repeats: int, options: FitOptions | None = None) -> dic
     """Seconds of each first-pass stage over all `pairs`, and the number of windows."""
     options, sim = options or FitOptions(), model.config.sim
     prep_s, prepared = timed(lambda: prepare_many(pairs, sim, [options] * len(pairs)), repeats)
-    policy_s, preds = timed(lambda: predict_windows(model, prepared), repeats)
+    policy_s, batch = timed(lambda: predict_windows(model, WindowBatch.of(prepared)), repeats)
     count = len(prepared)
-    assemble_s, _ = timed(lambda: assemble_many(prepared, preds, model, [options] * count,
-                                                [None] * count, [None] * count), repeats)
+    assemble_s, _ = timed(lambda: assemble_many(prepared, batch, model, [options] * count,
+                                                [None] * count), repeats)
     return {"prepare_s": prep_s, "policy_s": policy_s, "assemble_s": assemble_s,
             "windows": int(sum(p.windows.shape[0] for p in prepared))}
 
@@ -184,7 +185,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
 
-    model = peakflow.load_model(args.model, default=BROAD_MODEL)
+    model = peakflow.load_model(args.model, default=MEASURED_MODEL)
     pairs = mixed_spectra(args.n, args.seed)
     total_s, _ = timed(lambda: peakflow.fit_many(pairs, model=model), args.repeats)
     parts = stages(pairs, model, args.repeats)

@@ -5,7 +5,7 @@ One common simulated test set (the bundled model's setting); every method runs o
 * amortized      – `peakflow.infer` (one pass; K estimated),
 * amortized+exact – `peakflow.reweight`: the exactness step (importance sampling against the
                    exact posterior of the chosen K, Pareto-smoothed by ArviZ),
-* amortized+refine – `peakflow.refine`: a few SVI steps from the amortized posterior,
+* amortized+finetune – `peakflow.finetune`: a few SVI steps from the amortized posterior,
 * SVI            – NumPyro, the paper's mean-field guide from random starts, K known,
 * MCMC           – NumPyro NUTS from the ground truth, K known (on the first ``--mcmc-n``),
 * least squares  – lmfit from `find_peaks` guesses, K known.
@@ -42,8 +42,8 @@ from peakflow.calibration import (  # noqa: E402
     sbc,
     uniformity_p,
 )
-from peakflow.evaluation import confusion_matrix  # noqa: E402
 from peakflow.core.lineshape import PARAMETERS, Peaks, slot_mask  # noqa: E402
+from peakflow.core.training import FAILURE_THRESHOLD  # noqa: E402
 from peakflow.experiments.compare_report import (  # noqa: E402
     MethodResult,
     matched_peaks,
@@ -54,8 +54,8 @@ from peakflow.experiments.compare_report import (  # noqa: E402
     take,
     write_report,
 )
-from peakflow.core.train import FAILURE_THRESHOLD  # noqa: E402
 from peakflow.grid.posterior import fit_log_likelihood  # noqa: E402
+from peakflow.metrics import confusion_matrix  # noqa: E402
 from peakflow.reference import fit_lsq, fit_svi_restarts, run_mcmc  # noqa: E402
 
 LEVELS = (0.5, 0.9)
@@ -74,13 +74,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--svi-init", choices=["random", "peaks"], default="random",
                    help="SVI starts: uniform random (as plain SVI) or find_peaks guesses")
     p.add_argument("--svi-lr", type=float, help="default 1e-3 as in the paper (quick 1e-2)")
-    p.add_argument("--refine-steps", type=int, default=300)
+    p.add_argument("--finetune-steps", type=int, default=300)
     p.add_argument("--mcmc-n", type=int, help="spectra for MCMC (default all; quick 20)")
     p.add_argument("--mcmc-warmup", type=int, help="default 1000 (quick 300)")
     p.add_argument("--mcmc-samples", type=int, help="default 2000 (quick 500)")
     p.add_argument("--mcmc-chains", type=int, default=2)
     p.add_argument("--lsq-n", type=int, help="spectra for least squares (default all)")
-    p.add_argument("--skip", nargs="*", default=[], choices=["refine", "svi", "mcmc", "lsq"])
+    p.add_argument("--skip", nargs="*", default=[], choices=["finetune", "svi", "mcmc", "lsq"])
     args = p.parse_args(argv)
     quick = args.quick
     defaults = dict(n=(100, 1000), svi_steps=(5000, 100_000), svi_lr=(1e-2, 1e-3),
@@ -95,14 +95,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def _from_posterior(name, post, rows, batched, single) -> MethodResult:
     intervals = {lv: post.interval(lv) for lv in LEVELS}
-    return MethodResult(name, rows, post.mean(), post.std(), intervals, post.log_likelihood,
+    return MethodResult(name, rows, post.mean(), post.sd(), intervals, post.log_likelihood,
                         batched, single)
 
 
 def _from_q(name, q, num_peaks, x, noise, rows, batched, single) -> MethodResult:
     present = slot_mask(num_peaks, q.amplitude_mean.shape[-1])
     q = jax.tree.map(lambda a: np.where(present, np.asarray(a, np.float64), np.nan), q)
-    mean, std = q.mean(), q.std()
+    mean, std = q.mean(), q.sd()
     mean, std = Peaks(*map(np.asarray, mean)), Peaks(*map(np.asarray, std))
     intervals = {lv: q.interval(lv) for lv in LEVELS}
     log_lik = fit_log_likelihood(x, mean, noise)
@@ -126,7 +126,7 @@ def run_amortized(x, model, args) -> tuple[MethodResult, peakflow.Posterior]:
 
 
 def run_exact(x, post, model, args) -> tuple[MethodResult, peakflow.Posterior]:
-    peakflow.reweight(post, x, model=model)  # compile first
+    peakflow.reweight(x, post, model=model)  # compile first
     exact, seconds = _timed(peakflow.reweight, post, x, model=model)
     one = peakflow.infer(x[0], model=model)
     single = float(np.median([_timed(peakflow.reweight, one, x[0], model=model)[1]
@@ -135,13 +135,13 @@ def run_exact(x, post, model, args) -> tuple[MethodResult, peakflow.Posterior]:
                            single), exact
 
 
-def run_refine(x, post, model, args) -> MethodResult:
-    kwargs = dict(steps=args.refine_steps, model=model)
-    refined, seconds = _timed(peakflow.refine, x, post, **kwargs)
+def run_finetune(x, post, model, args) -> MethodResult:
+    kwargs = dict(steps=args.finetune_steps, model=model)
+    refined, seconds = _timed(peakflow.finetune, x, post, **kwargs)
     one = peakflow.infer(x[0], model=model)
-    peakflow.refine(x[0], one, **kwargs)
-    _, single = _timed(peakflow.refine, x[0], one, **kwargs)
-    return _from_posterior("amortized+refine", refined, np.arange(len(x)), seconds / len(x),
+    peakflow.finetune(x[0], one, **kwargs)
+    _, single = _timed(peakflow.finetune, x[0], one, **kwargs)
+    return _from_posterior("amortized+finetune", refined, np.arange(len(x)), seconds / len(x),
                            single)
 
 
@@ -175,7 +175,7 @@ def run_mcmc_reference(x, data, model, args) -> tuple[MethodResult, dict]:
     quant = summary.quantiles  # (n, P, 5) at 0.05 .. 0.95
     intervals = {0.5: (Peaks(*(q[..., 1] for q in quant)), Peaks(*(q[..., 3] for q in quant))),
                  0.9: (Peaks(*(q[..., 0] for q in quant)), Peaks(*(q[..., 4] for q in quant)))}
-    result = MethodResult("MCMC", rows, summary.mean, summary.std, intervals,
+    result = MethodResult("MCMC", rows, summary.mean, summary.sd, intervals,
                           fit_log_likelihood(x[rows], summary.mean, cfg.sim.noise),
                           seconds / len(rows), seconds / len(rows))
     finite = np.isfinite(summary.ess)
@@ -227,7 +227,7 @@ def sd_ratios(results: list[MethodResult], mcmc: MethodResult, data) -> dict:
     ref_idx, ref_ok = matched_peaks(mcmc, data)
     out = {}
     for r in results:
-        if r.name == "MCMC" or r.std is None:
+        if r.name == "MCMC" or r.sd is None:
             continue
         sub = r._replace(mean=Peaks(*(np.asarray(a)[mcmc.rows] for a in r.mean)),
                          rows=mcmc.rows)
@@ -235,8 +235,8 @@ def sd_ratios(results: list[MethodResult], mcmc: MethodResult, data) -> dict:
         both = ok & ref_ok
         out[r.name] = {}
         for name in PARAMETERS:
-            mine = take(np.asarray(getattr(r.std, name))[mcmc.rows], idx)
-            ref = take(np.asarray(getattr(mcmc.std, name)), ref_idx)
+            mine = take(np.asarray(getattr(r.sd, name))[mcmc.rows], idx)
+            ref = take(np.asarray(getattr(mcmc.sd, name)), ref_idx)
             ratio = (mine / ref)[both]
             out[r.name][name] = float(np.median(ratio)) if ratio.size else None
     return out
@@ -246,15 +246,15 @@ def main(argv=None) -> dict:
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     model = peakflow.load_model(args.model)
-    data = peakflow.simulate_batch(jax.random.PRNGKey(args.seed), model.config.sim, args.n)
+    data = peakflow.core.simulate_batch(jax.random.PRNGKey(args.seed), model.config.sim, args.n)
     x = np.asarray(data.spectrum)
     print(f"test set: {args.n} spectra; model {model.path}", flush=True)
 
     amortized, post = run_amortized(x, model, args)
     exact_result, exact = run_exact(x, post, model, args)
     results = [amortized, exact_result]
-    if "refine" not in args.skip:
-        results.append(run_refine(x, post, model, args))
+    if "finetune" not in args.skip:
+        results.append(run_finetune(x, post, model, args))
     if "svi" not in args.skip:
         results.append(run_svi(x, data, model, args))
     mcmc = None

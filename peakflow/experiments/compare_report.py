@@ -9,9 +9,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from peakflow.core.lineshape import PARAMETERS, Peaks
-from peakflow.core.train import FAILURE_THRESHOLD
-from peakflow.evaluation import match_peaks
-from peakflow.grid.exact import NUM_SAMPLES
+from peakflow.core.training import FAILURE_THRESHOLD
+from peakflow.grid.exactness import NUM_SAMPLES
+from peakflow.metrics import match_peaks
 
 
 class MethodResult(NamedTuple):
@@ -20,7 +20,7 @@ class MethodResult(NamedTuple):
     name: str
     rows: np.ndarray
     mean: Peaks
-    std: Peaks
+    sd: Peaks
     intervals: dict  # level -> (lo Peaks, hi Peaks)
     log_lik: np.ndarray
     seconds_per_spectrum_batched: float
@@ -97,14 +97,14 @@ def plot_sd_vs_mcmc(results, mcmc, data, path):
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.8))
     mask = np.asarray(data.mask)[mcmc.rows]
     for ax, name in zip(axes, PARAMETERS):
-        ref = getattr(mcmc.std, name)[mask]
+        ref = getattr(mcmc.sd, name)[mask]
         for r in results:
             idx, matched = matched_peaks(r, data)
-            sd = take(getattr(r.std, name)[mcmc.rows], idx[mcmc.rows])
+            sd = take(getattr(r.sd, name)[mcmc.rows], idx[mcmc.rows])
             ok = mask & matched[mcmc.rows] & np.isfinite(sd)
             if not ok.any():
                 continue
-            ref_r, sd_r = getattr(mcmc.std, name)[ok], sd[ok]
+            ref_r, sd_r = getattr(mcmc.sd, name)[ok], sd[ok]
             if r.name == "amortized":
                 ax.scatter(ref_r, sd_r, s=5, alpha=0.4, color="C1")
             edges = np.quantile(ref_r, np.linspace(0, 1, 11))
@@ -130,7 +130,7 @@ def write_report(path, metrics, args):
     s = metrics["settings"]
     lines += [f"Test set: {s['n']} simulated spectra (seed {s['seed']}); SVI {s['svi_steps']} "
               f"Adam steps (lr {s['svi_lr']}, {s['svi_restarts']} {s['svi_init']} start(s)); "
-              f"refine {s['refine_steps']} steps; MCMC NUTS on {s['mcmc_n']} spectra "
+              f"finetune {s['finetune_steps']} steps; MCMC NUTS on {s['mcmc_n']} spectra "
               f"({s['mcmc_chains']} chains × {s['mcmc_warmup']} warm-up + {s['mcmc_samples']} "
               f"draws, started at the truth); least squares on {s['lsq_n']} spectra. "
               f"Device: {metrics['device']}.", ""]
@@ -181,7 +181,7 @@ def write_report(path, metrics, args):
         speed = (f"{sb / a['seconds_per_spectrum_batched']:.3g}× / "
                  f"{ss / a['seconds_per_spectrum_single']:.3g}×" if name != "amortized" else "1×")
         lines.append(f"| {name} | {sb:.3g} | {ss:.3g} | {speed} |")
-    lines += ["", "Amortized timings exclude the one-off compilation; SVI and refine single "
+    lines += ["", "Amortized timings exclude the one-off compilation; SVI and finetune single "
               "timings include it (the batch figures amortise it); MCMC and least squares run "
               "spectrum by spectrum, so batched = single.", ""]
     if "mcmc_diagnostics" in metrics:

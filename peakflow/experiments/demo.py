@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     model = peakflow.load_model(args.model)
-    sim = peakflow.simulate(jax.random.PRNGKey(args.seed), model.config.sim)
+    sim = peakflow.core.simulate(jax.random.PRNGKey(args.seed), model.config.sim)
     x = np.asarray(sim.spectrum)
     peakflow.infer(x, model=model)  # compile once, then time a call
     start = time.perf_counter()

@@ -30,12 +30,12 @@ from peakflow.calibration import (
     plot_reliability,
     plot_sbc_ecdf,
 )
-from peakflow.evaluation import evaluate_posterior, format_report
-from peakflow.experiments import save_json
 from peakflow.core.lineshape import PARAMETERS
+from peakflow.experiments import save_json
+from peakflow.metrics import evaluate_posterior, format_report
 
 
-def hard_setting(sim: peakflow.SimulatorConfig) -> peakflow.SimulatorConfig:
+def hard_setting(sim: peakflow.config.SimulatorConfig) -> peakflow.config.SimulatorConfig:
     """`sim` with weak peaks (amplitudes from 2 noise sd) and close pairs (15 points apart)."""
     return dataclasses.replace(sim, amplitude=(2 * sim.noise, sim.amplitude[1]),
                                amplitude_separation=0.0, min_separation=15.0)
@@ -58,12 +58,12 @@ def format_calibration(name: str, cal: dict) -> str:
 
 def k_calibration(model, sim, n: int, seed: int) -> dict:
     """ECE of P(K) on `n` spectra of `sim`: plug-in and trajectory-averaged P(K)."""
-    data = peakflow.simulate_batch(jax.random.PRNGKey(seed), sim, n)
+    data = peakflow.core.simulate_batch(jax.random.PRNGKey(seed), sim, n)
     x, true_k = np.asarray(data.spectrum), np.asarray(data.num_peaks)
     with warnings.catch_warnings():  # the hard set lies outside the prior: misfits expected
         warnings.simplefilter("ignore", RuntimeWarning)
         plug_in = peakflow.infer(x, model=model)
-        sampled = peakflow.infer(x, model=model, key=jax.random.PRNGKey(seed + 1))
+        sampled = peakflow.infer(x, model=model, seed=seed + 1)
     return {"k_accuracy": float(np.mean(plug_in.num_peaks == true_k)),
             "plug_in": k_reliability(plug_in.k_probs, true_k),
             "sampled_paths": k_reliability(sampled.k_probs, true_k)}
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     model = peakflow.load_model(args.model)
     sim = model.config.sim if args.setting_of is None else _setting(args.setting_of)
-    data = peakflow.simulate_batch(jax.random.PRNGKey(args.seed), sim, args.n)
+    data = peakflow.core.simulate_batch(jax.random.PRNGKey(args.seed), sim, args.n)
     spectra = np.asarray(data.spectrum)
     peakflow.infer(spectra, model=model)  # compile for this batch size first
     start = time.perf_counter()
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
     return metrics
 
 
-def _setting(name: str) -> peakflow.SimulatorConfig:
+def _setting(name: str) -> peakflow.config.SimulatorConfig:
     """The simulator of a model directory, or of the bundled default for ``default``."""
     return peakflow.load_model(None if name == "default" else name).config.sim
 
@@ -111,9 +111,9 @@ def _setting(name: str) -> peakflow.SimulatorConfig:
 def calibrate(post, data, spectra, model, args, sim) -> dict:
     """The calibration part of `main` (printed, plotted under ``--out``, returned)."""
     key = jax.random.PRNGKey(args.seed + 7)
-    peakflow.reweight(post, spectra, model=model)  # compile first: time the second call
+    peakflow.reweight(spectra, post, model=model)  # compile first: time the second call
     start = time.perf_counter()
-    exact = peakflow.reweight(post, spectra, model=model, key=key)
+    exact = peakflow.reweight(spectra, post, model=model, seed=key)
     exact_ms = 1000 * (time.perf_counter() - start) / len(spectra)
     out = {}
     ranks = {}

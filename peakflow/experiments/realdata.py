@@ -28,7 +28,6 @@ RRUFF_BANDS = {
     "Calcite": [712, 872, 1394, 1795, 2515],
     "Corundum": [445, 494, 555, 592, 636],
 }
-FWHM_PER_B5 = 2 * np.sqrt(np.log(2))
 
 
 def references(data: Path) -> dict[str, list[tuple[str, float]]]:
@@ -120,8 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     for name, fit in zip(names, fits):
         rows = report(fit, refs[name])
         summary[name] = {"num_peaks": fit.num_peaks, "unexplained": fit.unexplained,
-                         "grid_step": fit.step, "noise": fit.noise, "references": rows}
-        print(f"\n{name}: {fit.num_peaks} peaks found, grid step {fit.step:.4g}, "
+                         "grid_step": fit.grid_step, "noise": fit.noise, "references": rows}
+        print(f"\n{name}: {fit.num_peaks} peaks found, grid step {fit.grid_step:.4g}, "
               f"{fit.windows.start.size} window(s)"
               + (", some windows unexplained" if fit.unexplained else ""))
         print(f"  {'reference':>16} {'x':>10} {'nearest found':>22} {'error':>9} {'FWHM':>9}")

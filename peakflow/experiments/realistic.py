@@ -11,7 +11,7 @@ background (a decay or a broad hump) up to 2× the tallest peak, shot noise (its
 the square root of the signal) on top of read noise, 0-4 one- or two-point cosmic-ray spikes,
 and 2-4 weak peaks of 3-5 noise sds. Fits use `peakflow.fit_many` with its defaults. A true
 peak counts as *detectable* when its height is at least 5 noise sds (at its centre); found
-peaks are matched to true ones within half the true FWHM (`peakflow.evaluation.match_peaks`).
+peaks are matched to true ones within half the true FWHM (`peakflow.metrics.match_peaks`).
 
 Printed: recall of detectable peaks, precision of found peaks, median |location error| in
 FWHM, median relative errors of FWHM, amplitude and area, how often the ±2 sd intervals cover
@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from peakflow.core.lineshape import area, fwhm_ratio, profile
 from peakflow.calibration import plot_reliability, reliability
-from peakflow.evaluation import match_peaks
+from peakflow.core.lineshape import area, fwhm_ratio, profile
 from peakflow.measured import SpectrumFit, fit_many
+from peakflow.metrics import match_peaks
 
 
 @dataclass(frozen=True)

@@ -56,11 +56,12 @@ class PeakMemory:
         self.peak = max(self.peak, anon_rss_mb())
 
 
-def write_spectra(path: Path, n: int, sim: peakflow.SimulatorConfig, block: int = 8192) -> None:
+def write_spectra(path: Path, n: int, sim: peakflow.config.SimulatorConfig,
+                  block: int = 8192) -> None:
     """Writes n simulated spectra to a float32 .npy without holding them all in memory."""
     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32,
                                     shape=(n, sim.num_points))
-    make = jax.jit(peakflow.simulate_batch, static_argnums=(1, 2))
+    make = jax.jit(peakflow.core.simulate_batch, static_argnums=(1, 2))
     for start in range(0, n, block):
         rows = min(block, n - start)
         out[start:start + rows] = np.asarray(

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from peakflow.config import PRESETS, Config, preset, with_overrides
 from peakflow.core.sharding import data_mesh, replicated
-from peakflow.core.train import make_train, make_validate, multi_step, validation_set
+from peakflow.core.training import make_train, make_validate, multi_step, validation_set
 from peakflow.runtime import checkpoint, sealed
 from peakflow.runtime.checkpoint import load_params
 
@@ -147,7 +147,7 @@ def train(config: Config, workdir: Path, per_call: int | None = None,
     """Runs (or resumes) training; returns the exported model directory.
 
     Steps run `per_call` (default `steps_per_call()`) at a time inside one jitted `lax.scan`
-    (`peakflow.core.train.multi_step`), so the host syncs only between calls; the results
+    (`peakflow.core.training.multi_step`), so the host syncs only between calls; the results
     equal those of one call per step.
 
     Raises:

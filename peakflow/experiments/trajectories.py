@@ -26,13 +26,13 @@ import jax.numpy as jnp
 import numpy as np
 
 import peakflow
-from peakflow.runtime.trained import BROAD_MODEL
 from peakflow.calibration import coverage, normal_interval
 from peakflow.core.elbo import log_stop_probs, rollout
 from peakflow.core.lineshape import PARAMETERS, fwhm
 from peakflow.core.policy import make_policy
-from peakflow.evaluation import match_peaks
 from peakflow.experiments import save_json
+from peakflow.metrics import match_peaks
+from peakflow.runtime.trained import MEASURED_MODEL
 
 
 def path_moments(model: peakflow.TrainedModel, spectra: np.ndarray, noise: np.ndarray,
@@ -57,11 +57,11 @@ def path_moments(model: peakflow.TrainedModel, spectra: np.ndarray, noise: np.nd
 def _moments(apply_fn, params, spectra, noise, key, config, num_paths):
     stack = lambda peaks: jnp.stack([getattr(peaks, p) for p in PARAMETERS])  # (4, K, B)
     mean_path = rollout(apply_fn, params, spectra, None, config, noise)
-    mean, sd = stack(mean_path.q.mean()), stack(mean_path.q.std())
+    mean, sd = stack(mean_path.q.mean()), stack(mean_path.q.sd())
 
     def one_path(path_key):
         q = rollout(apply_fn, params, spectra, path_key, config, noise).q
-        m, s = stack(q.mean()), stack(q.std())
+        m, s = stack(q.mean()), stack(q.sd())
         # pair each mean-path slot with the sampled path's slot of nearest location mean
         near = jnp.argmin(jnp.abs(mean[1][:, None] - m[1][None]), axis=1)  # (K, B)
         take = lambda a: jnp.take_along_axis(a, near[None], axis=1)
@@ -75,7 +75,7 @@ def _moments(apply_fn, params, spectra, noise, key, config, num_paths):
             "marginal_sd": to_bk(marginal)}
 
 
-def close_pairs(data: peakflow.Simulated) -> np.ndarray:
+def close_pairs(data: peakflow.core.Simulated) -> np.ndarray:
     """(N, K) bool: true peaks with another true peak nearer than the larger of their FWHMs."""
     loc, mask = np.asarray(data.peaks.location), np.asarray(data.mask)
     width = np.asarray(fwhm(data.peaks.width, data.peaks.lorentzian, np))
@@ -85,7 +85,7 @@ def close_pairs(data: peakflow.Simulated) -> np.ndarray:
     return np.any((dist < limit) & other, axis=2) & mask
 
 
-def compare(moments: dict[str, np.ndarray], data: peakflow.Simulated,
+def compare(moments: dict[str, np.ndarray], data: peakflow.core.Simulated,
             level: float = 0.9) -> dict[str, dict]:
     """Median sd ratio and coverage per parameter, for close-pair and other matched peaks."""
     k = moments["mean"].shape[2]
@@ -133,8 +133,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--json", type=Path, help="also write the table here")
     args = parser.parse_args(argv)
 
-    model = peakflow.load_model(args.model, default=BROAD_MODEL)
-    data = peakflow.simulate_batch(jax.random.PRNGKey(args.seed), model.config.sim, args.n)
+    model = peakflow.load_model(args.model, default=MEASURED_MODEL)
+    data = peakflow.core.simulate_batch(jax.random.PRNGKey(args.seed), model.config.sim, args.n)
     moments = path_moments(model, np.asarray(data.spectrum), np.asarray(data.noise),
                            jax.random.PRNGKey(args.seed + 1), args.paths)
     result = compare(moments, data)

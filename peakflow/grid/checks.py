@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from peakflow.core.likelihood import MISFIT_CHI2
+
 
 def check_input(spectra: Any, num_points: int) -> tuple[np.ndarray, bool]:
     """Checks type and shape without copying (a memory-mapped array stays on disk).
@@ -58,7 +60,6 @@ def report_bad_rows(errors: list[str | None], single: bool) -> None:
                       f"Posterior.errors", RuntimeWarning, stacklevel=3)
 
 
-MISFIT_CHI2 = 4.0  # a fit whose residual rms is above twice the noise sd the model assumes
 
 
 def report_misfits(chi2: np.ndarray, valid: np.ndarray, single: bool) -> None:

@@ -8,6 +8,7 @@ import jax
 import numpy as np
 
 from peakflow.core.lineshape import PARAMETERS, fwhm_ratio
+from peakflow.core.seeds import Seed, as_key
 
 DRAWS = 500
 
@@ -29,7 +30,7 @@ def posterior_to_dataframe(post):
     for name in (*PARAMETERS, "fwhm"):
         summary = getattr(post, name)
         columns[name] = np.atleast_2d(summary.mean)
-        columns[f"{name}_sd"] = np.atleast_2d(summary.std)
+        columns[f"{name}_sd"] = np.atleast_2d(summary.sd)
     rows, slots = np.nonzero(np.arange(columns["amplitude"].shape[1])[None]
                              < np.maximum(num_peaks, 0)[:, None])
     frame = pd.DataFrame({"spectrum": rows, "peak": slots,
@@ -39,8 +40,8 @@ def posterior_to_dataframe(post):
     return frame
 
 
-def posterior_to_inference_data(post, key: jax.Array | None = None, draws: int = DRAWS):
-    """`draws` joint draws of every found peak (`Posterior.sample`) and of K as an ArviZ
+def posterior_to_inference_data(post, n: int = DRAWS, *, seed: Seed = 0):
+    """`n` joint draws of every found peak (`Posterior.sample`) and of K as an ArviZ
     `InferenceData` (one chain).
 
     Posterior variables ``amplitude``, ``location``, ``width``, ``lorentzian``, ``fwhm``
@@ -51,10 +52,9 @@ def posterior_to_inference_data(post, key: jax.Array | None = None, draws: int =
     """
     import arviz as az
 
-    key = jax.random.PRNGKey(0) if key is None else key
-    peak_key, k_key = jax.random.split(key)
+    peak_key, k_key = jax.random.split(as_key(seed))
     num_peaks, k_probs = _batched(post)
-    sampled = post.sample(peak_key, draws)                      # fields (n, [N,] P)
+    sampled = post.sample(n, seed=peak_key)                     # fields (n, [N,] P)
     values = {name: np.asarray(getattr(sampled, name)) for name in PARAMETERS}
     values["fwhm"] = values["width"] * fwhm_ratio(np.clip(values["lorentzian"], 0, 1), np)
     if values["amplitude"].ndim == 2:                           # a single spectrum
@@ -62,7 +62,7 @@ def posterior_to_inference_data(post, key: jax.Array | None = None, draws: int =
     valid = np.all(np.isfinite(k_probs), axis=-1)               # invalid rows: K = -1
     counts = np.asarray(jax.random.categorical(
         k_key, np.log(np.maximum(np.nan_to_num(k_probs), 1e-30)),
-        shape=(draws, k_probs.shape[0])))
+        shape=(n, k_probs.shape[0])))
     counts = np.where(valid[None], counts, -1)
     posterior = {k: v[None] for k, v in values.items()}
     posterior["K"] = counts[None]

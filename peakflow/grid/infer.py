@@ -1,7 +1,7 @@
 """`peakflow.infer`: spectra on a model's grid in, number of peaks and per-peak posteriors out.
 
 The policy runs once per spectrum along its posterior-mean trajectory
-(`peakflow.core.predict`), streamed through `TrainedModel.predict`. Rows with NaN or inf are
+(`peakflow.core.amortized`), streamed through `TrainedModel.predict`. Rows with NaN or inf are
 reported, not fitted, and never cost the other rows their results.
 """
 
@@ -11,19 +11,18 @@ import dataclasses
 import os
 from typing import Any
 
-import jax
 import numpy as np
 
-from peakflow.grid.checks import check_input, read_chunk, report_bad_rows, report_misfits
-from peakflow.grid.exact import reweight
-from peakflow.grid.posterior import Posterior, assemble, squeeze
 from peakflow.core.likelihood import reduced_chi2
-from peakflow.core.signal import estimate_noise
+from peakflow.core.seeds import Seed, as_key
+from peakflow.grid.checks import check_input, read_chunk, report_bad_rows, report_misfits
+from peakflow.grid.exactness import reweight
+from peakflow.grid.posterior import Posterior, posterior_from_slots, squeeze
 from peakflow.runtime.trained import CHUNK_SIZE, TrainedModel, load_model
 
 
 def infer(spectra: Any, *, model: str | os.PathLike | TrainedModel | None = None,
-          key: jax.Array | None = None, progress: bool | None = None,
+          seed: Seed | None = None, progress: bool | None = None,
           chunk_size: int = CHUNK_SIZE, exact: bool = False) -> Posterior:
     """Number of peaks and per-peak posteriors of spectra on the model's grid.
 
@@ -36,14 +35,14 @@ def infer(spectra: Any, *, model: str | os.PathLike | TrainedModel | None = None
         (``np.load(path, mmap_mode="r")``) is streamed from disk chunk by chunk.
       model: a `TrainedModel`, a model or training-checkpoint directory, or None for the
         bundled default model.
-      key: optional PRNG key: P(K) is then averaged over 32 trajectories whose peaks are
+      seed: None, or an int or PRNG key: P(K) is then averaged over 32 trajectories whose peaks are
         sampled from the posterior (an estimate of q(K | x), the distribution the stop head was
         trained on), rather than read off the posterior-mean trajectory (a plug-in the stop
         head never saw in training, usually at least as confident; `evaluate` reports the
         calibration of both). Also seeds the exactness step's draws.
-      progress: show a progress bar over chunks (default: when there are more than 8).
+      progress: a progress bar over chunks (None: when there are more than 8).
       chunk_size: spectra per device call; the working memory is proportional to it.
-      exact: add the exactness step (`peakflow.grid.exact.reweight`): importance-sample the
+      exact: add the exactness step (`peakflow.grid.exactness.reweight`): importance-sample the
         exact posterior of the chosen K with the amortized posterior as proposal; summaries
         then come from the Pareto-smoothed weighted draws, and ``post.importance`` holds k̂,
         the effective sample size and which spectra are ``trustworthy`` (k̂ ≤ 0.7).
@@ -69,20 +68,19 @@ def infer(spectra: Any, *, model: str | os.PathLike | TrainedModel | None = None
     def read(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         chunk, chunk_errors = read_chunk(rows)
         errors.extend(chunk_errors)
-        noise = (estimate_noise(chunk) if sim.noise_max is not None
-                 else np.full(chunk.shape[0], sim.noise)).astype(np.float32)
+        noise = trained.assumed_noise(chunk)
         noises.append(noise)
         return chunk, (noise if sim.noise_max is not None else None)
 
-    show = -(-array.shape[0] // max(chunk_size, 1)) > 8 if progress is None else progress
-    pred = trained.predict(array, read=read, key=key, chunk_size=chunk_size, progress=show)
+    pred = trained.predict(array, read=read, key=None if seed is None else as_key(seed),
+                           chunk_size=chunk_size, progress=progress)
     report_bad_rows(errors, single)
-    post = assemble(pred.q, pred.num_peaks, pred.k_probs, pred.log_lik, errors,
-                    trained.num_points)
+    post = posterior_from_slots(pred.q, np.asarray(pred.num_peaks), np.asarray(pred.k_probs),
+                                np.asarray(pred.log_lik), errors, trained.num_points)
     chi2 = reduced_chi2(np.asarray(post.log_likelihood, np.float64),
                         np.concatenate(noises).astype(np.float64), trained.num_points)
     post = dataclasses.replace(post, chi2=chi2)
     report_misfits(chi2, post.valid, single)
     if exact:
-        post = reweight(post, array, model=trained, key=key)
+        post = reweight(array, post, model=trained, seed=0 if seed is None else seed)
     return squeeze(post) if single else post

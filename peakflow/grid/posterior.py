@@ -16,9 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from peakflow.core.likelihood import log_likelihood
-from peakflow.core.lineshape import PARAMETERS, Peaks, fwhm_ratio, slot_mask, spectrum
 from peakflow.core.heads import VariationalQ
+from peakflow.core.likelihood import log_likelihood
+from peakflow.core.lineshape import PARAMETERS, Peaks, fwhm_ratio, peak_sum, slot_mask
+from peakflow.core.seeds import Seed, as_key
 from peakflow.grid.weighted import Importance, resample, weighted_interval, weighted_summaries
 from peakflow.runtime.trained import CHUNK_SIZE
 
@@ -27,7 +28,7 @@ class ParamPosterior(NamedTuple):
     """Marginal posterior of one peak parameter: mean and sd, each (..., P)."""
 
     mean: np.ndarray
-    std: np.ndarray
+    sd: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class Posterior:
         model assumes; ~1 for a spectrum the model describes, > 4 is flagged by `infer`);
         None when not computed.
       importance: None for the amortized posterior; after the exactness step
-        (`peakflow.grid.exact.reweight`, ``infer(..., exact=True)``) the weighted draws, k̂ and
+        (`peakflow.grid.exactness.reweight`, ``infer(..., exact=True)``) the weighted draws, k̂ and
         effective sample size, and the summaries above come from those draws.
     """
 
@@ -97,15 +98,15 @@ class Posterior:
         """Posterior means as `Peaks` with fields (..., P)."""
         return Peaks(*(getattr(self, name).mean for name in PARAMETERS))
 
-    def std(self) -> Peaks:
+    def sd(self) -> Peaks:
         """Posterior sds as `Peaks` with fields (..., P)."""
-        return Peaks(*(getattr(self, name).std for name in PARAMETERS))
+        return Peaks(*(getattr(self, name).sd for name in PARAMETERS))
 
     @property
     def fwhm(self) -> ParamPosterior:
         """FWHM of each peak at its mean shape (mean), with the sd of γ scaled alike."""
         ratio = fwhm_ratio(self.lorentzian.mean, np)
-        return ParamPosterior(self.width.mean * ratio, self.width.std * ratio)
+        return ParamPosterior(self.width.mean * ratio, self.width.sd * ratio)
 
     def interval(self, level: float) -> tuple[Peaks, Peaks]:
         """Central `level` credible intervals of every parameter: (lo, hi) `Peaks` (..., P).
@@ -116,9 +117,9 @@ class Posterior:
             return weighted_interval(self.importance.draws, self.importance.log_weights, level)
         return self._q.interval(level)
 
-    def sample(self, key: jax.Array, n: int) -> Peaks:
+    def sample(self, n: int, *, seed: Seed = 0) -> Peaks:
         """Draws `n` samples of every peak's parameters from q (or, after the exactness step,
-        resamples the weighted draws).
+        resamples the weighted draws); `seed` is an int or a JAX PRNG key.
 
         Each peak's four parameters are drawn jointly (with their correlation, for the
         correlated family); different peaks are drawn independently, each from its q along
@@ -127,6 +128,7 @@ class Posterior:
         Returns:
           `Peaks` with fields (n, ..., P); NaN beyond each spectrum's `num_peaks`.
         """
+        key = as_key(seed)
         if self.importance is not None:
             return resample(self.importance, key, n)
         present = ~np.isnan(self.amplitude.mean)
@@ -141,12 +143,12 @@ class Posterior:
 
         return posterior_to_dataframe(self)
 
-    def to_inference_data(self, key: jax.Array | None = None, draws: int = 500):
-        """ArviZ `InferenceData` of `draws` draws per peak slot and of K
+    def to_inference_data(self, n: int = 500, *, seed: Seed = 0):
+        """ArviZ `InferenceData` of `n` draws per peak slot and of K
         (`peakflow.grid.export.posterior_to_inference_data`)."""
         from peakflow.grid.export import posterior_to_inference_data
 
-        return posterior_to_inference_data(self, key, draws)
+        return posterior_to_inference_data(self, n, seed=seed)
 
     def __repr__(self) -> str:
         if self.num_peaks.ndim:
@@ -162,13 +164,13 @@ class Posterior:
             header = f"{'peak':>4}  " + "  ".join(f"{p:>20}" for p in PARAMETERS)
             lines.append(header)
             for i in range(int(self.num_peaks)):
-                cells = [f"{getattr(self, p).mean[i]:>9.4g} ± {getattr(self, p).std[i]:<8.2g}"
+                cells = [f"{getattr(self, p).mean[i]:>9.4g} ± {getattr(self, p).sd[i]:<8.2g}"
                          for p in PARAMETERS]
                 lines.append(f"{i + 1:>4}  " + "  ".join(f"{c:>20}" for c in cells))
         return "\n".join(lines)
 
 
-_curves = jax.jit(jax.vmap(spectrum, in_axes=(None, 0, 0)))
+_curves = jax.jit(jax.vmap(peak_sum, in_axes=(None, 0, 0)))
 
 
 def fitted_curves(mean: Peaks, num_points: int) -> np.ndarray:
@@ -194,11 +196,12 @@ def fitted_curves(mean: Peaks, num_points: int) -> np.ndarray:
     return out.reshape(lead + (num_points,))
 
 
-def fit_log_likelihood(spectra: np.ndarray, mean: Peaks, noise: float) -> np.ndarray:
+def fit_log_likelihood(spectra: np.ndarray, mean: Peaks, noise: float | np.ndarray
+                       ) -> np.ndarray:
     """(N,) log-likelihood of the fits at `mean` (fields (N, P)) to (N, W) spectra."""
     curves = fitted_curves(mean, spectra.shape[-1])
     return np.asarray(log_likelihood(jnp.asarray(spectra), jnp.asarray(curves),
-                                     noise))
+                                     jnp.asarray(noise)))
 
 
 SORT_ROWS = 65536  # rows sorted at a time (bounded temporaries for huge batches)
@@ -222,8 +225,9 @@ def _sort_slots(a: np.ndarray, order: np.ndarray, present: np.ndarray) -> np.nda
     return a
 
 
-def assemble(q: VariationalQ, num_peaks: np.ndarray, k_probs: np.ndarray, log_lik: np.ndarray,
-             errors: list[str | None], num_points: int) -> Posterior:
+def posterior_from_slots(q: VariationalQ, num_peaks: np.ndarray, k_probs: np.ndarray,
+                         log_lik: np.ndarray, errors: list[str | None],
+                         num_points: int) -> Posterior:
     """Builds a batch `Posterior` from per-slot variational parameters.
 
     Args:
@@ -240,12 +244,12 @@ def assemble(q: VariationalQ, num_peaks: np.ndarray, k_probs: np.ndarray, log_li
     present = slot_mask(num_peaks, location.shape[-1]) & ~bad[:, None]
     order = np.argsort(np.where(present, location, np.inf), axis=-1)
     present = np.take_along_axis(present, order, axis=-1)
-    q = type(q)(*(_sort_slots(a, order, present) for a in q))
-    mean, std = q.mean(), q.std()
+    q = type(q)(*(_sort_slots(np.asarray(a), order, present) for a in q))
+    mean, std = q.mean(), q.sd()
     return Posterior(
         num_peaks=np.where(bad, -1, num_peaks).astype(np.int64),
         k_probs=np.where(bad[:, None], np.float32(np.nan), np.asarray(k_probs, np.float32)),
-        **{name: ParamPosterior(np.asarray(m), np.asarray(s))
+        **{name: ParamPosterior(np.asarray(m), np.asarray(s))  # type: ignore[arg-type]
            for name, m, s in zip(PARAMETERS, mean, std)},
         log_likelihood=np.where(bad, np.float32(np.nan), np.asarray(log_lik, np.float32)),
         valid=~bad,

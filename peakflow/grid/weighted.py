@@ -1,38 +1,13 @@
-"""Weighted draws: the record of the exactness step and the summaries computed from it."""
+"""Summaries of the exactness step's weighted draws (`Importance`): moments, intervals,
+resampling."""
 
 from __future__ import annotations
-
-from typing import NamedTuple
 
 import jax
 import numpy as np
 
 from peakflow.core.lineshape import PARAMETERS, Peaks
-
-KHAT_MAX = 0.7  # PSIS reliability threshold (Vehtari et al. 2024)
-
-
-class Importance(NamedTuple):
-    """Importance-sampling record of a batch (leading N) or of one spectrum (no leading axis).
-
-    Attributes:
-      draws: `Peaks` with fields (..., S, P), sorted like the posterior's slots; NaN beyond
-        each spectrum's `num_peaks`.
-      log_weights: (..., S) Pareto-smoothed, normalised log weights of the draws.
-      khat: (...,) Pareto k̂ of the raw weights (NaN for spectra without peaks or invalid).
-      ess: (...,) effective sample size 1 / Σ w².
-    """
-
-    draws: Peaks
-    log_weights: np.ndarray
-    khat: np.ndarray
-    ess: np.ndarray
-
-    @property
-    def trustworthy(self) -> np.ndarray:
-        """(...,) bool: k̂ ≤ `KHAT_MAX`, or nothing to reweight (no peaks)."""
-        finite = np.isfinite(self.log_weights).all(axis=-1)
-        return finite & ~(self.khat > KHAT_MAX)
+from peakflow.runtime.reweighting import Importance
 
 
 def weighted_summaries(draws: Peaks, log_weights: np.ndarray

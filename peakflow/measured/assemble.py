@@ -9,28 +9,26 @@ from dataclasses import replace
 import jax
 import numpy as np
 
-from peakflow.core.likelihood import polynomial_basis
-from peakflow.core.lineshape import (Peaks, area, fwhm_ratio, fwhm_ratio_table, profile,
-                                     slot_mask)
-from peakflow.core.predict import Prediction
+from peakflow.core.amortized import Prediction
+from peakflow.core.likelihood import MISFIT_CHI2, polynomial_basis
+from peakflow.core.lineshape import Peaks, area, fwhm_ratio, fwhm_ratio_table, profile, slot_mask
+from peakflow.measured.batch import WindowBatch
 from peakflow.measured.options import FitOptions
 from peakflow.measured.prepare import Prepared
-from peakflow.measured.signal import TARGET_FWHM, data_step
+from peakflow.measured.resample import TARGET_FWHM, data_step
 from peakflow.measured.results import PeakDraws, PeakTable, SpectrumFit, WindowTable
 from peakflow.measured.tiling import merge
 from peakflow.runtime.trained import TrainedModel
 
-UNEXPLAINED_CHI2 = 4.0  # a window's residual rms above twice the noise sd the model was told
 BACKGROUND_RSD = 0.25   # a broad peak whose height sd exceeds this fraction of it ...
 BACKGROUND_WIDTH = 2.0 * TARGET_FWHM  # ... and whose FWHM exceeds this (grid points)
 BACKGROUND_HEIGHT = 0.5  # ... and not a main feature (below this share of the window's scale)
 
 
 NUM_DRAWS = 256  # joint draws per peak for the sds of amplitude, FWHM and area
-DRAW_SEED = 0
 
 
-def derived_sds(q, amplitude_scale: np.ndarray, step: float | np.ndarray,
+def derived_sds(q, y_scale: np.ndarray, grid_step: float | np.ndarray,
                 rng: np.random.Generator,
                 num_draws: int = NUM_DRAWS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sds of amplitude, FWHM and area in the caller's units, from joint draws of q.
@@ -42,18 +40,18 @@ def derived_sds(q, amplitude_scale: np.ndarray, step: float | np.ndarray,
 
     Args:
       q: variational parameters of P peaks, fields (P, ...).
-      amplitude_scale: (P,) y units per window unit; step: x units per grid point, scalar
+      y_scale: (P,) y units per window unit; grid_step: x units per grid point, scalar
         or (P,).
       rng: the draws' generator.
 
     Returns:
       (amplitude_sd, fwhm_sd, area_sd), each (P,) float64.
     """
-    if not len(amplitude_scale):
+    if not len(y_scale):
         return np.zeros(0), np.zeros(0), np.zeros(0)
     draws = q.host_sample(rng, num_draws, shared=True)
-    amp = draws.amplitude * amplitude_scale
-    gamma = np.abs(draws.width) * step
+    amp = draws.amplitude * y_scale
+    gamma = np.abs(draws.width) * grid_step
     eta = np.clip(draws.lorentzian, 0.0, 1.0)
     size = gamma * fwhm_ratio_table(eta)
     return amp.std(axis=0), size.std(axis=0), area(amp, gamma, eta).std(axis=0)
@@ -125,8 +123,9 @@ def spectrum_misfit(fit: SpectrumFit) -> tuple[float, float]:
     if not fit.x.size:
         return float("nan"), float("nan")
     r = (fit.y - fit.fitted) / fit.noise
-    step_of_x = data_step(fit.x) if fit.x.size > 1 else fit.step
-    w = int(min(max(STRETCH_MIN_POINTS, round(TARGET_FWHM * fit.step / step_of_x)), r.size))
+    step_of_x = data_step(fit.x) if fit.x.size > 1 else fit.grid_step
+    w = int(min(max(STRETCH_MIN_POINTS, round(TARGET_FWHM * fit.grid_step / step_of_x)),
+                r.size))
     run = np.concatenate([[0.0], np.cumsum(r)])
     return float(np.mean(r * r)), float(np.max(np.abs(run[w:] - run[:-w])) / w)
 
@@ -213,53 +212,45 @@ def peak_table(prep: Prepared, pred: Prediction, mean: Peaks, sd: Peaks, size: n
 def window_table(prep: Prepared, pred: Prediction, chi2: np.ndarray, k_max: int,
                  khat: np.ndarray | None = None) -> WindowTable:
     """Each window's x range, P(K), reduced χ² over its data points (`data_chi2`),
-    `unexplained` flag (χ² above `UNEXPLAINED_CHI2`, or all K_max peaks used) and k̂ of the
+    `unexplained` flag (χ² above `MISFIT_CHI2`, or all K_max peaks used) and k̂ of the
     exactness step (NaN: none)."""
     window_length = prep.windows.shape[1]
     return WindowTable(
         start=np.maximum(prep.grid[prep.starts], prep.x[0]),
         stop=np.minimum(prep.grid[prep.starts + window_length - 1], prep.x[-1]),
         k_probs=np.asarray(pred.k_probs, np.float64), num_peaks=pred.num_peaks.astype(np.int64),
-        chi2=chi2, unexplained=(chi2 > UNEXPLAINED_CHI2) | (pred.num_peaks == k_max),
+        chi2=chi2, unexplained=(chi2 > MISFIT_CHI2) | (pred.num_peaks == k_max),
         khat=np.full(chi2.shape, np.nan) if khat is None else np.asarray(khat, np.float64))
 
 
-def assemble_fit(prep: Prepared, pred: Prediction, trained: TrainedModel,
-                 options: FitOptions, name: str | None, khat: np.ndarray | None = None
-                 ) -> SpectrumFit:
-    """Step 6 of `peakflow.measured.pipeline` for one spectrum (`assemble_many`)."""
-    return assemble_many([prep], [pred], trained, [options], [name], [khat])[0]
-
-
-def assemble_many(prepared: list[Prepared], preds: list[Prediction], trained: TrainedModel,
-                  options: list[FitOptions], names: list, khats: list
-                  ) -> list[SpectrumFit]:
-    """Step 6 of `peakflow.measured.pipeline`: window predictions → one fit per spectrum.
+def assemble_many(prepared: list[Prepared], batch: WindowBatch, trained: TrainedModel,
+                  options: list[FitOptions], names: list) -> list[SpectrumFit]:
+    """Step 7 of `peakflow.measured.pipeline`: the batch's window predictions → one fit per
+    spectrum.
 
     The posterior moments, every window's marginalised polynomial and the sds of amplitude,
     FWHM and area are computed for all windows of all spectra at once; peak selection,
     tables and curves per spectrum.
 
     Args:
-      prepared: the prepared spectra (M_i windows each).
-      preds: their windows' `Prediction`s, fields (M_i, ...).
+      prepared: the prepared spectra, in the batch's order.
+      batch: their windows with their predictions (and k̂ where the exactness step ran).
       trained: the model that made them.
-      options: each fit's options (``tolerance``); names: carried into the results.
-      khats: (M_i,) k̂ of the exactness step where a prediction was reweighted, else None.
+      options: each fit's options (``tolerance``; the first one's ``seed``); names: carried
+        into the results.
     """
     if not prepared:
         return []
-    counts = [p.windows.shape[0] for p in prepared]
-    offsets = np.cumsum([0] + counts)
-    q = jax.tree.map(lambda *a: np.concatenate(a), *(pred.q for pred in preds))
-    mean, sd = (Peaks(*(np.asarray(v, np.float64) for v in m)) for m in (q.mean(), q.std()))
+    offsets = batch.offsets
+    q = batch.pred.q
+    mean, sd = (Peaks(*(np.asarray(v, np.float64) for v in m)) for m in (q.mean(), q.sd()))
     size = mean.width * fwhm_ratio(mean.lorentzian, np)
-    num_peaks = np.concatenate([pred.num_peaks for pred in preds])
     degree = trained.config.model.baseline_degree
-    windows = np.concatenate([p.windows for p in prepared]).astype(np.float64)
-    peaks_fit, polynomial = window_fits(windows, num_peaks, mean, degree)
+    windows = batch.values.astype(np.float64)
+    peaks_fit, polynomial = window_fits(windows, batch.pred.num_peaks, mean, degree)
     residual = windows - peaks_fit - polynomial
     part = lambda tree, i: jax.tree.map(lambda a: a[offsets[i]:offsets[i + 1]], tree)
+    preds, khats = batch.split(batch.pred), batch.split(batch.khat)
     selected = [select_peaks(prep, pred, part(mean, i), part(sd, i), part(size, i),
                              trained.num_points, opts.tolerance)
                 for i, (prep, pred, opts) in enumerate(zip(prepared, preds, options))]
@@ -277,10 +268,10 @@ def assemble_many(prepared: list[Prepared], preds: list[Prediction], trained: Tr
     step = np.concatenate([np.full(win.size, p.grid[1] - p.grid[0])
                            for p, (win, _) in zip(prepared, chosen)])
     chosen_q = jax.tree.map(lambda a: np.asarray(a)[rows, slots], q)
-    derived = derived_sds(chosen_q, scale, step, np.random.default_rng(DRAW_SEED))
+    derived = derived_sds(chosen_q, scale, step, np.random.default_rng(options[0].seed))
     origin = np.concatenate([p.grid[0] + p.starts[win] * (p.grid[1] - p.grid[0])
                              for p, (win, _) in zip(prepared, chosen)])
-    every_draw = PeakDraws(chosen_q, origin, step, scale)
+    every_draw = PeakDraws(q=chosen_q, origin=origin, grid_step=step, y_scale=scale)
     bounds = np.cumsum([0] + [win.size for win, _ in chosen])
     fits = []
     for i, (prep, pred, name, khat) in enumerate(zip(prepared, preds, names, khats)):
@@ -292,9 +283,10 @@ def assemble_many(prepared: list[Prepared], preds: list[Prediction], trained: Tr
         on_grid = prep.baseline + blend(prep, polynomials[offsets[i]:offsets[i + 1]])
         baseline = np.interp(prep.x, prep.grid, on_grid)
         draws = every_draw.take(np.arange(bounds[i], bounds[i + 1]))
-        fit = SpectrumFit(peaks, windows, prep.x, prep.y, baseline, baseline, prep.noise,
-                          float(prep.grid[1] - prep.grid[0]), False, None, name,
-                          spikes=prep.spikes, draws=draws)
+        fit = SpectrumFit(peaks=peaks, windows=windows, x=prep.x, y=prep.y, baseline=baseline,
+                          fitted=baseline, noise=prep.noise,
+                          grid_step=float(prep.grid[1] - prep.grid[0]), unexplained=False,
+                          name=name, spikes=prep.spikes, draws=draws)
         fits.append(with_misfit(replace(fit, fitted=baseline + fit.components().sum(axis=0))))
     return fits
 
@@ -316,15 +308,11 @@ def combine_passes(fine: SpectrumFit, coarse: SpectrumFit) -> SpectrumFit:
     add; the misfit statistics and ``unexplained`` are recomputed on the final residual (the
     fine pass's windows keep their flags).
     """
-    shift = fine.windows.start.size
-    both = [getattr(fine.peaks, name) for name in PeakTable.__dataclass_fields__]
-    more = [getattr(coarse.peaks, name) for name in PeakTable.__dataclass_fields__]
-    more[-1] = more[-1] + shift
-    order = np.argsort(np.concatenate([fine.peaks.location, coarse.peaks.location]),
-                       kind="stable")
-    peaks = PeakTable(*(np.concatenate([a, b])[order] for a, b in zip(both, more)))
-    windows = WindowTable(*(np.concatenate([getattr(fine.windows, n), getattr(coarse.windows, n)])
-                            for n in WindowTable.__dataclass_fields__))
+    shifted = replace(coarse.peaks, window=coarse.peaks.window + fine.windows.start.size)
+    both = PeakTable.concatenate(fine.peaks, shifted)
+    order = np.argsort(both.location, kind="stable")
+    peaks = both.take(order)
+    windows = WindowTable.concatenate(fine.windows, coarse.windows)
     baseline = fine.baseline + coarse.baseline
     fitted = fine.fitted + coarse.fitted
     draws = (PeakDraws.concatenate(fine.draws, coarse.draws).take(order)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 
 from peakflow.config import BASELINE_METHODS
-
 from peakflow.measured.arpls import arpls_many
 
 METHODS = BASELINE_METHODS  # the choices of `remove_baseline` and the CLI
@@ -25,7 +24,7 @@ def remove_baseline(y: np.ndarray, method: str = "arpls", lam: float | None = No
 
     Args:
       y: (n,) intensities on a uniform grid on which peaks are a few to ~20 points wide
-        (as after `peakflow.measured.signal.resample`).
+        (as after `peakflow.measured.resample.resample`).
       method: ``"arpls"`` (default), ``"asls"``, ``"snip"`` or ``"none"``.
       lam: smoothness of the Whittaker methods; default 1e5, whose smoother passes
         variations slower than ~110 points (about 9 FWHM of a peak on the model grid), so the

@@ -34,8 +34,11 @@ def to_lmfit(fit):
     Raises:
       ValueError: a fit without peaks (nothing to model).
     """
-    from lmfit import Parameters
-    from lmfit.models import GaussianModel, LorentzianModel
+    from peakflow.extras import require
+
+    lmfit = require("lmfit", "SpectrumFit.to_lmfit")
+    Parameters, models = lmfit.Parameters, require("lmfit.models", "SpectrumFit.to_lmfit")
+    GaussianModel, LorentzianModel = models.GaussianModel, models.LorentzianModel
 
     peaks = fit.peaks
     if not len(peaks):
@@ -59,8 +62,8 @@ def to_lmfit(fit):
     return model, params
 
 
-def to_inference_data(fit, num: int = 500, seed: int = 0):
-    """`num` draws of the peaks of `fit` (a `SpectrumFit`) as an ArviZ `InferenceData`.
+def to_inference_data(fit, n: int = 500, *, seed=0):
+    """`n` draws of the peaks of `fit` (a `SpectrumFit`) as an ArviZ `InferenceData`.
 
     Posterior variables with dims (chain, draw, peak), one chain, in the caller's units:
     ``amplitude``, ``location``, ``width`` (γ), ``lorentzian`` (η), ``fwhm``, ``area`` —
@@ -74,13 +77,14 @@ def to_inference_data(fit, num: int = 500, seed: int = 0):
     import arviz as az
 
     from peakflow.core.lineshape import area, fwhm_ratio
+    from peakflow.core.seeds import as_generator
 
-    draws = fit.sample(num, seed)
+    rng = as_generator(seed)
+    draws = fit.draws.sample(rng, n) if fit.draws is not None else fit.sample(n)
     values = {"amplitude": draws.amplitude, "location": draws.location,
               "width": draws.width, "lorentzian": draws.lorentzian,
               "fwhm": draws.width * fwhm_ratio(draws.lorentzian, np),
               "area": area(draws.amplitude, draws.width, draws.lorentzian)}
-    rng = np.random.default_rng([seed, 1])
     values["exists"] = rng.uniform(size=draws.amplitude.shape) < fit.peaks.probability
     posterior = {name: value[None] for name, value in values.items()}
     posterior["K"] = values["exists"].sum(axis=1)[None]

@@ -31,13 +31,13 @@ from tqdm.auto import tqdm
 
 from peakflow.core.signal import noise_level
 from peakflow.measured.options import FitOptions
-from peakflow.measured.pipeline import ModelArg, _model, _options, fit_many
+from peakflow.measured.pipeline import ModelArg, fit_many, fit_options, measured_model
 from peakflow.measured.prepare import check_axis
-from peakflow.measured.results import PeakTable, SpectrumFit
-from peakflow.measured.signal import data_step, on_data_step, typical_fwhm
+from peakflow.measured.resample import data_step, on_data_step, typical_fwhm
+from peakflow.measured.results import PEAK_COLUMNS, PeakTable, SpectrumFit
+from peakflow.runtime.trained import show_progress
 
-PEAK_FIELDS = ("location", "fwhm", "amplitude", "area", "lorentzian", "width")
-SLOT_FIELDS = tuple(f for name in PEAK_FIELDS for f in (name, f"{name}_sd")) + ("probability",)
+SLOT_FIELDS = tuple(f for name in PEAK_COLUMNS for f in (name, f"{name}_sd")) + ("probability",)
 CHUNK = 256          # pixels per `fit_many` call
 SAMPLE_PIXELS = 256  # pixels averaged to choose the shared grid
 
@@ -71,7 +71,7 @@ def as_cube(data: Any, x: Any = None, dim: str | None = None) -> Cube:
         x = axis.axis if x is None else x
         data = np.asarray(data.data) if not hasattr(data.data, "dask") else data.data
     if isinstance(data, xr.DataArray):
-        dim = data.dims[-1] if dim is None else dim
+        dim = str(data.dims[-1]) if dim is None else dim
         if dim not in data.dims:
             raise ValueError(f"no spectral dimension {dim!r} in {data.dims}")
         data = data.transpose(..., dim)
@@ -112,7 +112,7 @@ def shared_fwhm(cube: Cube, options: FitOptions) -> float | None:
     sample = sample[np.all(np.isfinite(sample), axis=1)]
     if not len(sample):
         return None
-    x, mean = check_axis(np.mean(sample, axis=0), cube.x)
+    mean, x = check_axis(np.mean(sample, axis=0), cube.x)
     step = data_step(x)
     uniform = on_data_step(x, mean, step)
     points = typical_fwhm(uniform, noise_level(uniform).point)
@@ -121,7 +121,7 @@ def shared_fwhm(cube: Cube, options: FitOptions) -> float | None:
 
 def fit_map(data: Any, x: Any = None, *, dim: str | None = None, model: ModelArg = None,
             options: FitOptions | None = None, max_peaks: int = 32, chunk_size: int = CHUNK,
-            progress: bool = True, **option_values: Any) -> xr.Dataset:
+            progress: bool | None = None, **option_values: Any) -> xr.Dataset:
     """Fits every pixel of a map whose spectra share one axis.
 
     A dask array (or a dask-backed DataArray) is fitted block by block with
@@ -136,21 +136,23 @@ def fit_map(data: Any, x: Any = None, *, dim: str | None = None, model: ModelArg
         spectrum's typical FWHM, so every pixel shares one grid.
       max_peaks: peak slots per pixel in the result.
       chunk_size: pixels read and fitted together (memory grows with it, not with the map).
-      progress: show a progress bar over pixels (in-process path).
+      progress: a progress bar over pixels (in-process path; None: when the map spans more
+        than 8 chunks).
 
     Returns:
       The per-pixel `xarray.Dataset` (see the module docstring); ``attrs`` record the shared
       FWHM and the model path.
     """
     cube = as_cube(data, x, dim)
-    opts, trained = _options(options, option_values), _model(model)
+    opts, trained = fit_options(options, option_values), measured_model(model)
     opts = replace(opts, fwhm=shared_fwhm(cube, opts))
     if _is_dask(cube.rows):
         slots, pixel = _fit_dask(cube, trained, opts, max_peaks)
     else:
         count = cube.rows.shape[0]
         parts = []
-        bar = tqdm(total=count, desc="map", unit="px", disable=not progress)
+        bar = tqdm(total=count, desc="map", unit="px",
+                   disable=not show_progress(progress, -(-count // chunk_size)))
         for start in range(0, count, chunk_size):
             rows = np.asarray(cube.rows[start:start + chunk_size], np.float64)
             parts.append(fit_rows(rows, cube.x, trained, opts, max_peaks))
@@ -301,8 +303,8 @@ def band_maps(result: xr.Dataset, min_share: float = 0.05, tolerance: float = 0.
     shape = tuple(result.sizes[d] for d in spatial)
     variables = {n: (("band",) + spatial, a.reshape((centres.size,) + shape))
                  for n, a in out.items()}
-    coords = {"band_location": ("band", centres), "share": ("band", share)}
-    coords.update({d: result[d].values for d in spatial if d in result.coords})
+    coords: dict[str, Any] = {"band_location": ("band", centres), "share": ("band", share)}
+    coords.update({str(d): result[d].values for d in spatial if d in result.coords})
     return xr.Dataset(variables, coords=coords)
 
 

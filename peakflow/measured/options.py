@@ -26,10 +26,13 @@ class FitOptions:
         (`peakflow.measured.refine`); their sds become the Laplace approximation's. Not
         combined with ``exact`` (which then reweights the amortized posterior instead).
       exact: reweight every window's amortized posterior towards its exact posterior
-        (`peakflow.measured.exact`): calibrated sds at a few ms per window, with k̂ per
+        (`peakflow.measured.window_exactness`): calibrated sds at a few ms per window, with k̂ per
         window in ``WindowTable.khat``.
       despike: replace one- and two-point spikes (cosmic rays, dead pixels) by interpolation
         before fitting (`peakflow.measured.despike`); their x in ``SpectrumFit.spikes``.
+      seed: the random numbers of a fit (the noise that pads a short spectrum, the joint
+        draws behind the amplitude, FWHM and area sds, the exactness step's draws); a fit is
+        deterministic given it.
     """
 
     baseline: str = "arpls"
@@ -43,6 +46,7 @@ class FitOptions:
     refine: bool = True
     exact: bool = False
     despike: bool = True
+    seed: int = 0
 
     def __post_init__(self):
         if self.baseline not in METHODS:

@@ -26,9 +26,9 @@ units and run, with the bundled real-data model by default:
    again on a grid ``coarse`` (4) times coarser and adds what it finds.
 
 With ``exact=True`` every window's amortized posterior is reweighted towards its exact
-posterior instead of step 6 (`peakflow.measured.exact`): started from the Laplace posteriors
-of step 6, whose sds are clipped wide where a direction is undetermined, the importance
-sampler degenerated (precision 0.70 on the realistic set).
+posterior instead of step 6 (`peakflow.measured.window_exactness`): started from the
+Laplace posteriors of step 6, whose sds are clipped wide where a direction is undetermined, the
+importance sampler degenerated (precision 0.70 on the realistic set).
 
 The noise sd the model is told is never below ``noise_floor`` of a window's scale: real peaks
 are not exactly pseudo-Voigt, and at a signal-to-noise ratio of thousands the shape mismatch,
@@ -44,15 +44,19 @@ from typing import Any, Sequence
 import jax
 import numpy as np
 
+from peakflow.core.likelihood import MISFIT_CHI2
+from peakflow.core.seeds import as_key
 from peakflow.io import Spectrum
-from peakflow.measured.assemble import UNEXPLAINED_CHI2, assemble_many, combine_passes
-from peakflow.measured.exact import reweight_windows
+from peakflow.measured.assemble import assemble_many, combine_passes
+from peakflow.measured.batch import WindowBatch
+from peakflow.measured.intensity import scale_fit, scale_input, scale_options, unit_exponent
 from peakflow.measured.options import FitOptions
 from peakflow.measured.prepare import Prepared, prepare_many
 from peakflow.measured.refine import heads_sd_bounds, refine_predictions
+from peakflow.measured.resample import TARGET_FWHM
 from peakflow.measured.results import SpectrumFit, failed_fit
-from peakflow.measured.signal import TARGET_FWHM
-from peakflow.runtime.trained import BROAD_MODEL, TrainedModel, load_model
+from peakflow.measured.window_exactness import reweight_predictions
+from peakflow.runtime.trained import MEASURED_MODEL, TrainedModel, load_model
 
 MIN_BATCH = 64  # windows: every call with up to 64 windows shares one compiled program
 
@@ -79,7 +83,7 @@ def fit(y: Any, x: Any = None, *, model: ModelArg = None, name: str | None = Non
       ValueError: a spectrum that cannot be fitted (NaN/inf, too short, lengths differ,
         repeated x, ...); the message says why.
     """
-    opts, trained = _options(options, option_values), _model(model)
+    opts, trained = fit_options(options, option_values), measured_model(model)
     first = _fit_pass([_pair(y, x)], trained, [name], [opts], raise_errors=True)
     return _labelled(_second_pass(first, trained, opts), [y])[0]
 
@@ -108,8 +112,8 @@ def fit_many(spectra: Any, x: Any = None, *, model: ModelArg = None,
     names = list(names) if names is not None else [None] * len(pairs)
     if len(names) != len(pairs):
         raise ValueError(f"{len(names)} names for {len(pairs)} spectra")
-    opts = _options(options, option_values)
-    trained = _model(model)
+    opts = fit_options(options, option_values)
+    trained = measured_model(model)
     fits = _second_pass(_fit_pass(pairs, trained, names, [opts] * len(pairs)), trained, opts)
     return _labelled(fits, spectra)
 
@@ -141,11 +145,13 @@ def _labelled(fits: list[SpectrumFit], items: Sequence[Any]) -> list[SpectrumFit
     return out
 
 
-def _model(model: ModelArg) -> TrainedModel:
-    return load_model(model, default=BROAD_MODEL)
+def measured_model(model: ModelArg) -> TrainedModel:
+    """The `TrainedModel` a ``model=`` argument names; None: the bundled real-data model."""
+    return load_model(model, default=MEASURED_MODEL)
 
 
-def _options(options: FitOptions | None, values: dict[str, Any]) -> FitOptions:
+def fit_options(options: FitOptions | None, values: dict[str, Any]) -> FitOptions:
+    """The `FitOptions` of a call: `options`, or its fields given as keywords (not both)."""
     if options is not None and values:
         raise TypeError("give options either as FitOptions or as keywords, not both")
     return options if options is not None else FitOptions(**values)
@@ -158,8 +164,8 @@ def _second_pass(fits: list[SpectrumFit], trained: TrainedModel,
     if options.coarse is None:
         return fits
     redo = [i for i, f in enumerate(fits)
-            if f.error is None and np.any(f.windows.chi2 > UNEXPLAINED_CHI2)]
-    wider = [replace(options, fwhm=options.coarse * TARGET_FWHM * fits[i].step,
+            if f.error is None and np.any(f.windows.chi2 > MISFIT_CHI2)]
+    wider = [replace(options, fwhm=options.coarse * TARGET_FWHM * fits[i].grid_step,
                      baseline="none", x_range=None) for i in redo]
     residuals = [(fits[i].y - fits[i].fitted, fits[i].x) for i in redo]
     broad = _fit_pass(residuals, trained, [fits[i].name for i in redo], wider)
@@ -173,106 +179,61 @@ def _second_pass(fits: list[SpectrumFit], trained: TrainedModel,
 def _fit_pass(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names: list,
               options: list[FitOptions], raise_errors: bool = False) -> list[SpectrumFit]:
     """Steps 1-7 for every ``(y, x)`` pair, each at the grid its options imply, on
-    intensities scaled by a power of two (exact) so that the largest is near 1 (`_exponent`);
-    the fits are scaled back."""
-    exponents = [_exponent(item[0]) for item in spectra]
-    spectra = [_scaled(item, e) for item, e in zip(spectra, exponents)]
-    options = [replace(o, noise=float(np.ldexp(o.noise, -e))) if e and o.noise is not None
-               else o for o, e in zip(options, exponents)]
+    intensities brought near 1 by a power of two (`peakflow.measured.intensity`); the fits
+    are scaled back."""
+    exponents = [unit_exponent(item[0]) for item in spectra]
+    spectra = [scale_input(item, e) for item, e in zip(spectra, exponents)]
+    options = [scale_options(o, e) for o, e in zip(options, exponents)]
     fits = _fit_scaled(spectra, trained, names, options, raise_errors)
-    return [fit.scaled_y(2.0 ** e) if e else fit for fit, e in zip(fits, exponents)]
-
-
-def _scaled(item: tuple, exponent: int) -> tuple:
-    """``(y, x[, sigma])`` with y and sigma multiplied by 2**-exponent (exact)."""
-    if not exponent:
-        return item
-    y, x, *sigma = item
-    down = lambda v: np.ldexp(np.asarray(v, np.float64), -exponent)
-    return (down(y), x, *(down(v) for v in sigma))
-
-
-def _exponent(y: Any) -> int:
-    """The power of two that brings the largest finite |y| into [1, 2), so that intensities of any
-    magnitude (1e-300 or 1e300) neither underflow nor overflow in squares; 0 for input the
-    checks will refuse."""
-    array = np.asarray(y)
-    if array.dtype.kind not in "iuf" or array.ndim != 1:
-        return 0
-    finite = np.abs(array[np.isfinite(array)].astype(np.float64))
-    return int(np.frexp(finite.max())[1]) - 1 if finite.size and finite.max() > 0 else 0
+    return [scale_fit(fit, e) for fit, e in zip(fits, exponents)]
 
 
 def _fit_scaled(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names: list,
                 options: list[FitOptions], raise_errors: bool = False) -> list[SpectrumFit]:
-    """Steps 1-7 (see `_fit_pass`)."""
+    """Steps 1-7 (see `_fit_pass`): every window of the call in one `WindowBatch` through
+    the policy, the refinement and the exactness step, split per spectrum by `assemble_many`."""
     prepared = prepare_many(spectra, trained.config.sim, options, raise_errors)
-    good = [p for p in prepared if isinstance(p, Prepared)]
-    flags = [o for p, o in zip(prepared, options) if isinstance(p, Prepared)]
-    preds = refine_step(trained, good, predict_windows(trained, good),
-                        [o.refine and not o.exact for o in flags])
-    steps = exact_step(trained, good, preds, [o.exact for o in flags])
     ok = [i for i, p in enumerate(prepared) if isinstance(p, Prepared)]
-    assembled = iter(assemble_many(good, [pred for pred, _ in steps], trained,
-                                   [options[i] for i in ok], [names[i] for i in ok],
-                                   [khat for _, khat in steps]))
+    good = [p for p in prepared if isinstance(p, Prepared)]
+    chosen = [options[i] for i in ok]
+    batch = predict_windows(trained, WindowBatch.of(good))
+    batch = refine_windows(trained, batch, np.array([o.refine and not o.exact for o in chosen]))
+    seed = as_key(options[0].seed if options else 0)
+    batch = reweight_windows(trained, batch, np.array([o.exact for o in chosen]), seed)
+    assembled = iter(assemble_many(good, batch, trained, chosen, [names[i] for i in ok]))
     return [next(assembled) if isinstance(prep, Prepared)
             else failed_fit(prep, name, trained.k_max)
             for prep, name in zip(prepared, names)]
 
 
-def predict_windows(trained: TrainedModel, prepared: list[Prepared]) -> list:
-    """Every window of every prepared spectrum in one batched pass; one window-`Prediction`
-    (fields (M_i, ...)) per spectrum."""
-    if not prepared:
-        return []
-    whole = trained.predict(np.concatenate([p.windows for p in prepared]),
-                            noise=np.concatenate([p.noise_model for p in prepared]),
-                            min_batch=MIN_BATCH)
-    return _split(whole, [p.windows.shape[0] for p in prepared])
+def predict_windows(trained: TrainedModel, batch: WindowBatch) -> WindowBatch:
+    """Step 5's policy pass: the amortized posterior of every window of the batch."""
+    if not batch.counts.size:
+        return batch
+    pred = trained.predict(batch.values, noise=batch.noise, min_batch=MIN_BATCH)
+    return replace(batch, pred=pred)
 
 
-def refine_step(trained: TrainedModel, prepared: list[Prepared], preds: list,
-                flags: Sequence[bool]) -> list:
-    """Joint refinement and pruning (`peakflow.measured.refine`) of the windows of the
-    spectra whose flag is set, all in one batch; one window-`Prediction` per spectrum."""
-    degree, bounds = trained.config.model.baseline_degree, heads_sd_bounds(
-        trained.config.model.heads)
-    done = _flagged(prepared, preds, flags, lambda pred, windows, noise: (
-        refine_predictions(pred, windows, noise, degree, bounds), None))
-    return [pred for pred, _ in done]
+def refine_windows(trained: TrainedModel, batch: WindowBatch,
+                   spectra: np.ndarray) -> WindowBatch:
+    """Step 6: joint refinement and pruning (`peakflow.measured.refine`) of the windows of
+    the spectra where the (S,) mask `spectra` is set, all in one call."""
+    rows = batch.rows_of(spectra)
+    if not rows.size:
+        return batch
+    pred, values, noise = batch.take(rows)
+    bounds = heads_sd_bounds(trained.config.model.heads)
+    return batch.with_rows(rows, refine_predictions(
+        pred, values, noise, trained.config.model.baseline_degree, bounds))
 
 
-def exact_step(trained: TrainedModel, prepared: list[Prepared], preds: list,
-               flags: Sequence[bool]) -> list[tuple[Any, np.ndarray | None]]:
-    """The exactness step for the spectra whose flag is set, all their windows in one batch.
-
-    Returns:
-      One ``(prediction, k̂ (M_i,) or None)`` per spectrum.
-    """
-    return _flagged(prepared, preds, flags, lambda pred, windows, noise: reweight_windows(
-        pred, windows, noise, trained))
-
-
-def _flagged(prepared: list[Prepared], preds: list, flags: Sequence[bool], step) -> list:
-    """``step(prediction, windows, noise) -> (prediction, per-window values)`` on the windows of
-    the flagged spectra together; one ``(prediction, values or None)`` per spectrum."""
-    out = [(pred, None) for pred in preds]
-    pick = [i for i, flag in enumerate(flags) if flag]
-    if not pick:
-        return out
-    whole = jax.tree.map(lambda *a: np.concatenate(a), *(preds[i] for i in pick))
-    new, values = step(whole, np.concatenate([prepared[i].windows for i in pick]),
-                       np.concatenate([prepared[i].noise_model for i in pick]))
-    counts = [prepared[i].windows.shape[0] for i in pick]
-    parts = _split(values, counts) if values is not None else [None] * len(pick)
-    for i, pred, value in zip(pick, _split(new, counts), parts):
-        out[i] = (pred, value)
-    return out
-
-
-def _split(tree: Any, counts: list[int]) -> list:
-    """A pytree with leading axis sum(counts) → one pytree per count."""
-    bounds = np.cumsum([0] + counts)
-    return [jax.tree.map(lambda a, lo=lo, hi=hi: a[lo:hi], tree)
-            for lo, hi in zip(bounds[:-1], bounds[1:])]
+def reweight_windows(trained: TrainedModel, batch: WindowBatch, spectra: np.ndarray,
+                     key: jax.Array) -> WindowBatch:
+    """The exactness step (`peakflow.measured.window_exactness`) for the windows of the
+    spectra where the (S,) mask `spectra` is set, all in one call; sets their k̂."""
+    rows = batch.rows_of(spectra)
+    if not rows.size:
+        return batch
+    pred, values, noise = batch.take(rows)
+    new, khat = reweight_predictions(pred, values, noise, trained, key)
+    return batch.with_rows(rows, new, khat)

@@ -14,14 +14,12 @@ from peakflow.core.signal import NoiseLevel, noise_level, window_scale
 from peakflow.measured.baseline import remove_baselines
 from peakflow.measured.despike import remove_spikes
 from peakflow.measured.options import FitOptions
-from peakflow.measured.signal import (TARGET_FWHM, data_step, on_data_step, resample,
-                                      typical_fwhm)
+from peakflow.measured.resample import TARGET_FWHM, data_step, on_data_step, resample, typical_fwhm
 from peakflow.measured.tiling import window_starts
 
 MIN_POINTS = 8
 MAX_X = 1e150      # |x| beyond this overflows in squares (y is rescaled instead: pipeline)
 MIN_GRID = 32
-PAD_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -41,7 +39,7 @@ class Prepared:
 
 
 def check_axis(y: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Validates one spectrum and returns (x, y) float64 sorted by x.
+    """Validates one spectrum and returns (y, x) float64 sorted by x.
 
     Raises:
       TypeError, ValueError: naming the problem (non-numeric, wrong shape, lengths differ,
@@ -77,18 +75,19 @@ def check_axis(y: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
     x, y = x[order], y[order]
     if np.any(np.diff(x) <= 0):
         raise ValueError("x has repeated values; the axis must be strictly monotone")
-    return x, y
+    return y, x
 
 
-def crop(x: np.ndarray, y: np.ndarray, x_range) -> tuple[np.ndarray, np.ndarray]:
+def crop(y: np.ndarray, x: np.ndarray, x_range) -> tuple[np.ndarray, np.ndarray]:
+    """(y, x) inside `x_range` (all when None)."""
     if x_range is None:
-        return x, y
+        return y, x
     lo, hi = sorted(float(v) for v in x_range)
     inside = (x >= lo) & (x <= hi)
     if inside.sum() < MIN_POINTS:
         raise ValueError(f"only {int(inside.sum())} points lie in x range [{lo}, {hi}] "
                          f"(data span [{x[0]:.6g}, {x[-1]:.6g}])")
-    return x[inside], y[inside]
+    return y[inside], x[inside]
 
 
 def model_grid(x: np.ndarray, y: np.ndarray, noise: float, fwhm: float | None,
@@ -110,23 +109,13 @@ def model_grid(x: np.ndarray, y: np.ndarray, noise: float, fwhm: float | None,
     return x[0] + step * np.arange(count)
 
 
-def prepare(y: Any, x: Any, sim: SimulatorConfig, options: FitOptions,
-            sigma: Any = None) -> Prepared:
-    """Steps 1-5 of `peakflow.measured.pipeline` for one spectrum, for a model trained on `sim`
-    (`sigma`: optional (n,) noise sds per point, as an ``.xye`` file gives them).
-
-    Raises:
-      TypeError, ValueError: naming the problem with the spectrum or the options.
-    """
-    (prepared,) = prepare_many([(y, x, sigma)], sim, [options], raise_errors=True)
-    return prepared
-
-
 def prepare_many(pairs: Sequence[tuple[Any, Any]], sim: SimulatorConfig,
                  options: Sequence[FitOptions],
                  raise_errors: bool = False) -> list[Prepared | str]:
-    """`prepare` for many ``(y, x)`` pairs (or ``(y, x, sigma)``), the baselines of those that
-    share a method and smoothness removed in one batch (`remove_baselines`).
+    """Steps 1-5 of `peakflow.measured.pipeline` for many ``(y, x)`` pairs (or ``(y, x,
+    sigma)``, sigma the (n,) noise sds per point an ``.xye`` file gives), for a model trained
+    on `sim`; the baselines of those that share a method and smoothness are removed in one
+    batch (`remove_baselines`).
 
     Returns:
       One `Prepared` per pair, or the message of the error that stopped it (raised instead
@@ -178,7 +167,7 @@ def on_model_grid(y: Any, x: Any, options: FitOptions, sigma: Any = None) -> Gri
     correlated: `noise_level`; the per-point `sigma` of the file when given and the options
     set no ``noise``), resamples onto the model grid."""
     raw_x = x
-    x, y = crop(*check_axis(y, x), options.x_range)
+    y, x = crop(*check_axis(y, x), options.x_range)
     sigma = _point_sigma(sigma, raw_x, x) if options.noise is None else None
     level = _noise(y, options, sigma)
     spikes = x[:0]
@@ -237,7 +226,8 @@ def to_windows(gridded: Gridded, corrected: np.ndarray, base: np.ndarray,
       corrected, base: (g,) the gridded values without their baseline, and that baseline.
     """
     num_points, noise_grid = sim.num_points, gridded.noise_grid
-    grid, corrected, base = pad_to(gridded.grid, corrected, base, num_points, noise_grid)
+    grid, corrected, base = pad_to(gridded.grid, corrected, base, num_points, noise_grid,
+                                   options.seed)
     starts = window_starts(grid.size, num_points)
     windows = np.stack([corrected[s:s + num_points] for s in starts]).astype(np.float32)
     noise = _window_noise(gridded, grid, starts, num_points)
@@ -260,12 +250,12 @@ def _window_noise(gridded: Gridded, grid: np.ndarray, starts: np.ndarray,
 
 
 def pad_to(grid: np.ndarray, corrected: np.ndarray, base: np.ndarray, num_points: int,
-           noise: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+           noise: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Extends a grid shorter than one window to `num_points`, evenly on both sides.
 
     The padding continues each end's level (the mean of its 5 outermost points) with white
     noise of sd `noise` (no peaks, no step for the window's polynomial baseline to explain),
-    drawn with a fixed seed so results are reproducible; peaks found there are discarded.
+    drawn from `seed` so results are reproducible; peaks found there are discarded.
 
     Returns:
       (grid, corrected, baseline), each (max(n, num_points),).
@@ -275,7 +265,7 @@ def pad_to(grid: np.ndarray, corrected: np.ndarray, base: np.ndarray, num_points
         return grid, corrected, base
     left = missing // 2
     step = grid[1] - grid[0]
-    fill = np.random.default_rng(PAD_SEED).normal(0.0, noise, missing)
+    fill = np.random.default_rng(seed).normal(0.0, noise, missing)
     grid = grid[0] + step * (np.arange(num_points) - left)
     corrected = np.concatenate([fill[:left] + np.mean(corrected[:5]), corrected,
                                 fill[left:] + np.mean(corrected[-5:])])

@@ -36,11 +36,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from peakflow.core.amortized import Prediction
 from peakflow.core.buckets import bucket_size
 from peakflow.core.correlated import CorrelatedQ, logit_normal_loc
 from peakflow.core.likelihood import polynomial_basis
 from peakflow.core.lineshape import profile
-from peakflow.core.predict import Prediction
 
 ITERATIONS = 8         # Levenberg-Marquardt steps of the first refinement
 REFIT = 4              # and after each trial removal
@@ -258,6 +258,6 @@ def _compact(pred: Prediction, loc: np.ndarray, tril: np.ndarray,
 
 def heads_sd_bounds(heads) -> np.ndarray:
     """(4, 2) the sd range of each coordinate of u = (log α, c, log γ, logit η) that a model's
-    heads (`peakflow.config.HeadsConfig`) can give."""
+    heads (`peakflow.config.HeadConfig`) can give."""
     return np.asarray([heads.amplitude_log_sd, heads.location_sd, heads.width_log_sd,
                        heads.lorentzian_logit_sd], np.float64)

@@ -6,20 +6,36 @@ from __future__ import annotations
 import csv
 import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import jax
 import numpy as np
 
 from peakflow.core.lineshape import Peaks, profile
+from peakflow.core.seeds import Seed, as_generator
 from peakflow.io import atomic_write
 
-COLUMNS = ("location", "fwhm", "amplitude", "area", "lorentzian", "width")
+PEAK_COLUMNS = ("location", "fwhm", "amplitude", "area", "lorentzian", "width")
+
+
+class Columns:
+    """Rows of a table whose every field is an array with one entry (or row) per item."""
+
+    def take(self, index: np.ndarray):
+        """The rows at `index`, in that order."""
+        return type(self)(**{f.name: np.asarray(getattr(self, f.name))[index]
+                             for f in fields(self)})  # type: ignore[arg-type]  # a dataclass
+
+    @classmethod
+    def concatenate(cls, first, second):
+        """The rows of `first`, then those of `second`."""
+        return cls(**{f.name: np.concatenate([getattr(first, f.name), getattr(second, f.name)])
+                      for f in fields(cls)})
 
 
 @dataclass(frozen=True)
-class PeakTable:
+class PeakTable(Columns):
     """Peaks of one spectrum in the caller's units, sorted by location; each field (P,).
 
     ``location``, ``fwhm``, ``width`` (γ: Lorentzian half-width = Gaussian sd) in x units,
@@ -47,6 +63,12 @@ class PeakTable:
     def __len__(self) -> int:
         return int(self.location.size)
 
+    @classmethod
+    def empty(cls) -> PeakTable:
+        """A table without peaks."""
+        return cls(**{f.name: np.zeros(0, np.int64 if f.name == "window" else np.float64)
+                      for f in fields(cls)})
+
     def rows(self) -> list[dict[str, float]]:
         """One dict per peak: every column and its sd, the probability and the window index."""
         names = [f.name for f in self.__dataclass_fields__.values()]
@@ -59,35 +81,39 @@ class PeakDraws:
     """Each reported peak's joint posterior, to draw from: its variational posterior in its
     window's units (``q``: `CorrelatedQ` or `PeakQ`, fields (P, ...), in `PeakTable` order)
     and the maps to the caller's units, each (P,): ``origin`` (x of the window's grid point
-    0), ``step`` (x units per grid point), ``scale`` (y units per window unit)."""
+    0), ``grid_step`` (x units per grid point), ``y_scale`` (y units per window unit)."""
 
     q: Any
     origin: np.ndarray
-    step: np.ndarray
-    scale: np.ndarray
+    grid_step: np.ndarray
+    y_scale: np.ndarray
 
     def sample(self, rng: np.random.Generator, num: int) -> Peaks:
         """`num` joint draws of every peak: `Peaks` with fields (num, P) in the caller's
         units (η clipped to [0, 1]); peaks are drawn independently of each other."""
         d = self.q.host_sample(rng, num)
-        return Peaks(d.amplitude * self.scale, self.origin + d.location * self.step,
-                     np.abs(d.width) * self.step, np.clip(d.lorentzian, 0.0, 1.0))
+        return Peaks(amplitude=d.amplitude * self.y_scale,
+                     location=self.origin + d.location * self.grid_step,
+                     width=np.abs(d.width) * self.grid_step,
+                     lorentzian=np.clip(d.lorentzian, 0.0, 1.0))
 
     def take(self, index: np.ndarray) -> PeakDraws:
         """The draws of the peaks at `index` (P',), in that order."""
         pick = lambda a: np.asarray(a)[index]
-        return PeakDraws(jax.tree.map(pick, self.q), pick(self.origin), pick(self.step),
-                         pick(self.scale))
+        return PeakDraws(q=jax.tree.map(pick, self.q), origin=pick(self.origin),
+                         grid_step=pick(self.grid_step), y_scale=pick(self.y_scale))
 
     @staticmethod
     def concatenate(first: PeakDraws, second: PeakDraws) -> PeakDraws:
         both = lambda a, b: np.concatenate([np.asarray(a), np.asarray(b)])
-        return PeakDraws(jax.tree.map(both, first.q, second.q), both(first.origin, second.origin),
-                         both(first.step, second.step), both(first.scale, second.scale))
+        return PeakDraws(q=jax.tree.map(both, first.q, second.q),
+                         origin=both(first.origin, second.origin),
+                         grid_step=both(first.grid_step, second.grid_step),
+                         y_scale=both(first.y_scale, second.y_scale))
 
 
 @dataclass(frozen=True)
-class WindowTable:
+class WindowTable(Columns):
     """The model windows of one spectrum; M windows, K = the model's K_max.
 
     Attributes:
@@ -95,7 +121,7 @@ class WindowTable:
       k_probs: (M, K+1) posterior probability of 0..K peaks in the window.
       num_peaks: (M,) most probable number of peaks.
       chi2: (M,) mean squared residual in units of the noise sd the model was told.
-      unexplained: (M,) chi2 above `UNEXPLAINED_CHI2`, or the most probable K is K_max (there
+      unexplained: (M,) chi2 above `MISFIT_CHI2`, or the most probable K is K_max (there
         may be more peaks than the model can add).
       khat: (M,) Pareto k̂ of the exactness step (``FitOptions(exact=True)``; above 0.7 its
         reweighted posterior cannot be trusted); NaN without the step or without peaks.
@@ -108,6 +134,14 @@ class WindowTable:
     chi2: np.ndarray
     unexplained: np.ndarray
     khat: np.ndarray
+
+    @classmethod
+    def empty(cls, k_max: int) -> WindowTable:
+        """A table without windows, for a model with `k_max` peak slots."""
+        none = np.zeros(0)
+        return cls(start=none, stop=none, k_probs=np.zeros((0, k_max + 1)),
+                   num_peaks=np.zeros(0, np.int64), chi2=none, unexplained=np.zeros(0, bool),
+                   khat=none)
 
 
 @dataclass(frozen=True)
@@ -123,7 +157,7 @@ class SpectrumFit:
         the model marginalised in each window (blended across windows).
       fitted: (n,) baseline plus all peaks at their posterior means.
       noise: estimated noise sd (y units).
-      step: the model grid's step (x units).
+      grid_step: the model grid's step (x units).
       unexplained: True when any window is flagged, or when the residual leaves the noise
         over a stretch (``stretch`` above `peakflow.measured.assemble.STRETCH_SIGMA`).
       error: None, or why this spectrum could not be fitted (then every array is empty).
@@ -142,7 +176,7 @@ class SpectrumFit:
     baseline: np.ndarray
     fitted: np.ndarray
     noise: float
-    step: float
+    grid_step: float
     unexplained: bool
     error: str | None = None
     name: str | None = None
@@ -156,6 +190,11 @@ class SpectrumFit:
     def num_peaks(self) -> int:
         return len(self.peaks)
 
+    @property
+    def valid(self) -> bool:
+        """True when the spectrum was fitted (``error`` is None)."""
+        return self.error is None
+
     def components(self) -> np.ndarray:
         """(P, n) each peak on x at its posterior mean (without the baseline)."""
         p = self.peaks
@@ -167,7 +206,7 @@ class SpectrumFit:
         w = self.windows
         return {
             "name": self.name, "error": self.error, "num_peaks": self.num_peaks,
-            "noise": self.noise, "grid_step": self.step, "unexplained": bool(self.unexplained),
+            "noise": self.noise, "grid_step": self.grid_step, "unexplained": bool(self.unexplained),
             "chi2": _scalar(self.chi2), "stretch": _scalar(self.stretch),
             "spikes": [float(v) for v in self.spikes],
             "peaks": self.peaks.rows(),
@@ -179,20 +218,9 @@ class SpectrumFit:
             **self.meta,
         }
 
-    def scaled_y(self, factor: float) -> SpectrumFit:
-        """The same fit with intensities multiplied by `factor` (every y-unit field: the
-        spectrum, baseline, fit, noise, amplitudes and areas and their sds)."""
-        p = self.peaks
-        peaks = replace(p, amplitude=p.amplitude * factor, amplitude_sd=p.amplitude_sd * factor,
-                        area=p.area * factor, area_sd=p.area_sd * factor)
-        draws = (None if self.draws is None
-                 else replace(self.draws, scale=self.draws.scale * factor))
-        return replace(self, peaks=peaks, y=self.y * factor, baseline=self.baseline * factor,
-                       fitted=self.fitted * factor, noise=self.noise * factor, draws=draws)
-
-    def sample(self, num: int, seed: int = 0) -> Peaks:
-        """`num` joint draws of every peak (`PeakDraws.sample`): `Peaks` with fields
-        (num, P) in the caller's units.
+    def sample(self, n: int, *, seed: Seed = 0) -> Peaks:
+        """`n` joint draws of every peak (`PeakDraws.sample`): `Peaks` with fields
+        (n, P) in the caller's units; `seed` is an int or a JAX PRNG key.
 
         Raises:
           ValueError: a fit without draws (a failed fit).
@@ -200,13 +228,13 @@ class SpectrumFit:
         if self.draws is None:
             raise ValueError("this fit carries no posterior draws"
                              + (f" ({self.error})" if self.error else ""))
-        return self.draws.sample(np.random.default_rng(seed), num)
+        return self.draws.sample(as_generator(seed), n)
 
-    def to_inference_data(self, num: int = 500, seed: int = 0):
-        """ArviZ `InferenceData` of `num` draws (`peakflow.measured.interop`)."""
+    def to_inference_data(self, n: int = 500, *, seed: Seed = 0):
+        """ArviZ `InferenceData` of `n` draws (`peakflow.measured.interop`)."""
         from peakflow.measured.interop import to_inference_data
 
-        return to_inference_data(self, num, seed)
+        return to_inference_data(self, n, seed=seed)
 
     def to_lmfit(self):
         """The peaks as an lmfit ``(model, params)`` that reproduces them exactly; fit it to
@@ -238,7 +266,8 @@ class SpectrumFit:
         (written to a temporary name, then renamed)."""
         rows = self.peaks.rows()
         k_max = self.windows.k_probs.shape[-1] - 1 if self.windows.k_probs.ndim == 2 else 0
-        header = [c for name in COLUMNS for c in (name, f"{name}_sd")] + ["probability", "window"]
+        header = [c for name in PEAK_COLUMNS for c in (name, f"{name}_sd")]
+        header += ["probability", "window"]
         header += [f"window_p_k{k}" for k in range(k_max + 1)]
         with atomic_write(path) as temporary, open(temporary, "w", newline="") as handle:
             writer = csv.writer(handle)
@@ -254,7 +283,7 @@ class SpectrumFit:
         flag = (f"  [not explained: χ² {self.chi2:.3g}, worst stretch {self.stretch:.1f} "
                 "noise sd]" if self.unexplained else "")
         lines = [f"SpectrumFit: {self.num_peaks} peak(s), noise sd {self.noise:.3g}, "
-                 f"{self.windows.start.size} window(s), grid step {self.step:.4g}{flag}",
+                 f"{self.windows.start.size} window(s), grid step {self.grid_step:.4g}{flag}",
                  f"{'location':>22} {'FWHM':>20} {'amplitude':>20} {'area':>20} {'eta':>12}"
                  f" {'P(exists)':>10}"]
         p = self.peaks
@@ -275,11 +304,9 @@ def _scalar(value) -> float | int:
 def failed_fit(error: str, name: str | None, k_max: int) -> SpectrumFit:
     """The result of a spectrum that could not be fitted: empty arrays and the reason."""
     none = np.zeros(0)
-    peaks = PeakTable(*([none] * 13), window=np.zeros(0, np.int64))
-    windows = WindowTable(none, none, np.zeros((0, k_max + 1)), np.zeros(0, np.int64), none,
-                          np.zeros(0, bool), none)
-    return SpectrumFit(peaks, windows, none, none, none, none, float("nan"), float("nan"),
-                       False, error, name)
+    return SpectrumFit(peaks=PeakTable.empty(), windows=WindowTable.empty(k_max), x=none, y=none,
+                       baseline=none, fitted=none, noise=float("nan"), grid_step=float("nan"),
+                       unexplained=False, error=error, name=name)
 
 
 def fits_to_dataframe(fits: list[SpectrumFit]):

@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 from typing import Callable, NamedTuple
 
-import lmfit
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.signal import find_peaks
 
 from peakflow.core.lineshape import PARAMETERS, Peaks, profile
+from peakflow.extras import require
 
 
 class LsqFit(NamedTuple):
@@ -54,6 +54,7 @@ def initial_guesses(y: np.ndarray, k: int) -> list[dict[str, float]]:
 def fit_one(y: np.ndarray, k: int) -> tuple[list[dict], list[dict]]:
     """lmfit of a K-peak pseudo-Voigt to one spectrum; returns (values, stderrs) per peak."""
     omega = np.arange(len(y), dtype=float)
+    lmfit = require("lmfit", "the least-squares reference fit")
     model, params = None, lmfit.Parameters()
     for i, guess in enumerate(initial_guesses(y, k)):
         part = lmfit.Model(_pseudo_voigt, prefix=f"p{i}_")

@@ -36,7 +36,7 @@ class SampleSummary(NamedTuple):
     """
 
     mean: Peaks
-    std: Peaks
+    sd: Peaks
     quantiles: Peaks
     rhat: np.ndarray
     ess: np.ndarray

@@ -1,4 +1,4 @@
-"""NumPyro model of a K-peak pseudo-Voigt spectrum, sharing `peakflow.core.lineshape.spectrum`.
+"""NumPyro model of a K-peak pseudo-Voigt spectrum, sharing `peakflow.core.lineshape.peak_sum`.
 
 K is known and fixed-size: the model has `slots` peak slots, of which the first `num_peaks`
 are real; `numpyro.handlers.mask` removes the others from every log density, so spectra with
@@ -13,7 +13,7 @@ import numpyro.distributions as dist
 from numpyro.distributions import constraints
 
 from peakflow.config import SimulatorConfig
-from peakflow.core.lineshape import Peaks, spectrum
+from peakflow.core.lineshape import Peaks, peak_sum
 
 SITES = ("amplitude", "location", "width", "lorentzian")
 
@@ -48,5 +48,5 @@ def peak_model(spectrum_obs: jnp.ndarray, num_peaks: jnp.ndarray, slots: int,
     with numpyro.plate("peaks", slots), numpyro.handlers.mask(mask=active):
         values = {name: numpyro.sample(name, priors[name]) for name in SITES}
     omega = jnp.arange(num_points, dtype=jnp.float32)
-    mean = spectrum(omega, Peaks(**values), active)
+    mean = peak_sum(omega, Peaks(**values), active)
     numpyro.sample("obs", dist.Normal(mean, noise).to_event(1), obs=spectrum_obs)

@@ -22,9 +22,9 @@ from numpyro.distributions import constraints
 from numpyro.infer import SVI, Trace_ELBO
 
 from peakflow.config import SimulatorConfig
+from peakflow.core.variational import PeakQ
 from peakflow.reference.lsq import initial_guesses
 from peakflow.reference.numpyro_model import peak_model
-from peakflow.core.variational import PeakQ
 
 STEPS_PER_CALL = 500  # SVI steps per jitted call (progress is reported between calls)
 
@@ -35,8 +35,8 @@ def mean_field_guide(spectrum_obs, num_peaks, init: PeakQ, slots: int, **_) -> N
     positive = constraints.positive
     with numpyro.plate("peaks", slots), numpyro.handlers.mask(mask=active):
         for name in ("amplitude", "location", "width"):
-            loc = numpyro.param(f"{name}_loc", getattr(init, f"{name}_mean"))
-            scale = numpyro.param(f"{name}_scale", getattr(init, f"{name}_sd"), constraint=positive)
+            loc = numpyro.param(f"{name}_mean", getattr(init, f"{name}_mean"))
+            scale = numpyro.param(f"{name}_sd", getattr(init, f"{name}_sd"), constraint=positive)
             numpyro.sample(name, dist.Normal(loc, scale))
         a = numpyro.param("lorentzian_a", init.lorentzian_a, constraint=positive)
         b = numpyro.param("lorentzian_b", init.lorentzian_b, constraint=positive)
@@ -73,8 +73,8 @@ def guessed_init(spectra: np.ndarray, num_peaks: np.ndarray, slots: int) -> Peak
 
 
 def _params_to_q(params: dict) -> PeakQ:
-    return PeakQ(params["amplitude_loc"], params["amplitude_scale"], params["location_loc"],
-                 params["location_scale"], params["width_loc"], params["width_scale"],
+    return PeakQ(params["amplitude_mean"], params["amplitude_sd"], params["location_mean"],
+                 params["location_sd"], params["width_mean"], params["width_sd"],
                  params["lorentzian_a"], params["lorentzian_b"])
 
 

@@ -4,12 +4,12 @@ from peakflow.runtime.checkpoint import load_params
 from peakflow.runtime.integrity import CheckReport, ModelIntegrityError
 from peakflow.runtime.sealed import check_model, export_model
 from peakflow.runtime.trained import (
-    BROAD_MODEL,
     CHUNK_SIZE,
-    DEFAULT_MODEL,
+    GRID_MODEL,
+    MEASURED_MODEL,
     TrainedModel,
     load_model,
 )
 
-__all__ = ["BROAD_MODEL", "CHUNK_SIZE", "CheckReport", "DEFAULT_MODEL", "ModelIntegrityError",
+__all__ = ["MEASURED_MODEL", "CHUNK_SIZE", "CheckReport", "GRID_MODEL", "ModelIntegrityError",
            "TrainedModel", "check_model", "export_model", "load_model", "load_params"]

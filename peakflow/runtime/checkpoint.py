@@ -17,7 +17,7 @@ import orbax.checkpoint as ocp
 
 from peakflow.config import Config
 from peakflow.core.policy import init_policy, make_policy
-from peakflow.core.train import TrainState, make_train
+from peakflow.core.training import TrainState, make_train
 from peakflow.runtime.integrity import verify_manifest
 
 

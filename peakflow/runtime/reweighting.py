@@ -1,6 +1,6 @@
 """Batched importance sampling of the exact posterior for spectra whose K is chosen, shared by
-the grid path's exactness step (`peakflow.grid.exact`) and the measured path's
-(`peakflow.measured.exact`).
+the grid path's exactness step (`peakflow.grid.exactness`) and the measured path's
+(`peakflow.measured.window_exactness`).
 
 Spectra are grouped by their K and each group is sampled with K slots only, in padded chunks
 (one compiled program per K and chunk size), so a draw costs K peak profiles rather than the
@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from peakflow.config import Config
+from peakflow.core.buckets import bucket_size
 from peakflow.core.importance import adaptive_importance_sample
 from peakflow.core.lineshape import PARAMETERS, Peaks
 
@@ -27,24 +28,31 @@ ROUNDS = 3
 WIDEN = 1.2
 DF = 4.0
 CHUNK = 128
-KHAT_LIMIT = 0.7
+KHAT_MAX = 0.7  # PSIS reliability threshold (Vehtari et al. 2024)
 
 
-class Weighted(NamedTuple):
-    """Importance draws of N spectra with P slots and their PSIS-smoothed weights.
+class Importance(NamedTuple):
+    """Importance draws and their PSIS-smoothed weights, for a batch (leading N) or, in a
+    single-spectrum `Posterior`, for one spectrum (no leading axis).
 
     Attributes:
-      draws: fields (N, S, P); NaN in absent slots.
-      log_weights: (N, S) normalised smoothed log weights (uniform where the spectrum has no
+      draws: `Peaks` with fields (..., S, P); NaN in absent slots.
+      log_weights: (..., S) normalised smoothed log weights (uniform where the spectrum has no
         peaks; NaN for spectra not fitted).
-      khat: (N,) Pareto k̂ (NaN where there was nothing to weigh).
-      ess: (N,) effective sample size of the smoothed weights.
+      khat: (...,) Pareto k̂ of the raw weights (NaN where there was nothing to weigh).
+      ess: (...,) effective sample size 1 / Σ w² of the smoothed weights.
     """
 
     draws: Peaks
     log_weights: np.ndarray
     khat: np.ndarray
     ess: np.ndarray
+
+    @property
+    def trustworthy(self) -> np.ndarray:
+        """(...,) bool: k̂ ≤ `KHAT_MAX`, or nothing to reweight (no peaks)."""
+        finite = np.isfinite(self.log_weights).all(axis=-1)
+        return finite & ~(self.khat > KHAT_MAX)
 
 
 def psis(log_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -74,7 +82,7 @@ def _rows(a: np.ndarray, rows: np.ndarray, size: int, slots: int | None = None) 
 def importance_weights(q, num_peaks: np.ndarray, spectra: np.ndarray, noise: np.ndarray,
                        config: Config, key: jax.Array, num_samples: int = NUM_SAMPLES,
                        rounds: int = ROUNDS, widen: float = WIDEN, df: float | None = DF
-                       ) -> Weighted:
+                       ) -> Importance:
     """Adaptive importance sampling of each spectrum's exact posterior given its K.
 
     Args:
@@ -86,7 +94,7 @@ def importance_weights(q, num_peaks: np.ndarray, spectra: np.ndarray, noise: np.
       num_samples, rounds, widen, df: as `peakflow.core.importance.adaptive_importance_sample`.
 
     Returns:
-      `Weighted` (PSIS-smoothed).
+      `Importance` (PSIS-smoothed).
     """
     q = jax.tree.map(lambda a: np.nan_to_num(np.asarray(a, np.float32), nan=1.0), q)
     spectra = np.nan_to_num(np.asarray(spectra, np.float32))
@@ -97,7 +105,7 @@ def importance_weights(q, num_peaks: np.ndarray, spectra: np.ndarray, noise: np.
     present = np.arange(slots) < np.asarray(num_peaks)[:, None]
     for k in range(1, slots + 1):
         rows = np.flatnonzero(num_peaks == k)
-        size = min(CHUNK, max(8, 1 << (len(rows) - 1).bit_length()))  # few sizes
+        size = min(CHUNK, bucket_size(len(rows), 8, halves=False))
         for start in range(0, len(rows), size):
             part = rows[start:start + size]
             take = functools.partial(_rows, rows=part, size=size)
@@ -115,4 +123,4 @@ def importance_weights(q, num_peaks: np.ndarray, spectra: np.ndarray, noise: np.
     if fit.size:
         smoothed[fit], khat[fit] = psis(log_w[fit])
         ess[fit] = 1.0 / np.sum(np.exp(2.0 * smoothed[fit]), axis=-1)
-    return Weighted(Peaks(*draws), smoothed, khat, ess)
+    return Importance(Peaks(*draws), smoothed, khat, ess)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from peakflow.config import Config
-from peakflow.core.train import TrainState
+from peakflow.core.training import TrainState
 from peakflow.runtime.checkpoint import load_params, manager, save
 from peakflow.runtime.integrity import (
     MANIFEST,
@@ -60,4 +60,6 @@ def check_model(model: str | os.PathLike | TrainedModel | None = None) -> CheckR
       FileNotFoundError: the model has no ``selftest.npz``.
     """
     trained = load_model(model)
+    if trained.path is None:
+        raise ValueError("an in-memory model has no files to check; check its directory")
     return compare_selftest(trained, trained.path)

@@ -18,24 +18,38 @@ from pathlib import Path
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
 from peakflow.config import Config
+from peakflow.core.amortized import (
+    Prediction,
+    advance_rows,
+    amortized_posterior,
+    start_residual,
+    summarise,
+)
 from peakflow.core.buckets import bucket_size
-from peakflow.core.policy import make_policy
-from peakflow.core.predict import (Prediction, advance_rows, predict, start_residual,
-                                   summarise)
-from peakflow.core.sharding import batch_sharding, data_mesh, replicated
 from peakflow.core.heads import decode_heads, num_raw
+from peakflow.core.policy import make_policy
+from peakflow.core.sharding import batch_sharding, data_mesh, replicated
+from peakflow.core.signal import estimate_noise
 from peakflow.runtime.checkpoint import load_params
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
-DEFAULT_MODEL = MODELS / "default"  # the paper's 500-point setting (`peakflow.infer`)
-BROAD_MODEL = MODELS / "broad"      # measured spectra (`peakflow.fit`)
+GRID_MODEL = MODELS / "default"  # the paper's 500-point setting (`peakflow.infer`)
+MEASURED_MODEL = MODELS / "broad"      # measured spectra (`peakflow.fit`)
 CHUNK_SIZE = 1024                   # spectra (or windows) per device call
 EARLY_EXIT = 1e-4   # a row's mean rollout stops once P(K > the steps taken) < this
 EARLY_MIN_K = 6     # models with fewer slots always run every step
+PROGRESS_MIN_CHUNKS = 8  # ``progress=None`` shows a bar for work of more chunks than this
+
+
+def show_progress(progress: bool | None, chunks: int) -> bool:
+    """The one ``progress`` convention of peakflow's long calls: True or False as given; None
+    (the default): a bar when the work spans more than `PROGRESS_MIN_CHUNKS` chunks."""
+    return chunks > PROGRESS_MIN_CHUNKS if progress is None else bool(progress)
 
 # (chunk (B, W) as read) -> (float32 (B, W) ready for the policy, noise sd (B,) or None)
 ChunkReader = Callable[[np.ndarray], tuple[np.ndarray, "np.ndarray | None"]]
@@ -60,10 +74,19 @@ class TrainedModel:
         """K_max, the most peaks the policy adds to one spectrum (or window)."""
         return self.config.model.k_max
 
+    def assumed_noise(self, spectra: np.ndarray) -> np.ndarray:
+        """(N,) float32 noise sd the model assumes for each of the (N, W) spectra on its grid:
+        the trained ``sim.noise``, or estimated per spectrum (`estimate_noise`) for a model
+        trained over a range of noise levels (``sim.noise_max`` set)."""
+        sim = self.config.sim
+        if sim.noise_max is not None:
+            return np.asarray(estimate_noise(np.nan_to_num(spectra)), np.float32)
+        return np.full(np.shape(spectra)[0], sim.noise, np.float32)
+
     @functools.cached_property
     def _predict(self):
         policy = make_policy(self.config.policy, self.config.model.family)
-        return jax.jit(functools.partial(predict, policy.apply, config=self.config),
+        return jax.jit(functools.partial(amortized_posterior, policy.apply, config=self.config),
                        static_argnames=("num_paths",))
 
     @functools.cached_property
@@ -125,12 +148,12 @@ class TrainedModel:
     def predict_chunk(self, chunk: np.ndarray, noise: np.ndarray | None = None,
                       key: jax.Array | None = None, num_paths: int = 32,
                       pad_to: int = 8, early_exit: bool = True) -> Prediction:
-        """`peakflow.core.predict.predict` on one chunk, sharded over the devices.
+        """`peakflow.core.amortized.predict` on one chunk, sharded over the devices.
 
         Args:
           chunk: (B, W) float32 spectra on the model's grid.
           noise: (B,) noise sd of each spectrum; None: the model's fixed level.
-          key, num_paths: as in `predict`.
+          key, num_paths: as in `peakflow.core.amortized_posterior`.
           pad_to: pad the batch to `padded_size(max(B, pad_to))` rows.
           early_exit: stop the mean rollout of rows that have surely stopped
             (`_predict_early`; models with K_max >= `EARLY_MIN_K`, without `key`).
@@ -157,7 +180,7 @@ class TrainedModel:
     def predict(self, spectra: Any, *, noise: np.ndarray | None = None,
                 read: ChunkReader | None = None, key: jax.Array | None = None,
                 chunk_size: int = CHUNK_SIZE, min_batch: int = 8,
-                progress: bool = False) -> Prediction:
+                progress: bool | None = None) -> Prediction:
         """The posterior of every row of `spectra`, chunk by chunk.
 
         Args:
@@ -167,7 +190,7 @@ class TrainedModel:
           key: optional PRNG key (P(K) over sampled trajectories; folded per chunk).
           chunk_size: rows per device call; the working memory is proportional to it.
           min_batch: smallest padded batch (fewer distinct compiled sizes for small calls).
-          progress: show a progress bar over chunks.
+          progress: a progress bar over chunks (`show_progress`; None: when there are many).
 
         Returns:
           A `Prediction` of numpy arrays with leading axis N (``fitted`` is None).
@@ -177,12 +200,14 @@ class TrainedModel:
         n, k_max = len(spectra), self.k_max
         out = Prediction(k_probs=np.empty((n, k_max + 1), np.float32),
                          num_peaks=np.empty(n, np.int32),
-                         q=None, fitted=None, log_lik=np.empty(n, np.float32))
+                         q=None, fitted=None,  # type: ignore[arg-type]  # q: set below
+                         log_lik=np.empty(n, np.float32))
         fields: dict[str, np.ndarray] = {}
         # every chunk of a long input has one padded size, so one program serves them all
         pad_to = chunk_size if n > chunk_size else min_batch
         starts = range(0, n, chunk_size)
-        for start in tqdm(starts, desc="predict", unit="chunk", disable=not progress):
+        show = show_progress(progress, len(starts))
+        for start in tqdm(starts, desc="predict", unit="chunk", disable=not show):
             stop = min(start + chunk_size, n)
             if read is None:
                 chunk, chunk_noise = np.asarray(spectra[start:stop], np.float32), None
@@ -199,8 +224,8 @@ class TrainedModel:
             out.num_peaks[start:stop] = pred.num_peaks
             out.log_lik[start:stop] = pred.log_lik
         model = self.config.model
-        empty, _ = decode_heads(np.zeros((0, k_max, num_raw(model.family)), np.float32),
-                                np.zeros((0, k_max), np.float32), model.heads, model.family)
+        empty, _ = decode_heads(jnp.zeros((0, k_max, num_raw(model.family)), jnp.float32),
+                                jnp.zeros((0, k_max), jnp.float32), model.heads, model.family)
         q = type(empty)(**fields) if n else jax.tree.map(np.asarray, empty)
         return out._replace(q=q)
 
@@ -212,7 +237,7 @@ def _load_cached(path: str) -> TrainedModel:
 
 
 def load_model(model: str | os.PathLike | TrainedModel | None = None,
-               default: str | os.PathLike = DEFAULT_MODEL) -> TrainedModel:
+               default: str | os.PathLike = GRID_MODEL) -> TrainedModel:
     """Resolves `model`: a `TrainedModel` as is, a path → that model or checkpoint directory
     (loaded once per process), None → `default` (the bundled grid model)."""
     if isinstance(model, TrainedModel):

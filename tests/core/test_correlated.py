@@ -46,7 +46,7 @@ def test_log_prob_is_the_gaussian_density_with_the_jacobian():
 def test_moments_intervals_and_correlation_match_draws():
     q = make_q()
     draws = jax.vmap(q.sample)(jax.random.split(jax.random.PRNGKey(2), 40000))
-    mean, std = q.mean(), q.std()
+    mean, std = q.mean(), q.sd()
     lo, hi = jax.tree.map(np.asarray, q).interval(0.9)
     for name in PARAMETERS:
         got = np.asarray(getattr(draws, name), np.float64)[:, 0]
@@ -63,7 +63,7 @@ def test_moments_intervals_and_correlation_match_draws():
 
 def test_numpy_in_numpy_out():
     q = jax.tree.map(np.asarray, make_q())
-    assert all(isinstance(v, np.ndarray) for v in (*q.mean(), *q.std(), q.correlation()))
+    assert all(isinstance(v, np.ndarray) for v in (*q.mean(), *q.sd(), q.correlation()))
 
 
 def test_heads_decode_to_valid_correlated_parameters():

@@ -12,10 +12,10 @@ from peakflow.core.lineshape import (
     area,
     fwhm,
     fwhm_ratio,
+    peak_sum,
     profile,
     pseudo_voigt,
     slot_mask,
-    spectrum,
 )
 
 OMEGA = jnp.arange(500, dtype=jnp.float32)
@@ -66,7 +66,7 @@ def test_spectrum_sums_unmasked_peaks_only():
     peaks = Peaks(jnp.array([0.5, 0.3, jnp.nan]), jnp.array([100.0, 300.0, jnp.nan]),
                   jnp.array([5.0, 9.0, jnp.nan]), jnp.array([0.2, 0.9, jnp.nan]))
     mask = jnp.array([True, True, False])
-    got = spectrum(OMEGA, peaks, mask)
+    got = peak_sum(OMEGA, peaks, mask)
     want = (pseudo_voigt(OMEGA, peak(0.5, 100.0, 5.0, 0.2))
             + pseudo_voigt(OMEGA, peak(0.3, 300.0, 9.0, 0.9)))
     assert bool(jnp.all(jnp.isfinite(got)))

@@ -3,10 +3,9 @@ correlated)."""
 
 import numpy as np
 import pytest
-
-from peakflow.core.lineshape import profile
 from scipy import ndimage
 
+from peakflow.core.lineshape import profile
 from peakflow.core.signal import estimate_noise, noise_level, window_scale
 
 

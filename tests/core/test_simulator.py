@@ -5,9 +5,9 @@ import jax
 import numpy as np
 import pytest
 
-from peakflow.config import SimulatorConfig
 import peakflow
-from peakflow.core.lineshape import spectrum
+from peakflow.config import SimulatorConfig
+from peakflow.core.lineshape import peak_sum
 from peakflow.core.signal import window_scale
 from peakflow.core.simulator import simulate, simulate_batch
 
@@ -46,7 +46,7 @@ def test_ranges_and_separations(batch):
 
 def test_noise_level_and_clean_signal(batch):
     omega = np.arange(500, dtype=np.float32)
-    clean = jax.vmap(spectrum, in_axes=(None, 0, 0))(omega, batch.peaks, batch.mask)
+    clean = jax.vmap(peak_sum, in_axes=(None, 0, 0))(omega, batch.peaks, batch.mask)
     residual = np.asarray(batch.spectrum - clean)
     assert residual.std() == pytest.approx(0.01, rel=0.02)
 
@@ -71,8 +71,8 @@ def test_infeasible_separation_is_rejected():
 
 
 def test_broad_simulator_normalises_and_varies_the_noise():
-    cfg = peakflow.preset("broad")
-    data = peakflow.simulate_batch(jax.random.PRNGKey(0), cfg.sim, 256)
+    cfg = peakflow.config.preset("broad")
+    data = peakflow.core.simulate_batch(jax.random.PRNGKey(0), cfg.sim, 256)
     noise = np.asarray(data.noise)
     assert data.spectrum.shape == (256, 256) and noise.shape == (256,)
     assert noise.max() <= 1 / cfg.sim.scale_floor + 1e-6  # the floor of the window scale

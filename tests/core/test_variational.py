@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 
 from peakflow.config import HeadConfig
-from peakflow.core.lineshape import Peaks
 from peakflow.core.heads import decode_heads, num_raw
+from peakflow.core.lineshape import Peaks
 from peakflow.core.variational import PeakQ
 
 NUM_RAW = num_raw("mean_field")
@@ -59,7 +59,7 @@ def test_log_prob_is_the_product_of_the_factors():
 
 def test_mean_and_std_match_the_distributions():
     q = make_q()
-    mean, std = q.mean(), q.std()
+    mean, std = q.mean(), q.sd()
     assert float(mean.lorentzian[0]) == pytest.approx(2 / 7)
     assert float(std.lorentzian[0]) == pytest.approx(stats.beta(2, 5).std(), rel=1e-5)
     draws = jax.vmap(q.sample)(jax.random.split(jax.random.PRNGKey(0), 20000))
@@ -88,7 +88,7 @@ def test_mean_field_width_guard_and_log_space_eta():
     import peakflow
     from peakflow.core.priors import log_prior_peak
 
-    cfg = peakflow.preset("compact")
+    cfg = peakflow.config.preset("compact")
     peaks = Peaks(*(jnp.full((3,), v) for v in (0.5, 200.0, 0.0, 0.5)))
     peaks = peaks._replace(width=jnp.array([5.0, 4.0, -1.0]))
     prior = np.asarray(log_prior_peak(peaks, cfg.model, cfg.sim))

@@ -11,12 +11,12 @@ def test_dataframe_has_one_row_per_found_peak(grid_posterior):
     assert len(frame) == counts[counts > 0].sum()
     first = frame[frame["spectrum"] == 0]
     np.testing.assert_allclose(first["location"], grid_posterior.location.mean[0, :counts[0]])
-    np.testing.assert_allclose(first["amplitude_sd"], grid_posterior.amplitude.std[0, :counts[0]])
+    np.testing.assert_allclose(first["amplitude_sd"], grid_posterior.amplitude.sd[0, :counts[0]])
     assert (frame["p_num_peaks"] > 0).all() and {"fwhm", "fwhm_sd", "num_peaks"} <= set(frame)
 
 
 def test_inference_data_works_with_arviz(grid_posterior):
-    data = grid_posterior.to_inference_data(jax.random.PRNGKey(1), draws=400)
+    data = grid_posterior.to_inference_data(400, seed=jax.random.PRNGKey(1))
     post = data.posterior
     n = np.asarray(grid_posterior.num_peaks).size
     assert post["location"].shape[:3] == (1, 400, n) and post["K"].shape == (1, 400, n)
@@ -24,7 +24,7 @@ def test_inference_data_works_with_arviz(grid_posterior):
     found = int(grid_posterior.num_peaks[0])
     drawn = post["location"].values[0, :, 0, :found]
     np.testing.assert_allclose(drawn.mean(0), grid_posterior.location.mean[0, :found],
-                               atol=4 * grid_posterior.location.std[0, :found].max() / 20)
+                               atol=4 * grid_posterior.location.sd[0, :found].max() / 20)
     assert np.all(np.isnan(post["location"].values[0, :, 0, found:]))
     # K is drawn from P(K): its frequencies follow the stated probabilities
     freq = np.bincount(post["K"].values[0, :, 0], minlength=grid_posterior.k_probs.shape[1])
@@ -38,7 +38,7 @@ def test_a_single_spectrum_is_one_row_of_spectra(default_model, grid_batch):
     import peakflow
 
     single = peakflow.infer(np.asarray(grid_batch.spectrum[0]), model=default_model)
-    data = single.to_inference_data(draws=50)
+    data = single.to_inference_data(50)
     assert data.posterior["amplitude"].shape[:3] == (1, 50, 1)
     assert len(single.to_dataframe()) == int(single.num_peaks)
     import matplotlib.pyplot as plt
@@ -57,7 +57,7 @@ def test_an_invalid_row_keeps_its_place_and_says_so(default_model, grid_batch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         post = peakflow.infer(spectra, model=default_model)
-    data = post.to_inference_data(draws=50)
+    data = post.to_inference_data(50)
     assert np.all(data.posterior["K"].values[0, :, 1] == -1)
     assert np.all(np.isnan(data.posterior["location"].values[0, :, 1]))
     assert np.all(data.posterior["K"].values[0, :, [0, 2]] >= 0)

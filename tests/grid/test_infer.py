@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 import peakflow
-from peakflow.evaluation import match_peaks
-from peakflow.runtime import DEFAULT_MODEL
+from peakflow.metrics import match_peaks
+from peakflow.runtime import GRID_MODEL
 
 W = 500
 
@@ -29,10 +29,10 @@ def test_batch_contract(post):
     np.testing.assert_array_equal(post.num_peaks, post.k_probs.argmax(-1))
     for name in ("amplitude", "location", "width", "lorentzian"):
         p = getattr(post, name)
-        assert p.mean.shape == p.std.shape == (n, kmax)
+        assert p.mean.shape == p.sd.shape == (n, kmax)
         present = np.arange(kmax)[None, :] < post.num_peaks[:, None]
-        assert np.all(np.isfinite(p.mean[present])) and np.all(p.std[present] > 0)
-        assert np.all(np.isnan(p.mean[~present])) and np.all(np.isnan(p.std[~present]))
+        assert np.all(np.isfinite(p.mean[present])) and np.all(p.sd[present] > 0)
+        assert np.all(np.isnan(p.mean[~present])) and np.all(np.isnan(p.sd[~present]))
     assert post.fitted.shape == (n, W)
     loc = post.location.mean
     assert np.all(np.diff(loc, axis=1)[~np.isnan(np.diff(loc, axis=1))] > 0)  # sorted
@@ -51,21 +51,21 @@ def test_single_spectrum_has_no_leading_axis(batch, post):
 
 def test_sample_shapes_and_spread(batch):
     one = peakflow.infer(np.asarray(batch.spectrum[5]))
-    draws = one.sample(jax.random.PRNGKey(0), 4000)
+    draws = one.sample(4000, seed=jax.random.PRNGKey(0))
     assert draws.location.shape == (4000, 4)
     k = int(one.num_peaks)
     np.testing.assert_allclose(draws.location[:, :k].mean(0), one.location.mean[:k],
-                               atol=4 * one.location.std[:k].max() / np.sqrt(4000) + 1e-3)
-    np.testing.assert_allclose(draws.amplitude[:, :k].std(0), one.amplitude.std[:k], rtol=0.1)
+                               atol=4 * one.location.sd[:k].max() / np.sqrt(4000) + 1e-3)
+    np.testing.assert_allclose(draws.amplitude[:, :k].std(0), one.amplitude.sd[:k], rtol=0.1)
     assert np.all(np.isnan(draws.location[:, k:]))
 
 
 def test_key_gives_monte_carlo_k_probs(batch, post):
-    mc = peakflow.infer(np.asarray(batch.spectrum), key=jax.random.PRNGKey(0))
+    mc = peakflow.infer(np.asarray(batch.spectrum), seed=0)
     np.testing.assert_allclose(mc.k_probs.sum(-1), 1.0, rtol=1e-5)
     assert np.mean(mc.num_peaks == post.num_peaks) > 0.9
     assert not np.allclose(mc.k_probs, post.k_probs)  # averaged over sampled trajectories
-    again = peakflow.infer(np.asarray(batch.spectrum), key=jax.random.PRNGKey(0))
+    again = peakflow.infer(np.asarray(batch.spectrum), seed=0)
     np.testing.assert_array_equal(again.k_probs, mc.k_probs)  # and reproducible
 
 
@@ -151,7 +151,7 @@ def test_memory_mapped_input_is_streamed_in_chunks(tmp_path, batch, post):
 # --- the bundled model recovers known parameters from simulated spectra -------------------
 
 def test_bundled_model_exists():
-    assert (DEFAULT_MODEL).is_dir(), "the default model must ship inside the package"
+    assert (GRID_MODEL).is_dir(), "the default model must ship inside the package"
 
 
 def test_bundled_model_counts_peaks(post, batch):
@@ -179,11 +179,11 @@ def test_bundled_model_recovers_parameters(post, batch):
 def test_single_known_peak_is_recovered_with_sensible_uncertainty():
     omega = np.arange(W, dtype=np.float32)
     truth = peakflow.Peaks(0.5, 231.3, 8.0, 0.4)
-    clean = np.asarray(peakflow.pseudo_voigt(omega, truth))
+    clean = np.asarray(peakflow.core.pseudo_voigt(omega, truth))
     noisy = clean + 0.01 * np.random.default_rng(0).standard_normal(W)
     post = peakflow.infer(noisy)
     assert int(post.num_peaks) == 1
     for name, tol in [("location", 0.5), ("amplitude", 0.02), ("width", 0.5)]:
         p = getattr(post, name)
         assert abs(p.mean[0] - getattr(truth, name)) < tol
-        assert 0 < p.std[0] < tol
+        assert 0 < p.sd[0] < tol

@@ -54,7 +54,7 @@ def test_draws_follow_the_peak_table_and_go_into_arviz(measured):
     assert draws.location.shape == (4000, measured.num_peaks)
     np.testing.assert_array_less(np.abs(draws.location.mean(0) - p.location), 0.1 * p.location_sd)
     np.testing.assert_allclose(draws.location.std(0), p.location_sd, rtol=0.1)
-    data = measured.to_inference_data(num=300)
+    data = measured.to_inference_data(300)
     assert data.posterior["area"].shape == (1, 300, measured.num_peaks)
     k = data.posterior["K"].values
     assert k.max() <= measured.num_peaks and k.mean() == pytest.approx(p.probability.sum(),

@@ -6,7 +6,7 @@ import pytest
 from peakflow.core.lineshape import profile
 from peakflow.measured.baseline import remove_baseline
 from peakflow.measured.prepare import check_axis, model_grid, pad_to
-from peakflow.measured.signal import TARGET_FWHM, resample
+from peakflow.measured.resample import TARGET_FWHM, resample
 
 
 def pv(x, amplitude, location, width, lorentzian):
@@ -86,18 +86,20 @@ def test_intensities_that_are_not_real_numbers_are_refused(y, what):
 def test_a_files_sigma_sets_the_noise_of_each_window():
     from peakflow.config import preset
     from peakflow.measured import FitOptions
-    from peakflow.measured.prepare import prepare
+    from peakflow.measured.prepare import prepare_many
 
     x = np.linspace(0.0, 100.0, 4000)
     y = 50 + 40 * pv(x, 1.0, 50.0, 0.5, 0.5)
     sigma = np.where(x < 50, 1.0, 4.0)                      # noisier on the right
     sigma[::97] = 0.0                                       # zero counts: sigma 0, skipped
     sim = preset("broad").sim
-    given = prepare(y[::-1], x[::-1], sim, FitOptions(), sigma=sigma[::-1])
+    given = prepare_many([(y[::-1], x[::-1], sigma[::-1])], sim, [FitOptions()],
+                         raise_errors=True)[0]
     assert given.noise == pytest.approx(np.median(sigma[sigma > 0]))
     left, right = given.noise_model[0] * given.scales[0], given.noise_model[-1] * given.scales[-1]
     assert right == pytest.approx(4 * left, rel=0.05)
-    told = prepare(y, x, sim, FitOptions(noise=2.0), sigma=sigma)   # the caller's noise wins
+    told = prepare_many([(y, x, sigma)], sim, [FitOptions(noise=2.0)],  # the caller's noise wins
+                        raise_errors=True)[0]
     assert told.noise == 2.0
     with pytest.raises(ValueError, match="sigma has 3 values but x has 4000"):
-        prepare(y, x, sim, FitOptions(), sigma=np.ones(3))
+        prepare_many([(y, x, np.ones(3))], sim, [FitOptions()], raise_errors=True)[0]

@@ -15,7 +15,7 @@ def trees_equal(a, b):
 
 
 def test_round_trip(tmp_path, tiny_config):
-    init, _ = peakflow.make_train(tiny_config)
+    init, _ = peakflow.core.make_train(tiny_config)
     state = init(jax.random.PRNGKey(0))  # a state as after a step: moved weights, step 1
     state = state._replace(step=state.step + 1, params=jax.tree.map(
         lambda p: p + 0.01 * jax.random.normal(jax.random.PRNGKey(1), p.shape), state.params))
@@ -28,7 +28,7 @@ def test_round_trip(tmp_path, tiny_config):
     assert trees_equal(restored.opt_state, state.opt_state)
     meta = checkpoint.read_meta(mngr)
     mngr.close()
-    assert peakflow.Config.from_dict(meta["config"]) == tiny_config
+    assert peakflow.config.Config.from_dict(meta["config"]) == tiny_config
     assert meta["metrics"] == {"k_accuracy": 0.5}
 
 
@@ -36,22 +36,22 @@ def test_model_directory_loads_for_inference(tiny_model_dir, tiny_config):
     config, params, _ = checkpoint.load_params(tiny_model_dir)
     assert config == tiny_config
     assert jax.tree.structure(params) == jax.tree.structure(
-        init_policy(peakflow.make_policy(config.policy, config.model.family),
+        init_policy(peakflow.core.make_policy(config.policy, config.model.family),
                     jax.random.PRNGKey(0), 500))
 
 
 def test_mismatched_checkpoint_is_named(tmp_path, tiny_config):
-    init, _ = peakflow.make_train(tiny_config)
+    init, _ = peakflow.core.make_train(tiny_config)
     mngr = checkpoint.manager(tmp_path / "ckpt")
     checkpoint.save(mngr, init(jax.random.PRNGKey(0)), tiny_config)
     mngr.wait_until_finished()
-    bigger = peakflow.with_overrides(tiny_config, {"policy.hidden": 32})
+    bigger = peakflow.config.with_overrides(tiny_config, {"policy.hidden": 32})
     with pytest.raises(ValueError, match="does not match"):
         checkpoint.restore_state(mngr, bigger)
     mngr.close()
     with pytest.raises(ValueError, match="policy.hidden"):
         check_resumable(tiny_config, bigger)
-    check_resumable(tiny_config, peakflow.with_overrides(tiny_config, {"train.steps": 99}))
+    check_resumable(tiny_config, peakflow.config.with_overrides(tiny_config, {"train.steps": 99}))
 
 
 def test_missing_or_corrupt_model_directory(tmp_path):

@@ -17,9 +17,9 @@ from peakflow.runtime.integrity import (
     write_manifest,
 )
 from peakflow.runtime.sealed import check_model
-from peakflow.runtime.trained import BROAD_MODEL, DEFAULT_MODEL
+from peakflow.runtime.trained import GRID_MODEL, MEASURED_MODEL
 
-BUNDLED = {"default": DEFAULT_MODEL, "broad": BROAD_MODEL}
+BUNDLED = {"default": GRID_MODEL, "broad": MEASURED_MODEL}
 
 
 @pytest.fixture(params=sorted(BUNDLED))

@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import run_python, simulate
 
 import peakflow
-from conftest import run_python, simulate
 
 
 def test_load_model_resolves_once(default_model, tiny_model_dir):
@@ -46,14 +46,14 @@ def test_chunked_sharded_inference_equals_unchunked(tmp_path):
         import numpy as np, peakflow
         post = peakflow.infer(np.load("{tmp_path / 'x.npy'}", mmap_mode="r"), chunk_size=16)
         np.savez("{tmp_path / 'out.npz'}", k=post.num_peaks, p=post.k_probs,
-                 loc=post.location.mean, sd=post.amplitude.std)
+                 loc=post.location.mean, sd=post.amplitude.sd)
     """], devices=4)
     got = np.load(tmp_path / "out.npz")
     want = peakflow.infer(x)  # one device, one chunk
     np.testing.assert_array_equal(got["k"], want.num_peaks)
     np.testing.assert_allclose(got["p"], want.k_probs, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(got["loc"], want.location.mean, rtol=1e-5)
-    np.testing.assert_allclose(got["sd"], want.amplitude.std, rtol=1e-4)
+    np.testing.assert_allclose(got["sd"], want.amplitude.sd, rtol=1e-4)
 
 
 def _stream(n: int, devices: int, chunk: int = 1024) -> dict:
@@ -86,11 +86,12 @@ def test_early_exit_equals_the_full_rollout(broad_model):
     beyond the early-exit threshold."""
     from peakflow.experiments.bench_measured import mixed_spectra
     from peakflow.measured.options import FitOptions
-    from peakflow.measured.prepare import prepare
+    from peakflow.measured.prepare import prepare_many
     from peakflow.runtime.trained import EARLY_EXIT
 
-    prepared = [prepare(y, x, broad_model.config.sim, FitOptions())
-                for y, x in mixed_spectra(12, 3)]
+    pairs = mixed_spectra(12, 3)
+    prepared = prepare_many(pairs, broad_model.config.sim, [FitOptions()] * len(pairs),
+                            raise_errors=True)
     windows = np.concatenate([p.windows for p in prepared])
     noise = np.concatenate([p.noise_model for p in prepared])
     early = broad_model.predict_chunk(windows, noise)

@@ -6,7 +6,7 @@ from peakflow.core.likelihood import polynomial_basis
 from peakflow.core.lineshape import profile
 from peakflow.experiments.realistic import realistic_spectrum
 from peakflow.measured import fit
-from peakflow.measured.exact import reweight_windows
+from peakflow.measured.window_exactness import reweight_predictions
 
 TRUTH = (0.8, 131.3, 5.0, 0.4)  # α, c, γ, η in window units
 NOISE = 0.01
@@ -37,10 +37,10 @@ def test_one_isolated_peak_gets_the_laplace_sds(broad_model):
     windows, noise = window[None].astype(np.float32), np.array([NOISE], np.float32)
     pred = broad_model.predict(windows, noise=noise)
     assert int(pred.num_peaks[0]) == 1
-    new, khat = reweight_windows(pred, windows, noise, broad_model)
+    new, khat = reweight_predictions(pred, windows, noise, broad_model)
     assert khat.shape == (1,) and khat[0] < 0.7
     want = laplace_sds(omega, broad_model.config.model.baseline_degree)
-    got = new.q.std()
+    got = new.q.sd()
     for i, name in ((0, "amplitude"), (1, "location"), (2, "width")):
         assert abs(float(np.asarray(getattr(got, name))[0, 0]) / want[i] - 1) < 0.25, name
     mean = new.q.mean()

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 import peakflow
+from peakflow.core.amortized import Prediction
 from peakflow.core.correlated import CorrelatedQ
 from peakflow.core.lineshape import profile
-from peakflow.core.predict import Prediction
 from peakflow.measured.refine import heads_sd_bounds, laplace_trils, refine_predictions
 
 W, NOISE = 256, 0.01

@@ -10,9 +10,9 @@ import time
 import jax
 import numpy as np
 import pytest
+from conftest import ROOT, run_python
 
 import peakflow
-from conftest import ROOT, run_python
 from peakflow.runtime import checkpoint
 
 SETTINGS = ["--preset", "tiny", "--steps", "200", "--set", "train.checkpoint_every=50",
@@ -135,7 +135,7 @@ def test_bundled_config_files_load(path):
 def test_next_stop_lands_on_every_validation_and_checkpoint():
     from peakflow.experiments.train import next_stop
 
-    cfg = peakflow.with_overrides(peakflow.preset("tiny"), {
+    cfg = peakflow.config.with_overrides(peakflow.config.preset("tiny"), {
         "train.steps": 130, "train.eval_every": 40, "train.checkpoint_every": 30})
     stops, step = [], 0
     while step < 130:
@@ -149,7 +149,7 @@ def test_warm_start_copies_the_arrays_that_match():
     from peakflow.core.policy import init_policy, make_policy
     from peakflow.experiments.train import warm_start
 
-    cfg = peakflow.preset("tiny")
+    cfg = peakflow.config.preset("tiny")
     source = init_policy(make_policy(cfg.policy, "mean_field"), jax.random.PRNGKey(1), 500)
     target = init_policy(make_policy(cfg.policy, "correlated"), jax.random.PRNGKey(2), 500)
     merged, copied = warm_start(target, source)

@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 
 from peakflow.config import Config
-from peakflow.core.likelihood import log_likelihood, project
 from peakflow.core.elbo import ApplyFn, log_stop_probs, noise_of, policy_step, rollout
-from peakflow.core.lineshape import Peaks, slot_mask, spectrum
 from peakflow.core.heads import VariationalQ
+from peakflow.core.likelihood import log_likelihood, project
+from peakflow.core.lineshape import Array, Peaks, peak_sum, slot_mask
 
 
 class Prediction(NamedTuple):
@@ -26,23 +26,23 @@ class Prediction(NamedTuple):
         projected out, when the model has one).
     """
 
-    k_probs: jax.Array
-    num_peaks: jax.Array
+    k_probs: Array
+    num_peaks: Array
     q: VariationalQ
-    fitted: jax.Array
-    log_lik: jax.Array
+    fitted: Array | None
+    log_lik: Array
 
 
-def predict(apply_fn: ApplyFn, params: dict, spectra: jax.Array, config: Config,
-            key: jax.Array | None = None, num_paths: int = 32,
-            noise: jax.Array | None = None) -> Prediction:
+def amortized_posterior(apply_fn: ApplyFn, params: dict, spectra: jax.Array,
+                        key: jax.Array | None, config: Config, noise: jax.Array | None = None,
+                        num_paths: int = 32) -> Prediction:
     """Posterior of each spectrum from the deterministic (posterior-mean) rollout.
 
     Args:
       apply_fn, params: the policy.
       spectra: (B, W) spectra on the model's grid.
       config: the model's configuration.
-      key: optional PRNG key; when given, `k_probs` is averaged over `num_paths` trajectories
+      key: a PRNG key or None; when given, `k_probs` is averaged over `num_paths` trajectories
         whose peaks are sampled from q (a Monte Carlo estimate of P(K | x) that accounts for
         the uncertainty of earlier peaks), instead of read off the mean trajectory.
       num_paths: trajectories for that estimate.
@@ -78,7 +78,7 @@ def summarise(q: VariationalQ, stop_logit: jax.Array, peaks: Peaks, spectra: jax
     peaks = jax.tree.map(lambda a: a.T, peaks)
     mask = slot_mask(num_peaks, config.model.k_max)
     omega = jnp.arange(spectra.shape[-1], dtype=jnp.float32)
-    fitted = jax.vmap(spectrum, in_axes=(None, 0, 0))(omega, peaks, mask)
+    fitted = jax.vmap(peak_sum, in_axes=(None, 0, 0))(omega, peaks, mask)
     log_lik = log_likelihood(project(spectra - fitted, config.model.baseline_degree), 0.0, noise)
     return Prediction(k_probs, num_peaks, q, fitted, log_lik)
 

@@ -1,7 +1,9 @@
-"""Amortized + refine: a few SVI steps started from the amortized posterior.
+"""Amortized + finetune: a few SVI steps started from the amortized posterior.
 
-The paper suggests it; `refine` does it: the number of peaks stays the amortized one, and each
-spectrum's mean-field guide starts at its amortized q, so a user trades time for accuracy.
+The paper suggests fine-tuning the amortized posterior; `finetune` does it: the number of
+peaks stays the amortized one, and each spectrum's mean-field guide starts at its amortized q,
+so a user trades time for accuracy. (Not to be confused with the measured path's `refine`,
+the least-squares refinement of each window's peaks: `peakflow.measured.refine`.)
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from peakflow.core.lineshape import slot_mask
+from peakflow.core.seeds import Seed, as_key
 from peakflow.core.variational import PeakQ
 from peakflow.grid.checks import check_input, read_chunk, report_bad_rows
 from peakflow.grid.posterior import (
     Posterior,
-    assemble,
     fit_log_likelihood,
+    posterior_from_slots,
     squeeze,
     unsqueeze,
 )
@@ -27,10 +30,10 @@ from peakflow.reference.svi import fit_svi
 from peakflow.runtime.trained import TrainedModel, load_model
 
 
-def refine(spectra: Any, post: Posterior, *, steps: int = 300, lr: float = 5e-3,
-           model: str | os.PathLike | TrainedModel | None = None, key: jax.Array | None = None,
-           prior: str = "flat") -> Posterior:
-    """Refines an amortized posterior with SVI (NumPyro, K fixed, vectorised over spectra).
+def finetune(spectra: Any, post: Posterior, *, steps: int = 300, lr: float = 5e-3,
+             model: str | os.PathLike | TrainedModel | None = None, seed: Seed = 0,
+             prior: str = "flat") -> Posterior:
+    """Fine-tunes an amortized posterior with SVI (NumPyro, K fixed, vectorised over spectra).
 
     Args:
       spectra: the (W,) or (N, W) spectra `post` came from.
@@ -38,7 +41,7 @@ def refine(spectra: Any, post: Posterior, *, steps: int = 300, lr: float = 5e-3,
       steps: Adam steps of SVI.
       lr: Adam learning rate (in the guide's unconstrained coordinates).
       model: the model that produced `post` (its noise level and grid); default bundled.
-      key: PRNG key for SVI's samples (default PRNGKey(0)).
+      seed: int or PRNG key of SVI's samples.
       prior: ``"flat"`` (the paper's) or ``"uniform"`` over the simulator's ranges.
 
     Returns:
@@ -55,13 +58,13 @@ def refine(spectra: Any, post: Posterior, *, steps: int = 300, lr: float = 5e-3,
                          f"{batch.shape[0]} were given")
     errors = [e or p for e, p in zip(errors, batch_post.errors)]
     num_peaks = np.maximum(batch_post.num_peaks, 0)
-    start = PeakQ.from_moments(batch_post.mean(), batch_post.std())  # SVI's guide is mean-field
+    start = PeakQ.from_moments(batch_post.mean(), batch_post.sd())  # SVI's guide is mean-field
     q0 = PeakQ(*(jnp.asarray(np.nan_to_num(a, nan=1.0), jnp.float32) for a in start))
-    key = jax.random.PRNGKey(0) if key is None else key
-    q, _ = fit_svi(jnp.asarray(batch), jnp.asarray(num_peaks), q0, key=key, steps=steps, lr=lr,
-                   noise=trained.config.sim.noise, sim=trained.config.sim, prior=prior)
+    q, _ = fit_svi(jnp.asarray(batch), jnp.asarray(num_peaks), q0, key=as_key(seed), steps=steps,
+                   lr=lr, noise=trained.config.sim.noise, sim=trained.config.sim, prior=prior)
     present = slot_mask(num_peaks, q.amplitude_mean.shape[-1])
     mean = jax.tree.map(lambda a: np.where(present, np.asarray(a), np.nan), q.mean())
     log_lik = fit_log_likelihood(batch, mean, trained.config.sim.noise)
-    out = assemble(q, num_peaks, batch_post.k_probs, log_lik, errors, trained.num_points)
+    out = posterior_from_slots(q, num_peaks, batch_post.k_probs, log_lik, errors,
+                               trained.num_points)
     return squeeze(out) if single else out

@@ -12,7 +12,7 @@ from scipy.optimize import linear_sum_assignment
 
 from peakflow.core.lineshape import PARAMETERS
 from peakflow.core.simulator import Simulated
-from peakflow.core.train import FAILURE_THRESHOLD
+from peakflow.core.training import FAILURE_THRESHOLD
 from peakflow.grid.posterior import Posterior
 
 
@@ -74,7 +74,7 @@ def evaluate_posterior(post: Posterior, data: Simulated,
     errors, sds = {}, {}
     for name in PARAMETERS:
         est = np.take_along_axis(getattr(post, name).mean, np.maximum(idx, 0), axis=1)
-        sd = np.take_along_axis(getattr(post, name).std, np.maximum(idx, 0), axis=1)
+        sd = np.take_along_axis(getattr(post, name).sd, np.maximum(idx, 0), axis=1)
         truth = np.asarray(getattr(data.peaks, name))
         errors[name] = float(np.median(np.abs(est - truth)[matched])) if matched.any() else None
         sds[name] = float(np.median(sd[matched])) if matched.any() else None

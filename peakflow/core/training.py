@@ -16,11 +16,11 @@ import optax
 from jax.sharding import Mesh
 
 from peakflow.config import Config, TrainConfig
-from peakflow.core.sharding import batch_sharding, check_divisible
+from peakflow.core.amortized import amortized_posterior
 from peakflow.core.elbo import relaxed_loss
 from peakflow.core.likelihood import reduced_chi2
 from peakflow.core.policy import init_policy, make_policy
-from peakflow.core.predict import predict
+from peakflow.core.sharding import batch_sharding, check_divisible
 from peakflow.core.simulator import Simulated, simulate_batch
 
 FAILURE_THRESHOLD = 1300.0  # nats; the paper's "failed fit" threshold for W = 500, σ = 0.01
@@ -81,7 +81,7 @@ def make_train(config: Config, mesh: Mesh | None = None
 
     Args:
       config: the configuration.
-      mesh: optional data-parallel mesh (`peakflow.devices.data_mesh`): each simulated batch
+      mesh: optional data-parallel mesh (`peakflow.core.sharding.data_mesh`): each simulated batch
         is then split over its devices while parameters stay replicated, and XLA inserts the
         gradient all-reduce. The result equals the one-device step up to float rounding.
 
@@ -107,8 +107,8 @@ def make_train(config: Config, mesh: Mesh | None = None
         spectra, noise = data.spectrum, data.noise
         if mesh is not None:
             spectra = jax.lax.with_sharding_constraint(spectra, batch_sharding(mesh))
-        grad_fn = jax.value_and_grad(relaxed_loss, has_aux=True)
-        (loss, info), grads = grad_fn(state.params, policy.apply, spectra, loss_key, config,
+        grad_fn = jax.value_and_grad(relaxed_loss, argnums=1, has_aux=True)
+        (loss, info), grads = grad_fn(policy.apply, state.params, spectra, loss_key, config,
                                       noise)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
@@ -164,7 +164,7 @@ def make_validate(config: Config) -> Callable[[dict, Simulated], dict[str, jax.A
 
     @jax.jit
     def validate(params: dict, data: Simulated) -> dict[str, jax.Array]:
-        pred = predict(policy.apply, params, data.spectrum, config, noise=data.noise)
+        pred = amortized_posterior(policy.apply, params, data.spectrum, None, config, data.noise)
         chi2 = reduced_chi2(pred.log_lik, data.noise, config.sim.num_points)
         failed = (pred.log_lik < FAILURE_THRESHOLD if config.sim.noise_max is None
                   else chi2 > FAILURE_CHI2)

@@ -52,7 +52,7 @@ def test_weighted_summaries_and_intervals():
 def test_exact_step_on_simulated_spectra(grid_batch, grid_posterior, default_model):
     x = np.asarray(grid_batch.spectrum)[:32]
     post = peakflow.grid.posterior._reshape(grid_posterior, lambda a: np.asarray(a)[:32])
-    ex = peakflow.reweight(post, x, model=default_model, num_samples=128)
+    ex = peakflow.reweight(x, post, model=default_model, num_samples=128)
     imp = ex.importance
     assert imp.khat.shape == (32,) and imp.ess.shape == (32,)
     assert imp.draws.location.shape == (32, 128, default_model.k_max)
@@ -66,10 +66,10 @@ def test_exact_step_on_simulated_spectra(grid_batch, grid_posterior, default_mod
     assert np.all(np.abs(ex.location.mean - post.location.mean)[present] < 1.0)
     # a proposal made too narrow is flagged: k̂ rises and fewer spectra are trustworthy
     narrow = dataclasses.replace(post, _q=post._q.widen(0.3))
-    ex_narrow = peakflow.reweight(narrow, x, model=default_model, num_samples=128)
+    ex_narrow = peakflow.reweight(x, narrow, model=default_model, num_samples=128)
     assert np.nanmedian(ex_narrow.importance.khat) > np.nanmedian(imp.khat)
     assert np.mean(ex_narrow.importance.trustworthy) < np.mean(imp.trustworthy)
-    draws = ex.sample(jax.random.PRNGKey(0), 5)
+    draws = ex.sample(5, seed=jax.random.PRNGKey(0))
     assert draws.location.shape == (5, 32, default_model.k_max)
 
 
@@ -87,11 +87,11 @@ def test_infer_exact_single_spectrum_and_bad_rows(grid_batch, default_model):
 def test_reweight_rejects_mismatched_input(grid_batch, grid_posterior, default_model):
     x = np.asarray(grid_batch.spectrum)
     with pytest.raises(ValueError, match="does not match the model's grid"):
-        peakflow.reweight(grid_posterior, x[:, :400], model=default_model)
+        peakflow.reweight(x[:, :400], grid_posterior, model=default_model)
     with pytest.raises(ValueError, match="post holds 64 spectra but 2 were given"):
-        peakflow.reweight(grid_posterior, x[:2], model=default_model)
+        peakflow.reweight(x[:2], grid_posterior, model=default_model)
     with pytest.raises(TypeError, match="real numbers"):
-        peakflow.reweight(grid_posterior, "spectra", model=default_model)
+        peakflow.reweight("spectra", grid_posterior, model=default_model)
 
 
 @pytest.mark.parametrize("present", [(True, True), (True, False)])

@@ -8,7 +8,7 @@ with the cubic baseline marginalised, times the priors, for the window's chosen 
 posterior is then summarised by a correlated Gaussian in u = (log α, c, log γ, logit η)
 moment-matched to the weighted draws (`peakflow.core.importance.fit_proposal`), so the peak
 table's means, sds and derived sds (FWHM, area, amplitude) come from the reweighted posterior.
-Each window reports its Pareto k̂ (``WindowTable.khat``). Above `KHAT_LIMIT` (0.7) the weights
+Each window reports its Pareto k̂ (``WindowTable.khat``). Above `KHAT_MAX` (0.7) the weights
 cannot be trusted; there the weighted covariance is shrunk towards the unweighted covariance of
 the last round's (Student-t) draws, as the adaptive sampler does for its proposals
 (`peakflow.core.importance.SHRINK`): a deliberately wide answer, marked by its k̂.
@@ -20,18 +20,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from peakflow.core.amortized import Prediction
 from peakflow.core.importance import SHRINK, fit_proposal
 from peakflow.core.likelihood import log_likelihood, project
 from peakflow.core.lineshape import profile, slot_mask
-from peakflow.core.predict import Prediction
-from peakflow.runtime.reweighting import KHAT_LIMIT, importance_weights
+from peakflow.runtime.reweighting import KHAT_MAX, importance_weights
 from peakflow.runtime.trained import TrainedModel
 
-SEED = 0
 
-
-def reweight_windows(pred: Prediction, windows: np.ndarray, noise: np.ndarray,
-                     trained: TrainedModel, key: jax.Array | None = None
+def reweight_predictions(pred: Prediction, windows: np.ndarray, noise: np.ndarray,
+                     trained: TrainedModel, key: jax.Array
                      ) -> tuple[Prediction, np.ndarray]:
     """The exactness step for a batch of windows.
 
@@ -39,14 +37,13 @@ def reweight_windows(pred: Prediction, windows: np.ndarray, noise: np.ndarray,
       pred: the amortized `Prediction` of M windows (fields (M, ...)).
       windows: (M, W) the windows in model units; noise: (M,) the noise sd the model was told.
       trained: the model that made `pred`.
-      key: PRNG key of the draws (default PRNGKey(SEED)).
+      key: PRNG key of the draws.
 
     Returns:
       (the `Prediction` with q replaced by the moment-matched `CorrelatedQ` of the weighted
-      draws (shrunk where k̂ > `KHAT_LIMIT`) and ``fitted``/``log_lik`` recomputed at its
+      draws (shrunk where k̂ > `KHAT_MAX`) and ``fitted``/``log_lik`` recomputed at its
       means, (M,) k̂: NaN for windows without peaks).
     """
-    key = jax.random.PRNGKey(SEED) if key is None else key
     num_peaks = np.asarray(pred.num_peaks)
     weighted = importance_weights(pred.q, num_peaks, windows, noise, trained.config, key)
     mask = slot_mask(num_peaks, trained.k_max)
@@ -55,7 +52,7 @@ def reweight_windows(pred: Prediction, windows: np.ndarray, noise: np.ndarray,
     log_w, mask_j = jnp.asarray(weighted.log_weights.T, jnp.float32), jnp.asarray(mask)
     exact = jax.tree.map(np.asarray, fit_proposal(draws, log_w, mask_j, shrink=0.0))
     wide = jax.tree.map(np.asarray, fit_proposal(draws, log_w, mask_j, shrink=SHRINK))
-    trusted = np.asarray(weighted.khat <= KHAT_LIMIT)  # NaN (no peaks): either, unused
+    trusted = np.asarray(weighted.khat <= KHAT_MAX)  # NaN (no peaks): either, unused
     q = jax.tree.map(lambda a, b: np.where(trusted.reshape((-1,) + (1,) * (a.ndim - 1)), a, b),
                      exact, wide)
     size = windows.shape[-1]

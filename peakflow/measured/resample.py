@@ -3,7 +3,6 @@ resampling onto a uniform grid (the noise level: `peakflow.core.signal.estimate_
 
 from __future__ import annotations
 
-
 import numpy as np
 
 TARGET_FWHM = 12.0  # grid points: a pseudo-Voigt with γ ≈ 5, in the middle of the trained range

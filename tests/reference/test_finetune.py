@@ -1,24 +1,24 @@
-"""`peakflow.refine`: SVI started from the amortized posterior."""
+"""`peakflow.finetune`: SVI started from the amortized posterior."""
 
 import numpy as np
 import pytest
+from conftest import simulate
 
 import peakflow
-from conftest import simulate
 from peakflow.reference import svi
 
 
 def test_refine_keeps_k_and_does_not_worsen_fits():
     x = np.asarray(simulate(16, seed=5).spectrum)
     post = peakflow.infer(x)
-    refined = peakflow.refine(x, post, steps=200)
+    refined = peakflow.finetune(x, post, steps=200)
     np.testing.assert_array_equal(refined.num_peaks, post.num_peaks)
     np.testing.assert_allclose(refined.k_probs, post.k_probs)
     assert np.median(refined.log_likelihood - post.log_likelihood) > -2.0
-    one = peakflow.refine(x[0], peakflow.infer(x[0]), steps=50)
+    one = peakflow.finetune(x[0], peakflow.infer(x[0]), steps=50)
     assert one.num_peaks.shape == () and one.location.mean.shape == (4,)
     with pytest.raises(ValueError, match="holds 16 spectra"):
-        peakflow.refine(x[:3], post, steps=5)
+        peakflow.finetune(x[:3], post, steps=5)
 
 
 def test_refine_compiles_once_per_configuration(monkeypatch):
@@ -29,10 +29,10 @@ def test_refine_compiles_once_per_configuration(monkeypatch):
     svi.svi_program.cache_clear()
     x = np.asarray(simulate(8, seed=6).spectrum)
     post = peakflow.infer(x)
-    first = peakflow.refine(x, post, steps=20, lr=4e-3)
+    first = peakflow.finetune(x, post, steps=20, lr=4e-3)
     assert traces, "the first call traces the NumPyro model"
     count = len(traces)
-    second = peakflow.refine(x, post, steps=20, lr=4e-3)
+    second = peakflow.finetune(x, post, steps=20, lr=4e-3)
     assert len(traces) == count
     np.testing.assert_array_equal(second.location.mean, first.location.mean)
     svi.svi_program.cache_clear()

@@ -9,35 +9,39 @@ returns the `Posterior` with summaries
 from the weighted draws plus an `Importance` record: the draws, their weights, the effective
 sample size and the Pareto k̂ diagnostic per spectrum. k̂ > 0.7 means the weights cannot be
 trusted (q misses part of the exact posterior); such spectra are listed by
-``Posterior.importance.trustworthy`` and can be handed to `peakflow.refine`.
+``Posterior.importance.trustworthy`` and can be handed to `peakflow.finetune`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Any
 
 import jax
 import numpy as np
 
 from peakflow.core.likelihood import reduced_chi2
 from peakflow.core.lineshape import PARAMETERS
-from peakflow.core.signal import estimate_noise
+from peakflow.core.seeds import Seed, as_key
 from peakflow.grid.checks import check_input
-from peakflow.grid.posterior import (ParamPosterior, Posterior, fit_log_likelihood, squeeze,
-                                     unsqueeze)
-from peakflow.grid.weighted import Importance, weighted_summaries
-from peakflow.runtime.reweighting import (DF, NUM_SAMPLES, ROUNDS, WIDEN,
-                                          importance_weights)
+from peakflow.grid.posterior import (
+    ParamPosterior,
+    Posterior,
+    fit_log_likelihood,
+    squeeze,
+    unsqueeze,
+)
+from peakflow.grid.weighted import weighted_summaries
+from peakflow.runtime.reweighting import (
+    DF,
+    NUM_SAMPLES,
+    ROUNDS,
+    WIDEN,
+    Importance,
+    importance_weights,
+)
 from peakflow.runtime.trained import TrainedModel, load_model
-
-
-def record_noise(spectra: np.ndarray, trained: TrainedModel) -> np.ndarray:
-    """(N,) noise sd the model assumes for each spectrum (as `infer` does)."""
-    sim = trained.config.sim
-    if sim.noise_max is not None:
-        return estimate_noise(np.nan_to_num(spectra)).astype(np.float32)
-    return np.full(spectra.shape[0], sim.noise, np.float32)
 
 
 def _importance_batch(post: Posterior, spectra: np.ndarray, trained: TrainedModel,
@@ -45,16 +49,14 @@ def _importance_batch(post: Posterior, spectra: np.ndarray, trained: TrainedMode
                       df: float | None) -> Importance:
     """Draws, smoothed log weights, k̂ and ESS for a batch posterior (leading N)."""
     counts = np.where(post.valid, post.num_peaks, 0)
-    w = importance_weights(post._q, counts, spectra, record_noise(spectra, trained),
+    w = importance_weights(post._q, counts, spectra, trained.assumed_noise(spectra),
                            trained.config, key, num_samples, rounds, widen, df)
-    smoothed, ess = w.log_weights.copy(), w.ess.copy()
-    smoothed[~post.valid] = np.nan
-    ess[~post.valid] = np.nan
-    return Importance(w.draws, smoothed, w.khat, ess)
+    invalid = lambda a: np.where(post.valid, a, np.nan)
+    return w._replace(log_weights=invalid(w.log_weights.T).T, ess=invalid(w.ess))
 
 
-def reweight(post: Posterior, spectra, *, model: str | os.PathLike | TrainedModel | None = None,
-             key: jax.Array | None = None, num_samples: int = NUM_SAMPLES,
+def reweight(spectra, post: Posterior, *, model: str | os.PathLike | TrainedModel | None = None,
+             seed: Seed = 0, num_samples: int = NUM_SAMPLES,
              rounds: int = ROUNDS, widen: float = WIDEN, df: float | None = DF
              ) -> Posterior:
     """The exactness step: `post` reweighted by importance sampling against the exact posterior.
@@ -63,7 +65,7 @@ def reweight(post: Posterior, spectra, *, model: str | os.PathLike | TrainedMode
       post: the amortized posterior of `spectra` (from `peakflow.infer` with the same model).
       spectra: (W,) or (N, W), the spectra `post` describes.
       model: the model that produced `post`; default bundled.
-      key: PRNG key of the draws (default PRNGKey(0)).
+      seed: int or PRNG key of the draws.
       num_samples: S, draws per spectrum and round.
       rounds: refits of the proposal to the weighted draws after the first round from q
         (`peakflow.core.importance.adaptive_importance_sample`); 0 uses q alone.
@@ -83,11 +85,11 @@ def reweight(post: Posterior, spectra, *, model: str | os.PathLike | TrainedMode
     if array.shape[0] != batch.num_peaks.shape[0]:
         raise ValueError(f"post holds {batch.num_peaks.shape[0]} spectra but {array.shape[0]} "
                          f"were given")
-    key = jax.random.PRNGKey(0) if key is None else key
-    record = _importance_batch(batch, array, trained, key, num_samples, rounds, widen, df)
+    record = _importance_batch(batch, array, trained, as_key(seed), num_samples, rounds, widen, df)
     mean, std, _ = weighted_summaries(record.draws, record.log_weights)
-    summaries = {name: ParamPosterior(m, s) for name, m, s in zip(PARAMETERS, mean, std)}
-    noise = record_noise(array, trained)
+    summaries: dict[str, Any] = {name: ParamPosterior(np.asarray(m), np.asarray(s))
+                                 for name, m, s in zip(PARAMETERS, mean, std)}
+    noise = trained.assumed_noise(array)
     log_lik = np.where(batch.valid, fit_log_likelihood(np.nan_to_num(array), mean, noise), np.nan)
     chi2 = reduced_chi2(log_lik.astype(np.float64), noise.astype(np.float64), array.shape[-1])
     out = dataclasses.replace(batch, importance=record, chi2=chi2,

@@ -3,15 +3,15 @@
 import chex
 import jax
 import numpy as np
+from conftest import run_python
 
 import peakflow
-from conftest import run_python
 
 
 def test_training_lowers_the_loss_and_many_steps_per_call_change_nothing():
-    cfg = peakflow.with_overrides(peakflow.preset("tiny"), {
+    cfg = peakflow.config.with_overrides(peakflow.config.preset("tiny"), {
         "train.batch_size": 32, "train.lr": 3e-3, "train.warmup": 1, "train.steps": 60})
-    init, step = peakflow.make_train(cfg)
+    init, step = peakflow.core.make_train(cfg)
     one = jax.jit(chex.assert_max_traces(step, n=1))
     state, key = init(jax.random.PRNGKey(0)), jax.random.PRNGKey(1)
     losses = []
@@ -21,7 +21,7 @@ def test_training_lowers_the_loss_and_many_steps_per_call_change_nothing():
     assert int(state.step) == 60
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5])
     # the first 5 steps again, in one lax.scan: the same losses and weights step for step
-    scanned, infos = jax.jit(peakflow.multi_step(step, 5))(init(jax.random.PRNGKey(0)), key)
+    scanned, infos = jax.jit(peakflow.core.multi_step(step, 5))(init(jax.random.PRNGKey(0)), key)
     assert int(scanned.step) == 5 and infos.loss.shape == (5,)
     np.testing.assert_allclose(infos.loss, losses[:5], rtol=1e-5)
     state = init(jax.random.PRNGKey(0))
@@ -35,22 +35,22 @@ def test_sharded_training_step_equals_single_device_step():
     out = run_python(["-c", """
         import jax, numpy as np, peakflow
         from peakflow.core.sharding import data_mesh, replicated
-        cfg = peakflow.with_overrides(peakflow.preset("tiny"), {
+        cfg = peakflow.config.with_overrides(peakflow.config.preset("tiny"), {
             "train.batch_size": 16, "model.k_max": 2, "sim.k_max": 2})
         key, params = jax.random.PRNGKey(0), []
         for mesh in (None, data_mesh()):
-            init, step = peakflow.make_train(cfg, mesh)
+            init, step = peakflow.core.make_train(cfg, mesh)
             state = init(key)
             if mesh is not None:
                 state = jax.device_put(state, replicated(mesh))
-            state, _ = jax.jit(peakflow.multi_step(step, 3))(state, key)
+            state, _ = jax.jit(peakflow.core.multi_step(step, 3))(state, key)
             params.append(state.params)
         sharded = jax.tree.leaves(params[1])[0]
         assert len(sharded.sharding.device_set) == 4
         for a, b in zip(jax.tree.leaves(params[0]), jax.tree.leaves(params[1])):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
         try:
-            peakflow.make_train(peakflow.with_overrides(cfg, {"train.batch_size": 10}),
+            peakflow.core.make_train(peakflow.config.with_overrides(cfg, {"train.batch_size": 10}),
                                 data_mesh())
         except ValueError as err:
             print("refused:", err)

@@ -1,0 +1,82 @@
+"""`WindowBatch`: the windows of every spectrum of one call in one batch, built once from the
+prepared spectra; the policy, the refinement and the exactness step each take it and return
+it, and `assemble` splits it per spectrum at the end."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Sequence
+
+import jax
+import numpy as np
+
+from peakflow.core.amortized import Prediction
+from peakflow.measured.prepare import Prepared
+
+
+@dataclass(frozen=True)
+class WindowBatch:
+    """M windows of S spectra, spectrum by spectrum.
+
+    Attributes:
+      values: (M, W) the normalised windows.
+      noise: (M,) the noise sd the model is told for each.
+      counts: (S,) windows of each spectrum: spectrum i owns rows
+        ``offsets[i]:offsets[i + 1]``.
+      pred: their `Prediction` (fields (M, ...); ``fitted`` None) once the policy has run.
+      khat: (M,) Pareto k̂ of the exactness step; NaN where it did not run or found no peaks.
+    """
+
+    values: np.ndarray
+    noise: np.ndarray
+    counts: np.ndarray
+    pred: Prediction | None = None
+    khat: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, prepared: Sequence[Prepared]) -> WindowBatch:
+        """The windows of `prepared` (which may be empty) in one batch."""
+        width = prepared[0].windows.shape[1] if prepared else 0
+        values = (np.concatenate([p.windows for p in prepared]) if prepared
+                  else np.zeros((0, width), np.float32))
+        noise = (np.concatenate([p.noise_model for p in prepared]) if prepared
+                 else np.zeros(0, np.float32))
+        counts = np.array([p.windows.shape[0] for p in prepared], np.int64)
+        return cls(values, noise, counts, khat=np.full(values.shape[0], np.nan))
+
+    @property
+    def offsets(self) -> np.ndarray:
+        """(S + 1,) the first row of each spectrum, then M."""
+        return np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
+
+    def rows_of(self, spectra: np.ndarray) -> np.ndarray:
+        """(M',) the rows of the spectra where the (S,) bool mask `spectra` is set."""
+        return np.flatnonzero(np.repeat(np.asarray(spectra, bool), self.counts))
+
+    def take(self, rows: np.ndarray) -> tuple[Prediction, np.ndarray, np.ndarray]:
+        """(prediction, values, noise) of `rows`."""
+        return (jax.tree.map(lambda a: np.asarray(a)[rows], self.pred), self.values[rows],
+                self.noise[rows])
+
+    def with_rows(self, rows: np.ndarray, pred: Prediction,
+                  khat: np.ndarray | None = None) -> WindowBatch:
+        """The batch with the prediction (and k̂) of `rows` replaced; the whole prediction
+        takes the wider dtype of the two (rows not replaced keep their values exactly)."""
+        def put(whole: Any, new: Any) -> np.ndarray:
+            new = np.asarray(new)
+            out = np.asarray(whole).astype(np.result_type(np.asarray(whole).dtype, new.dtype))
+            out[rows] = new
+            return out
+
+        pred = pred._replace(fitted=None)
+        whole = rows.size == self.values.shape[0]  # (q may change family: nothing to merge)
+        merged = pred if whole else jax.tree.map(put, self.pred, pred)
+        if khat is None:
+            return replace(self, pred=merged)
+        return replace(self, pred=merged, khat=put(self.khat, khat))
+
+    def split(self, tree: Any) -> list:
+        """A pytree with leading axis M → one pytree per spectrum."""
+        bounds = self.offsets
+        return [jax.tree.map(lambda a, lo=lo, hi=hi: a[lo:hi], tree)
+                for lo, hi in zip(bounds[:-1], bounds[1:])]
