@@ -48,13 +48,15 @@ def _setup(name="tiny", **overrides):
     ("tiny", {"model.family": "mean_field", "model.relaxation": "enumerated",
               "model.heads.sd_transform": "exp",
               "model.k_max": 2, "sim.k_max": 2}),
-    ("paper", {"model.k_max": 2, "sim.k_max": 2}),
-    ("broad", {"policy.features": 4, "policy.hidden": 16, "model.k_max": 3, "sim.k_max": 3}),
+    pytest.param("paper", {"model.k_max": 2, "sim.k_max": 2},
+                 marks=pytest.mark.slow),  # 11 s: the paper's CNN
+    pytest.param("broad", {"policy.features": 4, "policy.hidden": 16, "model.k_max": 3,
+                           "sim.k_max": 3}, marks=pytest.mark.slow),  # 36 s: the broad policy
 ])
 def test_loss_and_gradients_are_finite(name, overrides):
     cfg, policy, params, data = _setup(name, **overrides)
-    (loss, info), grads = jax.value_and_grad(relaxed_loss, has_aux=True)(
-        params, policy.apply, data.spectrum, jax.random.PRNGKey(2), cfg, data.noise)
+    (loss, info), grads = jax.value_and_grad(relaxed_loss, argnums=1, has_aux=True)(
+        policy.apply, params, data.spectrum, jax.random.PRNGKey(2), cfg, data.noise)
     assert np.isfinite(float(loss))
     assert all(bool(jnp.all(jnp.isfinite(g))) for g in jax.tree.leaves(grads))
     assert float(optax.global_norm(grads)) > 0
@@ -109,6 +111,7 @@ def test_optimal_stop_loss_fits_the_stop_head_to_softmax_of_the_scores():
     assert np.all(np.asarray(g[0]) < -0.2)
 
 
+@pytest.mark.slow  # 28 s: gradients through two rollouts
 def test_optimal_cross_entropy_trains_the_stop_head_only():
     """The "optimal" loss's gradient is that of -logsumexp(A) (peaks, through the samples) plus
     that of the cross-entropy at fixed residuals (weights only): no leak into the peak heads."""

@@ -3,6 +3,7 @@
 import chex
 import jax
 import numpy as np
+import pytest
 from conftest import run_python
 
 import peakflow
@@ -31,6 +32,7 @@ def test_training_lowers_the_loss_and_many_steps_per_call_change_nothing():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # 32 s: compiles the step for two meshes
 def test_sharded_training_step_equals_single_device_step():
     out = run_python(["-c", """
         import jax, numpy as np, peakflow

@@ -5,6 +5,7 @@ import pytest
 from peakflow.experiments import bench
 
 
+@pytest.mark.slow  # 15 s: trains and times every preset's step
 def test_bench_prints_figures(capsys):
     out = bench.main(["--presets", "tiny", "--steps", "2", "--batches", "8", "--repeats", "3"])
     train, batched = out["train"][0], out["inference"]["batched"][0]

@@ -31,6 +31,7 @@ def straight_run(tmp_path_factory):
     return workdir, out.stdout
 
 
+@pytest.mark.slow  # 40 s: a whole training run in a subprocess
 def test_a_run_logs_validates_and_exports_a_model(straight_run):
     workdir, stdout = straight_run
     assert "K accuracy" in stdout and "model written" in stdout

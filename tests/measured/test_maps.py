@@ -81,6 +81,7 @@ def test_cube_errors_name_the_problem():
         as_cube(xr.DataArray(np.zeros((2, 10)), dims=("a", "b")), dim="c")
 
 
+@pytest.mark.slow  # 40 s: starts a local dask cluster
 def test_a_dask_map_on_a_local_cluster_matches_in_process(small_map, broad_model):
     """Block by block on two worker processes (`distributed.LocalCluster`), the same numbers
     as the in-process fit; a bad pixel's reason survives the trip."""

@@ -1,5 +1,6 @@
 """The measured path's exactness step: windows reweighted towards their exact posterior."""
 
+import jax
 import numpy as np
 
 from peakflow.core.likelihood import polynomial_basis
@@ -37,7 +38,7 @@ def test_one_isolated_peak_gets_the_laplace_sds(broad_model):
     windows, noise = window[None].astype(np.float32), np.array([NOISE], np.float32)
     pred = broad_model.predict(windows, noise=noise)
     assert int(pred.num_peaks[0]) == 1
-    new, khat = reweight_predictions(pred, windows, noise, broad_model)
+    new, khat = reweight_predictions(pred, windows, noise, broad_model, jax.random.PRNGKey(0))
     assert khat.shape == (1,) and khat[0] < 0.7
     want = laplace_sds(omega, broad_model.config.model.baseline_degree)
     got = new.q.sd()

@@ -8,20 +8,21 @@ import peakflow
 from peakflow.reference import svi
 
 
-def test_refine_keeps_k_and_does_not_worsen_fits():
+def test_finetune_keeps_k_and_does_not_worsen_fits():
     x = np.asarray(simulate(16, seed=5).spectrum)
     post = peakflow.infer(x)
-    refined = peakflow.finetune(x, post, steps=200)
-    np.testing.assert_array_equal(refined.num_peaks, post.num_peaks)
-    np.testing.assert_allclose(refined.k_probs, post.k_probs)
-    assert np.median(refined.log_likelihood - post.log_likelihood) > -2.0
+    tuned = peakflow.finetune(x, post, steps=200)
+    np.testing.assert_array_equal(tuned.num_peaks, post.num_peaks)
+    np.testing.assert_allclose(tuned.k_probs, post.k_probs)
+    assert np.median(tuned.log_likelihood - post.log_likelihood) > -2.0
     one = peakflow.finetune(x[0], peakflow.infer(x[0]), steps=50)
     assert one.num_peaks.shape == () and one.location.mean.shape == (4,)
     with pytest.raises(ValueError, match="holds 16 spectra"):
         peakflow.finetune(x[:3], post, steps=5)
 
 
-def test_refine_compiles_once_per_configuration(monkeypatch):
+@pytest.mark.slow  # 16 s: compiles SVI three times
+def test_finetune_compiles_once_per_configuration(monkeypatch):
     """The SVI programs are built once per configuration: a second call traces nothing."""
     traces = []
     model = svi._model

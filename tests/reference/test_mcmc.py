@@ -2,6 +2,7 @@
 
 import jax
 import numpy as np
+import pytest
 
 from peakflow.config import SimulatorConfig
 from peakflow.reference import run_mcmc
@@ -9,6 +10,7 @@ from peakflow.reference import run_mcmc
 SIM = SimulatorConfig()
 
 
+@pytest.mark.slow  # 22 s: NUTS with two chains
 def test_mcmc_recovers_an_easy_spectrum(easy, assert_recovers, truth):
     x, k = easy
     truth = jax.tree.map(lambda a: np.pad(a, ((0, 0), (0, 2))), truth)

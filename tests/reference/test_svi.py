@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from peakflow.config import SimulatorConfig
 from peakflow.reference import fit_svi_restarts
@@ -18,6 +19,7 @@ def test_svi_recovers_an_easy_spectrum(easy, assert_recovers):
     assert_recovers(jax.tree.map(np.asarray, mean), jax.tree.map(np.asarray, sd))
 
 
+@pytest.mark.slow  # 14 s: 32 restarts of 6,000 steps
 def test_svi_restarts_keep_the_best_random_start(easy, assert_recovers):
     """From random starts single runs can miss a peak (the paper's SVI failures); the best
     of many restarts, chosen by the final loss, recovers both peaks."""

@@ -39,6 +39,7 @@ def test_chunks_and_padding_do_not_change_results(default_model):
         default_model.predict(x, chunk_size=0)
 
 
+@pytest.mark.slow  # 20 s: compiles for a 2-device mesh
 def test_chunked_sharded_inference_equals_unchunked(tmp_path):
     x = np.asarray(simulate(50, seed=3).spectrum)
     np.save(tmp_path / "x.npy", x)
