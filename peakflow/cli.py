@@ -122,6 +122,9 @@ def _add_common(command: argparse.ArgumentParser) -> None:
                          help="report the amortized posterior as is (default: each window's "
                               "peaks refined jointly and the ones the data do not need dropped;"
                               " ~2x faster without)")
+    command.add_argument("--seed", type=int, default=0,
+                         help="seed of the fit's random numbers (default 0): padding noise, "
+                              "the draws behind the sds, the exactness step")
 
 
 def _plain(text: str) -> str:
@@ -134,7 +137,8 @@ def _options(args: argparse.Namespace):
 
     return FitOptions(baseline=args.baseline, fwhm=args.fwhm, exact=args.exact,
                       x_range=tuple(args.x_range) if args.x_range else None,
-                      despike=not args.no_despike, refine=not args.no_refine)
+                      despike=not args.no_despike, refine=not args.no_refine,
+                      seed=args.seed)
 
 
 def _column(value: str | None) -> str | int | None:

@@ -49,7 +49,7 @@ def _importance_batch(post: Posterior, spectra: np.ndarray, trained: TrainedMode
                       df: float | None) -> Importance:
     """Draws, smoothed log weights, k̂ and ESS for a batch posterior (leading N)."""
     counts = np.where(post.valid, post.num_peaks, 0)
-    w = importance_weights(post._q, counts, spectra, trained.assumed_noise(spectra),
+    w = importance_weights(post.q, counts, spectra, trained.assumed_noise(spectra),
                            trained.config, key, num_samples, rounds, widen, df)
     invalid = lambda a: np.where(post.valid, a, np.nan)
     return w._replace(log_weights=invalid(w.log_weights.T).T, ess=invalid(w.ess))

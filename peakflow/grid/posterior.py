@@ -60,6 +60,9 @@ class Posterior:
       chi2: (...,) reduced χ² of `fitted` (mean squared residual in units of the noise sd the
         model assumes; ~1 for a spectrum the model describes, > 4 is flagged by `infer`);
         None when not computed.
+      q: each peak slot's variational posterior (`PeakQ` or `CorrelatedQ`), fields
+        (..., P), sorted like the summaries; what `sample`, `interval` and the exactness step
+        draw from.
       importance: None for the amortized posterior; after the exactness step
         (`peakflow.grid.exactness.reweight`, ``infer(..., exact=True)``) the weighted draws, k̂ and
         effective sample size, and the summaries above come from those draws.
@@ -75,7 +78,7 @@ class Posterior:
     valid: np.ndarray
     errors: tuple
     num_points: int
-    _q: VariationalQ
+    q: VariationalQ
     importance: Importance | None = None
     chi2: np.ndarray | None = None
 
@@ -89,7 +92,7 @@ class Posterior:
     def correlation(self) -> np.ndarray:
         """(..., P, 4, 4) per-peak correlation of (α, c, γ, η); see the class docstring."""
         if self.importance is None:
-            return np.asarray(self._q.correlation(), np.float32)
+            return np.asarray(self.q.correlation(), np.float32)
         if self.num_peaks.ndim:
             return weighted_summaries(self.importance.draws, self.importance.log_weights)[2]
         return unsqueeze(self).correlation[0]
@@ -115,7 +118,7 @@ class Posterior:
         """
         if self.importance is not None:
             return weighted_interval(self.importance.draws, self.importance.log_weights, level)
-        return self._q.interval(level)
+        return self.q.interval(level)
 
     def sample(self, n: int, *, seed: Seed = 0) -> Peaks:
         """Draws `n` samples of every peak's parameters from q (or, after the exactness step,
@@ -132,7 +135,7 @@ class Posterior:
         if self.importance is not None:
             return resample(self.importance, key, n)
         present = ~np.isnan(self.amplitude.mean)
-        q = jax.tree.map(lambda a: jnp.asarray(np.nan_to_num(a, nan=1.0)), self._q)
+        q = jax.tree.map(lambda a: jnp.asarray(np.nan_to_num(a, nan=1.0)), self.q)
         draws = jax.vmap(q.sample)(jax.random.split(key, n))
         return Peaks(*(np.where(present, np.asarray(d), np.nan) for d in draws))
 
@@ -255,13 +258,13 @@ def posterior_from_slots(q: VariationalQ, num_peaks: np.ndarray, k_probs: np.nda
         valid=~bad,
         errors=tuple(errors),
         num_points=num_points,
-        _q=q,
+        q=q,
     )
 
 
 def _reshape(post: Posterior, fn) -> Posterior:
     fields = {name: jax.tree.map(fn, getattr(post, name))
-              for name in ("num_peaks", "k_probs", *PARAMETERS, "log_likelihood", "valid", "_q",
+              for name in ("num_peaks", "k_probs", *PARAMETERS, "log_likelihood", "valid", "q",
                            "importance", "chi2")}
     return Posterior(errors=post.errors, num_points=post.num_points, **fields)
 

@@ -148,7 +148,7 @@ class TrainedModel:
     def predict_chunk(self, chunk: np.ndarray, noise: np.ndarray | None = None,
                       key: jax.Array | None = None, num_paths: int = 32,
                       pad_to: int = 8, early_exit: bool = True) -> Prediction:
-        """`peakflow.core.amortized.predict` on one chunk, sharded over the devices.
+        """`peakflow.core.amortized.amortized_posterior` on one chunk, sharded over the devices.
 
         Args:
           chunk: (B, W) float32 spectra on the model's grid.

@@ -65,7 +65,7 @@ def test_exact_step_on_simulated_spectra(grid_batch, grid_posterior, default_mod
     np.testing.assert_array_equal(~np.isnan(ex.location.mean), present)
     assert np.all(np.abs(ex.location.mean - post.location.mean)[present] < 1.0)
     # a proposal made too narrow is flagged: k̂ rises and fewer spectra are trustworthy
-    narrow = dataclasses.replace(post, _q=post._q.widen(0.3))
+    narrow = dataclasses.replace(post, q=post.q.widen(0.3))
     ex_narrow = peakflow.reweight(x, narrow, model=default_model, num_samples=128)
     assert np.nanmedian(ex_narrow.importance.khat) > np.nanmedian(imp.khat)
     assert np.mean(ex_narrow.importance.trustworthy) < np.mean(imp.trustworthy)
