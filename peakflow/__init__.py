@@ -23,7 +23,7 @@ namespace, each importing only the layers below it:
 * `peakflow.measured` — measured spectra: `fit`, `fit_many`, `SpectrumFit`, `fit_map`,
   `band_maps`;
 * `peakflow.io`, `peakflow.cli`, `peakflow.plotting`, `peakflow.metrics`,
-  `peakflow.calibration`, `peakflow.reference` (SVI, NUTS, least squares and `finetune`),
+  `peakflow.reliability`, `peakflow.reference` (SVI, NUTS, least squares and `finetune`),
   `peakflow.experiments` on top.
 
 Names are imported on first use (PEP 562 ``__getattr__``), so ``import peakflow`` and
@@ -41,11 +41,13 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from peakflow.io import Spectrum, SpectrumFileError, read_spectrum
     from peakflow.map_io import read_map
     from peakflow.measured import (
+        Calibration,
         FitOptions,
         PeakTable,
         SpectrumFit,
         WindowTable,
         band_maps,
+        calibrate,
         fit,
         fit_many,
         fit_map,
@@ -61,6 +63,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     )
 
 _EXPORTS = {
+    "Calibration": "peakflow.measured",
+    "calibrate": "peakflow.measured",
     "CheckReport": "peakflow.runtime",
     "FitOptions": "peakflow.measured",
     "Importance": "peakflow.grid",
@@ -87,8 +91,9 @@ _EXPORTS = {
     "read_spectrum": "peakflow.io",
     "reweight": "peakflow.grid",
 }
-_SUBMODULES = {"calibration", "cli", "config", "core", "experiments", "grid", "io", "map_io",
-               "extras", "measured", "metrics", "plotting", "reference", "runtime"}
+_SUBMODULES = {"axes", "cli", "columns", "config", "core", "experiments", "extras", "grid", "io",
+               "map_io", "measured", "metadata", "metrics", "plotting", "reference",
+               "reliability", "runtime", "standards"}
 
 
 def __getattr__(name: str) -> Any:
@@ -107,6 +112,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "Calibration",
+    "calibrate",
     "CheckReport",
     "FitOptions",
     "Importance",

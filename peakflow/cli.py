@@ -2,7 +2,10 @@
 
     peakflow fit FILE... [--x-range LO HI] [--out DIR] [--plot] [--model DIR] [--resume]
                          [--baseline {arpls,asls,snip,none}] [--fwhm W] [--x-col C] [--y-col C]
-                         [--exact] [--no-despike] [--no-refine]
+                         [--laser NM] [--calibration CAL.json] [--exact] [--no-despike]
+                         [--no-refine] [--seed N]
+    peakflow calibrate FILE [--standard polystyrene|neon|silicon|P1,P2,...] [--laser NM]
+                            [--model auto|offset|linear|quadratic|cubic] [--out CAL.json]
     peakflow map FILE [--out RESULT.nc] [--plot] [--axis FILE] [--model DIR] [--baseline ...]
                       [--fwhm W] [--x-range LO HI] [--max-peaks N] [--variable area] [--exact]
                       [--no-despike] [--no-refine]
@@ -27,6 +30,16 @@ dataset to ``RESULT.nc`` and the band images (`peakflow.band_maps`) to ``RESULT.
 and with ``--plot`` a page of band images to ``RESULT.bands.png``. Pixels that cannot be
 fitted are counted on stderr (their reasons are in the dataset's ``error``); the exit status is
 1 when the file cannot be read.
+
+Columns of a table are chosen by what their names mean (`peakflow.columns`: Raman shift over
+wavenumber over wavelength over pixel; processed or dark-subtracted over intensity over raw);
+each file's line says which were used, and a table that cannot be read without guessing is
+refused with its columns listed (choose with ``--x-col``/``--y-col``). With ``--laser`` (or a
+laser wavelength in the file's metadata) a wavelength axis becomes Raman shift.
+
+``calibrate`` fits a measured standard, matches its peaks to the reference lines
+(`peakflow.calibrate`), prints the residual per line and writes the correction to
+``CAL.json``; ``fit --calibration CAL.json`` applies it.
 
 ``check`` verifies each model directory (default: both bundled models) against its checksum
 manifest and reruns its self-test batch (`peakflow.check_model`); the exit status is 1 when
@@ -76,11 +89,32 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--plot", action="store_true", help="also write a PNG of each fit")
     fit.add_argument("--x-col", default=None, help="x column of a table, by name or index")
     fit.add_argument("--y-col", default=None, help="y column of a table, by name or index")
+    fit.add_argument("--laser", type=float, default=None, metavar="NM",
+                     help="laser wavelength: a wavelength or absolute-wavenumber axis becomes "
+                          "Raman shift (default: the file's metadata, if it names one)")
     fit.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     fit.add_argument("--resume", action="store_true",
                      help="skip files whose outputs are already in --out (outputs are written "
                           "to temporary names and renamed, so none is ever half-written)")
+    fit.add_argument("--calibration", type=Path, default=None, metavar="CAL.json",
+                     help="an axis calibration from `peakflow calibrate`: the axis is corrected "
+                          "and each location's sd includes the calibration's")
     _add_common(fit)
+    cal = commands.add_parser("calibrate", help="calibrate an instrument's axis against a "
+                                                "measured standard; write CAL.json")
+    cal.add_argument("file", metavar="FILE", help="the standard's spectrum file")
+    cal.add_argument("--standard", default="polystyrene",
+                     help="polystyrene (ASTM E1840), neon (needs the laser wavelength), "
+                          "silicon, or comma-separated line positions (default polystyrene)")
+    cal.add_argument("--model", default="auto",
+                     choices=["auto", "offset", "linear", "quadratic", "cubic"],
+                     help="the correction (default auto: the lowest BIC)")
+    cal.add_argument("--laser", type=float, default=None, metavar="NM",
+                     help="laser wavelength (default: the file's metadata)")
+    cal.add_argument("--x-col", default=None, help="x column of a table, by name or index")
+    cal.add_argument("--y-col", default=None, help="y column of a table, by name or index")
+    cal.add_argument("--out", type=Path, default=None, metavar="CAL.json",
+                     help="where to write it (default: FILE's stem + .calibration.json)")
     check = commands.add_parser("check", help="verify models' checksums and rerun their "
                                               "self-test batch")
     check.add_argument("models", nargs="*", metavar="MODEL_DIR",
@@ -195,7 +229,8 @@ def run_fit(args: argparse.Namespace) -> int:
     spectra, names = [], []
     for path in tqdm(todo, desc="read", unit="file", disable=args.quiet or not todo):
         try:
-            spectrum = read_spectrum(path, x=_column(args.x_col), y=_column(args.y_col))
+            spectrum = read_spectrum(path, x=_column(args.x_col), y=_column(args.y_col),
+                                     laser_nm=args.laser)
         except (SpectrumFileError, OSError, ValueError) as err:
             failures[path] = getattr(err, "problem", str(err))
             continue
@@ -215,7 +250,8 @@ def run_fit(args: argparse.Namespace) -> int:
         written.append(fit)
         if not args.quiet:
             flag = "  (some windows unexplained)" if fit.unexplained else ""
-            tqdm.write(f"{fit.name}: {fit.num_peaks} peak(s){flag}")
+            chosen = f"  [{fit.meta['columns_chosen']}]" if "columns_chosen" in fit.meta else ""
+            tqdm.write(f"{fit.name}: {fit.num_peaks} peak(s){flag}{chosen}")
     if written:
         _write_combined(written, args.out)
     for path, problem in failures.items():
@@ -234,10 +270,16 @@ def _fit_groups(spectra: list, names: list[str], args: argparse.Namespace) -> li
     from peakflow.measured import fit_many
 
     options, fits = _options(args), []
+    calibration = None
+    if args.calibration is not None:
+        from peakflow.measured import Calibration
+
+        calibration = Calibration.load(args.calibration)
     with tqdm(total=len(spectra), desc="fit", unit="file", disable=args.quiet) as bar:
         for lo in range(0, len(spectra), GROUP):
             fits += fit_many(spectra[lo:lo + GROUP], model=args.model,
-                             names=names[lo:lo + GROUP], options=options)
+                             names=names[lo:lo + GROUP], calibration=calibration,
+                             options=options)
             bar.update(len(spectra[lo:lo + GROUP]))
     return fits
 
@@ -318,6 +360,27 @@ def run_check(args: argparse.Namespace) -> int:
     return int(failed > 0)
 
 
+def run_calibrate(args: argparse.Namespace) -> int:
+    """Fits the standard, writes the calibration and prints its residual table."""
+    from peakflow.measured import calibrate
+
+    standard = args.standard
+    if "," in standard or standard.replace(".", "", 1).isdigit():
+        standard = [float(v) for v in standard.split(",")]
+    try:
+        spectrum = read_spectrum(args.file, x=_column(args.x_col), y=_column(args.y_col),
+                                 laser_nm=args.laser)
+        result = calibrate(spectrum, standard, model=args.model, laser_nm=args.laser)
+    except ValueError as err:
+        print(f"peakflow: {getattr(err, 'problem', err)}", file=sys.stderr)
+        return 1
+    out = args.out or Path(args.file).with_suffix(".calibration.json")
+    result.save(out)
+    print(result)
+    print(f"written to {out}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "fit":
@@ -326,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_map(args)
     if args.command == "check":
         return run_check(args)
+    if args.command == "calibrate":
+        return run_calibrate(args)
     return 2  # pragma: no cover - argparse enforces the sub-command
 
 

@@ -19,7 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from peakflow.axes import raman_shift
+from peakflow.columns import ColumnError, choose
 from peakflow.extras import require
+from peakflow.metadata import known_fields, parse_metadata
 
 
 @contextlib.contextmanager
@@ -38,6 +41,7 @@ def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
 
 JCAMP_SUFFIXES = {".jdx", ".dx", ".jcamp", ".jcm"}
 _NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?$")
+_VALUE = re.compile(r"^[+-]?\d+([.,]\d+)?\s")  # "785 nm": a metadata value, not a name
 
 
 class SpectrumFileError(ValueError):
@@ -56,7 +60,9 @@ class Spectrum:
       x: (W,) axis values in the file's units (wavenumber, 2θ, ...), in file order.
       y: (W,) intensities.
       sigma: (W,) per-point uncertainties when the file gives them (e.g. ``.xye``), else None.
-      meta: header fields (JCAMP labels, column names, the path).
+      meta: the path, the columns and why they were chosen, the file's metadata block
+        (``header``; JCAMP labels) and the fields recognised in it (``laser_nm``,
+        ``exposure``, ``instrument``, ``date``).
     """
 
     x: np.ndarray
@@ -84,20 +90,31 @@ class Spectrum:
 
 
 def read_spectrum(path: str | os.PathLike, *, x: str | int | None = None,
-                  y: str | int | None = None) -> Spectrum:
+                  y: str | int | None = None, laser_nm: float | None = None) -> Spectrum:
     """Reads one spectrum.
 
     Args:
-      path: a delimited text file, a JCAMP-DX file or a Galactic ``.spc`` file (its first
-        subfile).
-      x, y: for text tables, the columns to use, by header name (case-insensitive) or by
-        0-based index. Default: columns named ``x`` and ``y`` when the header names them (as
-        NIST StRD's "y x"), else the first two columns; a third column of an ``.xye`` file is
-        read as sigma.
+      path: a delimited text file (vendor exports with a metadata block included), a
+        JCAMP-DX file or a Galactic ``.spc`` file (its first subfile).
+      x, y: for text tables, the columns to use, by header name (case- and
+        punctuation-insensitive) or by 0-based index. Default: chosen by what the header's
+        names mean (`peakflow.columns`: Raman shift before wavenumber, 2θ, energy,
+        wavelength, pixel; processed or dark-subtracted before intensity before raw; never
+        a dark, reference, background, %T, absorbance or irradiance column when a better one
+        exists); a two-column file is x then y; a third column of an ``.xye`` file is sigma.
+      laser_nm: the laser wavelength; with it (or with one in the file's metadata), an x
+        axis in wavelength (nm) or absolute wavenumber is converted to Raman shift (cm⁻¹),
+        as ``x_label`` then says.
+
+    Returns:
+      The `Spectrum`; ``meta`` holds the columns (``columns``, ``columns_chosen``), the
+      metadata block (``header``) and the fields recognised in it (``laser_nm``,
+      ``exposure``, ``instrument``, ``date``).
 
     Raises:
       SpectrumFileError: missing or unreadable file, no numeric rows, too few columns, an
-        unknown column, non-finite axis values, or fewer than 3 points.
+        unknown column, a table whose columns cannot be chosen without guessing (the
+        message lists them), non-finite axis values, or fewer than 3 points.
     """
     path = Path(path)
     if not path.is_file():
@@ -107,11 +124,29 @@ def read_spectrum(path: str | os.PathLike, *, x: str | int | None = None,
     except OSError as err:
         raise SpectrumFileError(path, f"cannot be read ({err.strerror})") from err
     if path.suffix.lower() == ".spc":
-        return _read_spc(path, raw)
-    text = _decode(raw, path)
-    if path.suffix.lower() in JCAMP_SUFFIXES or text.lstrip().upper().startswith("##TITLE="):
-        return _read_jcamp(path)
-    return _read_table(path, text, x, y)
+        spectrum = _read_spc(path, raw)
+    else:
+        text = _decode(raw, path)
+        if path.suffix.lower() in JCAMP_SUFFIXES or text.lstrip().upper().startswith("##TITLE="):
+            spectrum = _read_jcamp(path)
+        else:
+            spectrum = _read_table(path, text, x, y)
+    return _as_raman_shift(spectrum, laser_nm)
+
+
+def _as_raman_shift(spectrum: Spectrum, laser_nm: float | None) -> Spectrum:
+    """`spectrum` with a wavelength or absolute-wavenumber x converted to Raman shift when a
+    laser wavelength is known (the caller's, else the file's ``laser_nm``)."""
+    laser = laser_nm if laser_nm is not None else spectrum.meta.get("laser_nm")
+    if laser is None:
+        return spectrum
+    converted = raman_shift(spectrum.x, spectrum.x_label, float(laser))
+    if converted is None:
+        return spectrum
+    x, label = converted
+    meta = {**spectrum.meta, "xunits": label, "laser_nm": float(laser),
+            "x_original": spectrum.x_label}
+    return Spectrum(x, spectrum.y, spectrum.sigma, meta)
 
 
 # Galactic SPC axis and intensity type codes → labels (the common ones; others keep the code)
@@ -185,14 +220,14 @@ def _to_float(token: str, decimal_comma: bool) -> float:
 
 
 def _read_table(path: Path, text: str, x_col, y_col) -> Spectrum:
-    lines = [line.strip() for line in text.splitlines()]
-    content = [line for line in lines if line and not line.startswith("#")]
-    # data rows: lines made only of numbers under some delimiter
-    numeric = [i for i, line in enumerate(content) if _is_numeric_row(line)]
-    if not numeric:
+    """A delimited table: the longest run of numeric rows is the data, the line above it the
+    column names (when it names every column), the lines above those the metadata block;
+    x and y chosen by the columns' names (`peakflow.columns.choose`)."""
+    content = [line.strip() for line in text.splitlines() if line.strip()]
+    start = _data_start(content)
+    if start is None:
         raise SpectrumFileError(path, "contains no rows of numbers")
-    first = numeric[0]
-    rows = [content[i] for i in numeric]
+    rows = [line for line in content[start:] if _is_numeric_row(line)]
     delimiter = _sniff_delimiter(rows[: min(50, len(rows))])
     decimal_comma = delimiter != "," and any("," in row for row in rows[:50])
     table = []
@@ -203,26 +238,55 @@ def _read_table(path: Path, text: str, x_col, y_col) -> Spectrum:
         except ValueError:
             continue
     width = max(len(r) for r in table)
+    data = np.array([r + [np.nan] * (width - len(r)) for r in table], dtype=np.float64)
+    above = content[start - 1] if start > 0 else ""
+    header = "" if above.startswith("##") or "=" in above else above  # not a JCAMP label
+    names = _header_names(header, width, delimiter)
+    while data.shape[1] > 2 and np.all(np.isnan(data[:, -1])) and (
+            names is None or len(names) == data.shape[1] - 1 or not names[-1]):
+        data = data[:, :-1]                                  # a trailing delimiter's column
+        names = _header_names(header, data.shape[1], delimiter) if header else None
+    width = data.shape[1]
     if width < 2:
         raise SpectrumFileError(path, "has a single column; need an x and a y column")
-    data = np.array([r + [np.nan] * (width - len(r)) for r in table], dtype=np.float64)
-    names = _header_names(content[first - 1] if first > 0 else "", width, delimiter)
-    xi, yi = _pick_columns(path, names, width, x_col, y_col)
-    sigma = data[:, 2] if (path.suffix.lower() == ".xye" and width >= 3) else None
+    try:
+        choice = choose(names, width, x_col, y_col, sigma_third=path.suffix.lower() == ".xye")
+    except ColumnError as err:
+        raise SpectrumFileError(path, str(err)) from err
+    xi, yi = choice.x, choice.y
+    sigma = data[:, 2] if (path.suffix.lower() == ".xye" and width >= 3 and 2 not in (xi, yi)
+                           and names is None) else None
     x, y = data[:, xi], data[:, yi]
     keep = np.isfinite(x) & np.isfinite(y)
     if keep.sum() < 3:
-        raise SpectrumFileError(path, f"has {int(keep.sum())} complete rows; need at least 3")
+        raise SpectrumFileError(path, f"has {int(keep.sum())} complete rows in its columns "
+                                      f"{choice.reason.split(' (')[0]}; need at least 3")
+    block = parse_metadata(content[:max(start - 1, 0)] if names else content[:start])
     meta = {"path": str(path), "columns": names, "x_column": xi, "y_column": yi,
-            "decimal_comma": decimal_comma,
-            "delimiter": {None: "whitespace", "\t": "tab"}.get(delimiter, delimiter)}
+            "columns_chosen": choice.reason, "decimal_comma": decimal_comma,
+            "delimiter": {None: "whitespace", "\t": "tab"}.get(delimiter, delimiter),
+            "header": block, **known_fields(block)}
     return Spectrum(x[keep], y[keep], None if sigma is None else sigma[keep], meta)
+
+
+def _data_start(content: list[str]) -> int | None:
+    """Index in `content` of the first row of its longest run of numeric rows, or None."""
+    best, best_length, run_start = None, 0, None
+    for i, line in enumerate(content + [""]):
+        numeric = i < len(content) and not line.startswith("#") and _is_numeric_row(line)
+        if numeric and run_start is None:
+            run_start = i
+        elif not numeric and run_start is not None:
+            if i - run_start > best_length:
+                best, best_length = run_start, i - run_start
+            run_start = None
+    return best
 
 
 def _is_numeric_row(line: str) -> bool:
     for delimiter in ("\t", ";", ",", None):
         parts = _split(line, delimiter)
-        if len(parts) >= 2 and all(_NUMBER.match(p) for p in parts if p):
+        if len(parts) >= 2 and all(_NUMBER.match(p) for p in parts if p) and any(parts):
             return True
     return False
 
@@ -231,36 +295,13 @@ def _header_names(line: str, width: int, delimiter: str | None) -> list[str] | N
     """Column names from the line above the data, when it has one name per column."""
     line = re.sub(r"^\s*[A-Za-z ]+:\s*", "", line) if ":" in line else line  # "Data:  y  x"
     for sep in (delimiter, None):
-        names = [n.strip().strip('"').strip() for n in _split(line, sep)]
-        names = [n for n in names if n]
-        if len(names) == width and not any(_NUMBER.match(n) for n in names):
+        names = [n.strip().strip('"').lstrip("#").strip() for n in _split(line, sep)]
+        while names and not names[-1]:
+            names.pop()                                       # a trailing delimiter
+        if len(names) == width and all(names) and not any(
+                _NUMBER.match(n) or _VALUE.match(n) for n in names):
             return names
     return None
-
-
-def _pick_columns(path: Path, names, width: int, x_col, y_col) -> tuple[int, int]:
-    lower = [n.lower() for n in names] if names else []
-
-    def index(choice, default: int) -> int:
-        if choice is None:
-            return default
-        if isinstance(choice, (int, np.integer)):
-            if not -width <= choice < width:
-                raise SpectrumFileError(path, f"has {width} columns; column {choice} is out "
-                                              f"of range")
-            return int(choice) % width
-        if choice.lower() not in lower:
-            available = ", ".join(names) if names else "none (no header line of names)"
-            raise SpectrumFileError(path, f"has no column named {choice!r}; columns: "
-                                          f"{available}")
-        return lower.index(choice.lower())
-
-    default_x = lower.index("x") if "x" in lower and "y" in lower else 0
-    default_y = lower.index("y") if "x" in lower and "y" in lower else 1
-    xi, yi = index(x_col, default_x), index(y_col, default_y)
-    if xi == yi:
-        raise SpectrumFileError(path, f"x and y are the same column ({xi})")
-    return xi, yi
 
 
 def _read_jcamp(path: Path) -> Spectrum:
@@ -278,6 +319,8 @@ def _read_jcamp(path: Path) -> Spectrum:
     y = np.asarray(data["y"], dtype=np.float64)
     if x.size < 3 or x.shape != y.shape:
         raise SpectrumFileError(path, f"JCAMP-DX data has {x.size} points; need at least 3")
-    meta = {k: v for k, v in data.items() if k not in ("x", "y") and not isinstance(v, np.ndarray)}
-    meta["path"] = str(path)
-    return Spectrum(x, y, None, meta)
+    labels = {k: v for k, v in data.items() if k not in ("x", "y")
+              and not isinstance(v, np.ndarray)}
+    header = {str(k): str(v) for k, v in labels.items()}
+    return Spectrum(x, y, None, {**labels, "path": str(path), "header": header,
+                                 **known_fields(header)})

@@ -17,11 +17,14 @@ LAYERS = {
     "runtime": ["core", "config"],
     "grid": ["runtime", "core", "config"],
     "measured": ["io", "extras", "runtime", "core", "config"],
-    "io": ["extras"],
+    "io": ["extras", "columns", "metadata", "axes"],
+    "columns": [],
+    "metadata": [],
+    "axes": ["columns"],
     "extras": [],
     "map_io": ["io", "extras"],
 }
-TOP = ("cli", "plotting", "metrics", "calibration", "reference", "experiments", "__init__",
+TOP = ("cli", "plotting", "metrics", "reliability", "reference", "experiments", "__init__",
        "__main__")
 
 

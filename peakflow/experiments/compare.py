@@ -35,13 +35,6 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import peakflow  # noqa: E402
-from peakflow.calibration import (  # noqa: E402
-    coverage,
-    normal_interval,
-    plot_sbc_ecdf,
-    sbc,
-    uniformity_p,
-)
 from peakflow.core.lineshape import PARAMETERS, Peaks, slot_mask  # noqa: E402
 from peakflow.core.training import FAILURE_THRESHOLD  # noqa: E402
 from peakflow.experiments.compare_report import (  # noqa: E402
@@ -57,6 +50,13 @@ from peakflow.experiments.compare_report import (  # noqa: E402
 from peakflow.grid.posterior import fit_log_likelihood  # noqa: E402
 from peakflow.metrics import confusion_matrix  # noqa: E402
 from peakflow.reference import fit_lsq, fit_svi_restarts, run_mcmc  # noqa: E402
+from peakflow.reliability import (  # noqa: E402
+    coverage,
+    normal_interval,
+    plot_sbc_ecdf,
+    sbc,
+    uniformity_p,
+)
 
 LEVELS = (0.5, 0.9)
 

@@ -24,15 +24,15 @@ import jax
 import numpy as np
 
 import peakflow
-from peakflow.calibration import (
+from peakflow.core.lineshape import PARAMETERS
+from peakflow.experiments import save_json
+from peakflow.metrics import evaluate_posterior, format_report
+from peakflow.reliability import (
     calibration_report,
     k_reliability,
     plot_reliability,
     plot_sbc_ecdf,
 )
-from peakflow.core.lineshape import PARAMETERS
-from peakflow.experiments import save_json
-from peakflow.metrics import evaluate_posterior, format_report
 
 
 def hard_setting(sim: peakflow.config.SimulatorConfig) -> peakflow.config.SimulatorConfig:

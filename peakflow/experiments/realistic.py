@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from peakflow.calibration import plot_reliability, reliability
 from peakflow.core.lineshape import area, fwhm_ratio, profile
 from peakflow.measured import SpectrumFit, fit_many
 from peakflow.metrics import match_peaks
+from peakflow.reliability import plot_reliability, reliability
 
 
 @dataclass(frozen=True)

@@ -26,12 +26,12 @@ import jax.numpy as jnp
 import numpy as np
 
 import peakflow
-from peakflow.calibration import coverage, normal_interval
 from peakflow.core.elbo import log_stop_probs, rollout
 from peakflow.core.lineshape import PARAMETERS, fwhm
 from peakflow.core.policy import make_policy
 from peakflow.experiments import save_json
 from peakflow.metrics import match_peaks
+from peakflow.reliability import coverage, normal_interval
 from peakflow.runtime.trained import MEASURED_MODEL
 
 

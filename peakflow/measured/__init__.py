@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from peakflow.measured.calibrate import calibrate
+from peakflow.measured.calibration import Calibration
 from peakflow.measured.options import FitOptions
 from peakflow.measured.pipeline import fit, fit_many
 from peakflow.measured.results import PeakTable, SpectrumFit, WindowTable, fits_to_dataframe
@@ -29,5 +31,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'peakflow.measured' has no attribute {name!r}")
 
 
-__all__ = ["FitOptions", "PeakTable", "SpectrumFit", "WindowTable", "band_maps", "fit",
-           "fit_many", "fit_map", "fits_to_dataframe"]
+__all__ = ["Calibration", "FitOptions", "PeakTable", "SpectrumFit", "WindowTable", "band_maps",
+           "calibrate", "fit", "fit_many", "fit_map", "fits_to_dataframe"]

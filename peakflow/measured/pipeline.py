@@ -49,6 +49,7 @@ from peakflow.core.seeds import as_key
 from peakflow.io import Spectrum
 from peakflow.measured.assemble import assemble_many, combine_passes
 from peakflow.measured.batch import WindowBatch
+from peakflow.measured.calibration import Calibration, apply_calibration, calibrated_input
 from peakflow.measured.intensity import scale_fit, scale_input, scale_options, unit_exponent
 from peakflow.measured.options import FitOptions
 from peakflow.measured.prepare import Prepared, prepare_many
@@ -64,7 +65,8 @@ ModelArg = str | os.PathLike | TrainedModel | None
 
 
 def fit(y: Any, x: Any = None, *, model: ModelArg = None, name: str | None = None,
-        options: FitOptions | None = None, **option_values: Any) -> SpectrumFit:
+        calibration: Calibration | None = None, options: FitOptions | None = None,
+        **option_values: Any) -> SpectrumFit:
     """Fits one measured spectrum.
 
     Args:
@@ -73,6 +75,8 @@ def fit(y: Any, x: Any = None, *, model: ModelArg = None, name: str | None = Non
       x: (n,) axis values in any units, order and spacing (strictly monotone after sorting).
       model: a `TrainedModel` or model directory; None: the bundled real-data model.
       name: a label carried into the result.
+      calibration: a `Calibration` (`peakflow.calibrate`) of the instrument's axis: the fit
+        is made on the calibrated axis and each location's sd includes the calibration's.
       options: `FitOptions`; or give its fields as keywords (``baseline="none"``, ...).
 
     Returns:
@@ -84,12 +88,14 @@ def fit(y: Any, x: Any = None, *, model: ModelArg = None, name: str | None = Non
         repeated x, ...); the message says why.
     """
     opts, trained = fit_options(options, option_values), measured_model(model)
+    y, x = calibrated_input(y, x, calibration)
     first = _fit_pass([_pair(y, x)], trained, [name], [opts], raise_errors=True)
-    return _labelled(_second_pass(first, trained, opts), [y])[0]
+    return _calibrated(_labelled(_second_pass(first, trained, opts), [y]), calibration)[0]
 
 
 def fit_many(spectra: Any, x: Any = None, *, model: ModelArg = None,
-             names: Sequence[str | None] | None = None, options: FitOptions | None = None,
+             names: Sequence[str | None] | None = None,
+             calibration: Calibration | None = None, options: FitOptions | None = None,
              **option_values: Any) -> list[SpectrumFit]:
     """Fits many measured spectra in one batched pass (all their windows go through the model
     together, in chunks).
@@ -98,7 +104,7 @@ def fit_many(spectra: Any, x: Any = None, *, model: ModelArg = None,
       spectra: a sequence of `peakflow.Spectrum` or of ``(y, x)`` pairs (any lengths and
         axes), or an (N, n) array of rows sharing the axis `x`.
       x: the shared (n,) axis of an (N, n) array; None otherwise.
-      model, options, option values: as in `fit`.
+      model, calibration, options, option values: as in `fit`.
       names: optional labels carried into the results.
 
     Returns:
@@ -107,23 +113,48 @@ def fit_many(spectra: Any, x: Any = None, *, model: ModelArg = None,
       others are fitted as usual.
     """
     spectra = [(row, x) for row in np.asarray(spectra)] if x is not None else list(spectra)
-    pairs = [_pair(item, None) if isinstance(item, Spectrum) else _pair(*item)
-             for item in spectra]
-    names = list(names) if names is not None else [None] * len(pairs)
-    if len(names) != len(pairs):
-        raise ValueError(f"{len(names)} names for {len(pairs)} spectra")
+    spectra = [calibrated_input(item, None, calibration)[0] if isinstance(item, Spectrum)
+               else calibrated_input(*item, calibration) for item in spectra]
+    names = list(names) if names is not None else [None] * len(spectra)
+    if len(names) != len(spectra):
+        raise ValueError(f"{len(names)} names for {len(spectra)} spectra")
     opts = fit_options(options, option_values)
     trained = measured_model(model)
-    fits = _second_pass(_fit_pass(pairs, trained, names, [opts] * len(pairs)), trained, opts)
-    return _labelled(fits, spectra)
+    pairs, refused = [], {}
+    for i, item in enumerate(spectra):
+        if isinstance(item, Spectrum):
+            try:
+                pairs.append(_pair(item, None))
+            except ValueError as err:  # an axis read as intensity: this item only
+                refused[i] = str(err)
+        else:
+            pairs.append(_pair(*item))
+    kept = [name for i, name in enumerate(names) if i not in refused]
+    done = iter(_second_pass(_fit_pass(pairs, trained, kept, [opts] * len(pairs)), trained,
+                             opts))
+    fits = [failed_fit(refused[i], name, trained.k_max) if i in refused else next(done)
+            for i, name in enumerate(names)]
+    return _calibrated(_labelled(fits, spectra), calibration)
+
+
+def _calibrated(fits: list[SpectrumFit], calibration: Calibration | None) -> list[SpectrumFit]:
+    """The fits with the calibration's own uncertainty in their location sds."""
+    if calibration is None:
+        return fits
+    return [apply_calibration(f, calibration) if f.valid else f for f in fits]
 
 
 def _pair(y: Any, x: Any) -> tuple:
     """(y, x) of one input: a `Spectrum` brings its axis (and its per-point sigma, as a
-    third element, when its file gives one)."""
+    third element, when its file gives one).
+
+    Raises:
+      ValueError: a `Spectrum` whose intensities are an axis (`refuse_axis_as_intensity`).
+    """
     if isinstance(y, Spectrum):
         if x is not None:
             raise TypeError("a Spectrum carries its own axis; do not pass x as well")
+        refuse_axis_as_intensity(y)
         return (y.y, y.x) if y.sigma is None else (y.y, y.x, y.sigma)
     if x is None:
         raise TypeError("a measured spectrum needs its axis: fit(y, x) or fit(Spectrum); "
@@ -131,14 +162,46 @@ def _pair(y: Any, x: Any) -> tuple:
     return y, x
 
 
+def refuse_axis_as_intensity(spectrum: Spectrum) -> None:
+    """The last guard against a file read with the wrong columns: intensities that are a
+    strictly monotone, smooth ramp (within 0.1 % of their range of a cubic) are an axis
+    column (pixel, wavelength, wavenumber), not a spectrum.
+
+    Raises:
+      ValueError: naming the columns and how to choose others.
+    """
+    y = np.asarray(spectrum.y, np.float64)
+    if y.size < 8 or not np.all(np.isfinite(y)):
+        return
+    steps = np.diff(y)
+    if not (np.all(steps > 0) or np.all(steps < 0)):
+        return
+    t = np.linspace(-1.0, 1.0, y.size)
+    residual = y - np.polyval(np.polyfit(t, y, 3), t)
+    if np.max(np.abs(residual)) > 1e-3 * np.ptp(y):
+        return
+    columns = spectrum.meta.get("columns_chosen") or "the columns read"
+    raise ValueError(f"{spectrum.meta.get('path', 'the spectrum')}: y is a smooth monotone "
+                     f"ramp with no structure ({columns}): an axis column read as intensity; "
+                     f"choose the columns with read_spectrum(path, x=..., y=...) or "
+                     f"peakflow fit --x-col/--y-col")
+
+
+CARRIED = ("columns_chosen", "laser_nm", "instrument", "date", "exposure", "x_original",
+           "header")  # a file's fields that its fit's meta (and JSON) carries
+
+
 def _labelled(fits: list[SpectrumFit], items: Sequence[Any]) -> list[SpectrumFit]:
     """Each fit of a `Spectrum` with the axis labels its file gives (``meta``: ``x_label``,
-    ``y_label``), which tables and plots show, and, when it has no name, its file's."""
+    ``y_label``), which tables and plots show, the file's `CARRIED` fields (the columns
+    chosen, the metadata block and what was recognised in it) and, when it has no name, its
+    file's."""
     out = []
     for fit_, item in zip(fits, items):
         if isinstance(item, Spectrum):
             labels = {k: v for k, v in (("x_label", item.x_label), ("y_label", item.y_label))
                       if v is not None}
+            labels |= {k: item.meta[k] for k in CARRIED if item.meta.get(k) is not None}
             fit_ = replace(fit_, meta={**fit_.meta, **labels},
                            name=fit_.name if fit_.name is not None else item.meta.get("path"))
         out.append(fit_)

@@ -45,9 +45,9 @@ def _setup(name="tiny", **overrides):
 @pytest.mark.parametrize("name, overrides", [  # the tiny default: see test_train
     ("tiny", {"model.prior": "flat", "model.backward": "paper", "model.k_max": 2,
               "sim.k_max": 2}),
-    ("tiny", {"model.family": "mean_field", "model.relaxation": "enumerated",
-              "model.heads.sd_transform": "exp",
-              "model.k_max": 2, "sim.k_max": 2}),
+    pytest.param("tiny", {"model.family": "mean_field", "model.relaxation": "enumerated",
+                          "model.heads.sd_transform": "exp", "model.k_max": 2, "sim.k_max": 2},
+                 marks=pytest.mark.slow),  # 22 s: a second family and relaxation
     pytest.param("paper", {"model.k_max": 2, "sim.k_max": 2},
                  marks=pytest.mark.slow),  # 11 s: the paper's CNN
     pytest.param("broad", {"policy.features": 4, "policy.hidden": 16, "model.k_max": 3,

@@ -4,8 +4,8 @@ and height floors; and the reliability score used for existence probabilities.""
 import numpy as np
 import pytest
 
-from peakflow.calibration import reliability
 from peakflow.experiments.realistic import TALLEST, realistic_spectrum
+from peakflow.reliability import reliability
 
 
 def test_fresh_noise_keeps_the_spectrum():

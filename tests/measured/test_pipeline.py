@@ -243,3 +243,20 @@ def test_a_smoothed_spectrum_gives_the_true_peaks(original, broad_model):
     smoothed = fit(ndimage.gaussian_filter1d(y, 1.5), x, model=broad_model)
     assert smoothed.num_peaks == 6                                  # was 66 at sigma = 2
     assert len(match(smoothed, truth)[0]) == 6
+
+
+def test_an_axis_column_read_as_intensity_is_refused_by_fit_and_by_that_item_of_fit_many(
+        tmp_path, broad_model):
+    x = np.linspace(400.0, 1800.0, 600)
+    y = 5 + 100 * np.exp(-0.5 * ((x - 1000) / 5) ** 2)
+    body = "Pixel,Wavelength,Intensity\n" + "".join(
+        f"{i},{536 + 0.1 * i},{v}\n" for i, v in enumerate(y))
+    (tmp_path / "t.csv").write_text(body)
+    wrong = peakflow.read_spectrum(tmp_path / "t.csv", x="Pixel", y="Wavelength")
+    with pytest.raises(ValueError, match="smooth monotone ramp.*y = 'Wavelength'"):
+        fit(wrong, model=broad_model)
+    right = peakflow.read_spectrum(tmp_path / "t.csv")
+    good, bad = fit_many([right, wrong], model=broad_model)
+    assert good.error is None and good.num_peaks >= 1 and "Wavelength" in good.meta["x_label"]
+    assert bad.error is not None and "axis column read as intensity" in bad.error
+    assert good.meta["columns_chosen"].startswith("x = 'Wavelength', y = 'Intensity'")

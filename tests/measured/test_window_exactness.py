@@ -2,6 +2,7 @@
 
 import jax
 import numpy as np
+import pytest
 
 from peakflow.core.likelihood import polynomial_basis
 from peakflow.core.lineshape import profile
@@ -29,6 +30,7 @@ def laplace_sds(omega: np.ndarray, degree: int) -> np.ndarray:
     return NOISE * np.sqrt(np.diag(np.linalg.inv(jac.T @ jac)))
 
 
+@pytest.mark.slow  # 10 s; the step also runs in test_fit_with_the_exactness_step
 def test_one_isolated_peak_gets_the_laplace_sds(broad_model):
     """An isolated, well-measured peak's exact posterior is close to Gaussian, so after the
     exactness step its location and width sds must match the Fisher-information ones."""

@@ -11,6 +11,7 @@ from peakflow.reference import fit_svi_restarts
 SIM = SimulatorConfig()
 
 
+@pytest.mark.slow  # 13 s; SVI also runs in test_finetune
 def test_svi_recovers_an_easy_spectrum(easy, assert_recovers):
     x, k = easy
     q = fit_svi_restarts(jnp.asarray(x), jnp.asarray(k), key=jax.random.PRNGKey(0), restarts=2,
