@@ -1,11 +1,23 @@
 """Shared fixtures and helpers: the bundled models (loaded once), simulated data, a tiny model
-on disk, the real-data folder, and one launcher for code that must run in a fresh process."""
+on disk, the real-data folder, and one launcher for code that must run in a fresh process.
+
+Compiled XLA programs are shared across the session's tests and the processes they start
+through a persistent compilation cache in a fresh temporary folder (so a run starts cold, as
+on a new machine, but compiles an identical program once): tests build new jitted closures of
+the same functions (a model loaded again, a training step made again), which the in-memory
+cache cannot see. ``PEAKFLOW_TEST_XLA_CACHE=0`` turns it off.
+"""
 
 import os
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
+
+if os.environ.get("PEAKFLOW_TEST_XLA_CACHE", "1") != "0":
+    os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="peakflow-xla-"))
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
 
 import jax
 import jax.numpy as jnp

@@ -114,7 +114,7 @@ def fit_many(spectra: Any, x: Any = None, *, model: ModelArg = None,
     """
     spectra = [(row, x) for row in np.asarray(spectra)] if x is not None else list(spectra)
     spectra = [calibrated_input(item, None, calibration)[0] if isinstance(item, Spectrum)
-               else calibrated_input(*item, calibration) for item in spectra]
+               else calibrated_input(item[0], item[1], calibration) for item in spectra]
     names = list(names) if names is not None else [None] * len(spectra)
     if len(names) != len(spectra):
         raise ValueError(f"{len(names)} names for {len(spectra)} spectra")

@@ -70,6 +70,7 @@ def test_infeasible_separation_is_rejected():
         SimulatorConfig(k_max=20, min_separation=50).validate()
 
 
+@pytest.mark.slow  # 9 s: 256 broad spectra
 def test_broad_simulator_normalises_and_varies_the_noise():
     cfg = peakflow.config.preset("broad")
     data = peakflow.core.simulate_batch(jax.random.PRNGKey(0), cfg.sim, 256)

@@ -80,6 +80,7 @@ def test_samples_are_reparameterised():
     assert float(g_a[0]) != 0.0 and np.isfinite(float(g_a[0]))
 
 
+@pytest.mark.slow  # 10 s: the mean-field family's ELBO gradients
 def test_mean_field_width_guard_and_log_space_eta():
     """The Normal on γ can draw γ <= 0; the uniform prior's soft edge (1 % of the range) makes
     that cost ~10 nats per point below the range, so the ELBO keeps q away from it. η is drawn

@@ -49,6 +49,7 @@ def test_weighted_summaries_and_intervals():
     assert float(lo.amplitude[0, 0]) > 0
 
 
+@pytest.mark.slow  # 19 s; the step also runs in test_infer_exact_single_spectrum_and_bad_rows
 def test_exact_step_on_simulated_spectra(grid_batch, grid_posterior, default_model):
     x = np.asarray(grid_batch.spectrum)[:32]
     post = peakflow.grid.posterior._reshape(grid_posterior, lambda a: np.asarray(a)[:32])

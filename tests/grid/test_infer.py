@@ -60,6 +60,7 @@ def test_sample_shapes_and_spread(batch):
     assert np.all(np.isnan(draws.location[:, k:]))
 
 
+@pytest.mark.slow  # 9 s: 32 sampled trajectories per spectrum
 def test_key_gives_monte_carlo_k_probs(batch, post):
     mc = peakflow.infer(np.asarray(batch.spectrum), seed=0)
     np.testing.assert_allclose(mc.k_probs.sum(-1), 1.0, rtol=1e-5)

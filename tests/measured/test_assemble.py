@@ -63,6 +63,7 @@ def test_host_draws_match_the_jax_sampler(family):
         assert np.std(a) == pytest.approx(np.std(b), rel=0.03)
 
 
+@pytest.mark.slow  # 16 s: a 2,000-point realistic fit
 def test_a_well_fitted_spectrum_has_chi2_near_one_and_no_long_misfit(broad_model):
     y, x, _ = realistic_spectrum(np.random.default_rng(12))
     result = fit(y, x, model=broad_model)
