@@ -18,7 +18,7 @@ import numpy as np
 import peakflow
 from peakflow.core.lineshape import fwhm_ratio, profile
 from peakflow.experiments import save_json
-from peakflow.standards import standard_lines
+from peakflow.standards import custom_lines, standard_lines
 
 
 def standard_spectrum(rng: np.random.Generator, *, offset: float = 8.0, stretch: float = 0.003,
@@ -44,17 +44,19 @@ def standard_spectrum(rng: np.random.Generator, *, offset: float = 8.0, stretch:
 
 
 def run(draws: int, offset: float, stretch: float, noise: float, seed: int,
-        model: str = "auto") -> dict[str, Any]:
+        model: str = "auto", reference_sd: float | None = None) -> dict[str, Any]:
     """Per draw: calibrate on one standard spectrum, fit a second with the calibration;
     the RMS of the calibration's residuals, and the sample's calibrated ASTM positions
-    against the truth."""
+    against the truth. `reference_sd`: the lines' sd to assume instead of the ASTM values'
+    stated uncertainty (the simulated lines are exact)."""
     rng = np.random.default_rng(seed)
     truth = standard_lines("polystyrene").position
+    standard: Any = "polystyrene" if reference_sd is None else custom_lines(truth, reference_sd)
     rms, errors, z, models, seconds = [], [], [], [], []
     for _ in range(draws):
         start = time.perf_counter()
         cal = peakflow.calibrate(standard_spectrum(rng, offset=offset, stretch=stretch,
-                                                   noise=noise), "polystyrene", model=model)
+                                                   noise=noise), standard, model=model)
         sample = peakflow.fit(*standard_spectrum(rng, offset=offset, stretch=stretch,
                                                  noise=noise), calibration=cal)
         seconds.append(time.perf_counter() - start)
@@ -67,6 +69,7 @@ def run(draws: int, offset: float, stretch: float, noise: float, seed: int,
             z.append(error / sample.peaks.location_sd[j])
     errors, z = np.asarray(errors), np.asarray(z)
     return {"draws": draws, "offset": offset, "stretch": stretch, "noise": noise,
+            "reference_sd": "ASTM (0.25)" if reference_sd is None else reference_sd,
             "calibration_rms": float(np.mean(rms)), "calibration_rms_max": float(np.max(rms)),
             "models": {m: models.count(m) for m in set(models)},
             "sample_rms": float(np.sqrt(np.mean(errors**2))),
@@ -83,9 +86,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--noise", type=float, default=0.01)
     p.add_argument("--model", default="auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reference-sd", type=float, default=None,
+                   help="the lines' sd (default: the ASTM values' stated uncertainty)")
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
-    out = run(args.draws, args.offset, args.stretch, args.noise, args.seed, args.model)
+    out = run(args.draws, args.offset, args.stretch, args.noise, args.seed, args.model,
+              args.reference_sd)
     for key, value in out.items():
         print(f"{key:>22}: {value}")
     save_json(None if args.json is None else Path(args.json), out)

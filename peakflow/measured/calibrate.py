@@ -12,14 +12,18 @@ from peakflow.measured.pipeline import fit
 from peakflow.standards import Lines, custom_lines, standard_lines
 
 
-def reference_lines(standard: str | Sequence[float], laser_nm: float | None) -> Lines:
-    """The `Lines` a ``standard=`` argument names: a standard's name or the positions."""
+def reference_lines(standard: str | Sequence[float] | Lines, laser_nm: float | None) -> Lines:
+    """The `Lines` a ``standard=`` argument names: a standard's name, `Lines`, or the
+    positions."""
+    if isinstance(standard, Lines):
+        return standard
     if isinstance(standard, str):
         return standard_lines(standard, laser_nm)
     return custom_lines(standard)
 
 
-def calibrate(spectrum: Spectrum | tuple, standard: str | Sequence[float] = "polystyrene", *,
+def calibrate(spectrum: Spectrum | tuple,
+              standard: str | Sequence[float] | Lines = "polystyrene", *,
               model: str = "auto", laser_nm: float | None = None, seed: int = 0,
               **fit_options: Any) -> Calibration:
     """Calibrates an instrument's axis against a measured standard.
@@ -27,7 +31,8 @@ def calibrate(spectrum: Spectrum | tuple, standard: str | Sequence[float] = "pol
     Args:
       spectrum: the standard's measured spectrum: a `Spectrum` or ``(y, x)``.
       standard: ``"polystyrene"`` (ASTM E1840), ``"neon"`` (needs the laser wavelength),
-        ``"silicon"`` (one line: an offset), or the lines' positions in x units.
+        ``"silicon"`` (one line: an offset), the lines' positions in x units (sd 0.1), or
+        `peakflow.standards.Lines` with their own sds.
       model: the correction: ``"offset"``, ``"linear"``, ``"quadratic"``, ``"cubic"`` or
         ``"auto"`` (the lowest BIC among those the matched lines allow).
       laser_nm: the laser wavelength (nm); default: the file's metadata.
