@@ -11,6 +11,7 @@ raises `SpectrumFileError` naming the file and the problem.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -166,10 +167,11 @@ def _read_spc(path: Path, raw: bytes) -> Spectrum:
 
     SPC = require("spc_io", "reading .spc files").SPC
 
-    try:
-        spc = SPC.from_bytes_io(bytes_io.BytesIO(raw))
-    except Exception as err:  # the parser raises many kinds of errors on malformed input
-        raise SpectrumFileError(path, f"is not a readable SPC file ({err})") from err
+    with _captured_log("spc_io") as notes:  # e.g. a WITec file's "year 0 is out of range"
+        try:
+            spc = SPC.from_bytes_io(bytes_io.BytesIO(raw))
+        except Exception as err:  # the parser raises many kinds of errors on malformed input
+            raise SpectrumFileError(path, f"is not a readable SPC file ({err})") from err
     if not len(spc):
         raise SpectrumFileError(path, "SPC file holds no spectrum")
     first = spc[0]
@@ -177,10 +179,31 @@ def _read_spc(path: Path, raw: bytes) -> Spectrum:
     y = np.asarray(first.yarray, np.float64)
     if x.size < 3 or x.shape != y.shape:
         raise SpectrumFileError(path, f"SPC data has {y.size} points; need at least 3")
-    meta = {"path": str(path), "subfiles": len(spc),
+    meta = {"path": str(path), "subfiles": len(spc), "reader_notes": notes,
             "xunits": SPC_LABELS.get(str(spc.xtype), str(spc.xtype)),
             "yunits": SPC_LABELS.get(str(spc.ytype), str(spc.ytype))}
     return Spectrum(x, y, None, meta)
+
+
+@contextlib.contextmanager
+def _captured_log(name: str) -> Iterator[list[str]]:
+    """Collects what the logger `name` (a reader library) would print to stderr while a file
+    is parsed: the reader's complaints become the spectrum's ``meta["reader_notes"]``."""
+    logger = logging.getLogger(name)
+    notes: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            notes.append(record.getMessage())
+
+    handler, propagate = Collect(), logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield notes
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate
 
 
 def _decode(raw: bytes, path: Path) -> str:

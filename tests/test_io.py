@@ -87,6 +87,22 @@ def test_spc(tmp_path):
         read_spectrum(broken)
 
 
+def test_an_spc_file_without_a_date_is_read_quietly(tmp_path, capsys):
+    """As a WITec export: the header's packed date is zero (spc-io logs 'year 0 is out of
+    range' on stderr); the reader's note goes into meta instead."""
+    from spc_io.high_level import SPC, EvenAxis
+
+    written = SPC(xarray=EvenAxis(start=400.0, stop=404.5, num=len(X)))
+    written.add_subfile(yarray=Y.astype(np.float32))
+    raw = bytearray(written.to_spc_raw().to_bytes())
+    raw[32:36] = bytes(4)                                   # fdate: year, month, day = 0
+    (tmp_path / "witec.spc").write_bytes(bytes(raw))
+    s = read_spectrum(tmp_path / "witec.spc")
+    np.testing.assert_allclose(s.y, Y, rtol=1e-6)
+    assert "year 0 is out of range" in s.meta["reader_notes"][0]
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize("content, match", [
     (None, "no such file"),
     (b"\x00\x01\x02binary", "binary"),

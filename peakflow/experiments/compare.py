@@ -127,9 +127,9 @@ def run_amortized(x, model, args) -> tuple[MethodResult, peakflow.Posterior]:
 
 def run_exact(x, post, model, args) -> tuple[MethodResult, peakflow.Posterior]:
     peakflow.reweight(x, post, model=model)  # compile first
-    exact, seconds = _timed(peakflow.reweight, post, x, model=model)
+    exact, seconds = _timed(peakflow.reweight, x, post, model=model)
     one = peakflow.infer(x[0], model=model)
-    single = float(np.median([_timed(peakflow.reweight, one, x[0], model=model)[1]
+    single = float(np.median([_timed(peakflow.reweight, x[0], one, model=model)[1]
                               for _ in range(5)]))
     return _from_posterior("amortized+exact", exact, np.arange(len(x)), seconds / len(x),
                            single), exact

@@ -62,8 +62,8 @@ def reweight(spectra, post: Posterior, *, model: str | os.PathLike | TrainedMode
     """The exactness step: `post` reweighted by importance sampling against the exact posterior.
 
     Args:
-      post: the amortized posterior of `spectra` (from `peakflow.infer` with the same model).
       spectra: (W,) or (N, W), the spectra `post` describes.
+      post: the amortized posterior of `spectra` (from `peakflow.infer` with the same model).
       model: the model that produced `post`; default bundled.
       seed: int or PRNG key of the draws.
       num_samples: S, draws per spectrum and round.
@@ -78,6 +78,9 @@ def reweight(spectra, post: Posterior, *, model: str | os.PathLike | TrainedMode
       `sample` come from the weighted draws, and whose ``importance`` holds the draws, weights,
       k̂ and effective sample size.
     """
+    if not isinstance(post, Posterior):
+        raise TypeError(f"reweight(spectra, post): post must be a Posterior from peakflow.infer, "
+                        f"got {type(post).__name__} (the spectra come first)")
     trained = load_model(model)
     batch = post if post.num_peaks.ndim else unsqueeze(post)
     array, _ = check_input(spectra, trained.num_points)

@@ -48,6 +48,9 @@ def finetune(spectra: Any, post: Posterior, *, steps: int = 300, lr: float = 5e-
       A `Posterior` with the same number of peaks and P(K), refined peak parameters, fit and
       log-likelihood.
     """
+    if not isinstance(post, Posterior):
+        raise TypeError(f"finetune(spectra, post): post must be a Posterior from peakflow.infer, "
+                        f"got {type(post).__name__} (the spectra come first)")
     trained = load_model(model)
     array, single = check_input(spectra, trained.num_points)
     batch, errors = read_chunk(array)

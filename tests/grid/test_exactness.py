@@ -119,3 +119,10 @@ def test_student_proposal_density_matches_scipy(present):
             np.asarray(u[0, keep], np.float64).ravel())
         want += float(np.sum(np.asarray(inv_log_det)[0, keep]))
         assert float(log_q[0]) == pytest.approx(want, rel=1e-4, abs=1e-3)
+
+
+def test_the_arguments_in_the_old_order_are_refused_by_name(grid_batch, grid_posterior):
+    x = np.asarray(grid_batch.spectrum)
+    for step in (peakflow.reweight, peakflow.finetune):
+        with pytest.raises(TypeError, match=r"\(spectra, post\): post must be a Posterior"):
+            step(grid_posterior, x)
