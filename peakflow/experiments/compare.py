@@ -17,6 +17,13 @@ amortized posterior with and without the exactness step, the median ratio of eac
 to MCMC's), a timing
 table, ``metrics.json`` and ``report.md``. ``--quick`` shrinks everything to finish in minutes
 on 2 CPU cores and says so in the report.
+
+SVI, MCMC and least squares run on chunks of ``--chunk`` spectra, each written to
+``OUT/parts`` as it finishes (`peakflow.experiments.compare_parts`): a killed or cut-off run
+started again with the same arguments continues where it stopped, on the same test set with
+the same seeds (chunk i's key is the method's key folded with its first row; the first chunk
+uses the key itself, so one chunk reproduces an unchunked run), and ``--status`` says what is
+done. The amortized methods take seconds and are rerun.
 """
 
 from __future__ import annotations
@@ -37,6 +44,15 @@ from tqdm import tqdm  # noqa: E402
 import peakflow  # noqa: E402
 from peakflow.core.lineshape import PARAMETERS, Peaks, slot_mask  # noqa: E402
 from peakflow.core.training import FAILURE_THRESHOLD  # noqa: E402
+from peakflow.core.variational import PeakQ  # noqa: E402
+from peakflow.experiments.compare_parts import (  # noqa: E402
+    check_settings,
+    flat,
+    remove_partial,
+    run_in_parts,
+    status,
+    unflat,
+)
 from peakflow.experiments.compare_report import (  # noqa: E402
     MethodResult,
     matched_peaks,
@@ -81,6 +97,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--mcmc-chains", type=int, default=2)
     p.add_argument("--lsq-n", type=int, help="spectra for least squares (default all)")
     p.add_argument("--skip", nargs="*", default=[], choices=["finetune", "svi", "mcmc", "lsq"])
+    p.add_argument("--chunk", type=int, help="spectra per saved part (default 50; quick: all)")
+    p.add_argument("--status", action="store_true", help="print which parts are done, exit")
     args = p.parse_args(argv)
     quick = args.quick
     defaults = dict(n=(100, 1000), svi_steps=(5000, 100_000), svi_lr=(1e-2, 1e-3),
@@ -90,7 +108,14 @@ def parse_args(argv=None) -> argparse.Namespace:
             setattr(args, name, q if quick else full)
     args.mcmc_n = min(args.mcmc_n or args.n, args.n)
     args.lsq_n = min(args.lsq_n or args.n, args.n)
+    if args.chunk is None:
+        args.chunk = args.n if quick else 50
     return args
+
+
+def chunk_key(key: jax.Array, rows: np.ndarray) -> jax.Array:
+    """The key of the chunk starting at ``rows[0]`` (the method's own key for the first)."""
+    return key if rows[0] == 0 else jax.random.fold_in(key, int(rows[0]))
 
 
 def _from_posterior(name, post, rows, batched, single) -> MethodResult:
@@ -150,57 +175,84 @@ def run_svi(x, data, model, args) -> MethodResult:
     k = np.asarray(data.num_peaks)
     common = dict(restarts=args.svi_restarts, steps=args.svi_steps, lr=args.svi_lr,
                   noise=cfg.sim.noise, sim=cfg.sim, slots=cfg.model.k_max, init=args.svi_init)
-    bar = tqdm(total=args.svi_steps, desc="SVI (all spectra)", unit="step")
-    q, seconds = _timed(fit_svi_restarts, jnp.asarray(x), jnp.asarray(k),
-                        key=jax.random.PRNGKey(args.seed), progress=lambda d: bar.update(
-                            d - bar.n), **common)
+    key = jax.random.PRNGKey(args.seed)
+
+    def compute(rows):
+        return flat("q", fit_svi_restarts(jnp.asarray(x[rows]), jnp.asarray(k[rows]),
+                                          key=chunk_key(key, rows), **common))
+
+    def alone(rows):  # one spectrum, the same steps, its compilation included
+        fit_svi_restarts(jnp.asarray(x[:1]), jnp.asarray(k[:1]), key=jax.random.PRNGKey(1),
+                         **common)
+        return {}
+
+    bar = tqdm(total=len(x), desc="SVI", unit="spectrum")
+    parts = run_in_parts(args.out, "SVI", len(x), args.chunk, compute, bar.update)
     bar.close()
-    # one spectrum alone, with the same steps (includes its compilation, like the batch)
-    _, single = _timed(fit_svi_restarts, jnp.asarray(x[:1]), jnp.asarray(k[:1]),
-                       key=jax.random.PRNGKey(1), **common)
-    return _from_q("SVI", q, k, x, cfg.sim.noise, np.arange(len(x)), seconds / len(x), single)
+    single = float(run_in_parts(args.out, "SVI single", 1, 1, alone)["seconds"][0])
+    q = unflat("q", parts, PeakQ)
+    return _from_q("SVI", q, k, x, cfg.sim.noise, np.arange(len(x)),
+                   float(parts["seconds"].sum()) / len(x), single)
 
 
 def run_mcmc_reference(x, data, model, args) -> tuple[MethodResult, dict]:
     cfg = model.config
-    rows = np.arange(args.mcmc_n)
-    truth = jax.tree.map(lambda a: np.asarray(a)[rows], data.peaks)
-    bar = tqdm(total=len(rows), desc="MCMC (NUTS)", unit="spectrum")
-    summary, seconds = _timed(
-        run_mcmc, x[rows], np.asarray(data.num_peaks)[rows], truth,
-        key=jax.random.PRNGKey(args.seed + 1), num_warmup=args.mcmc_warmup,
-        num_samples=args.mcmc_samples, num_chains=args.mcmc_chains, noise=cfg.sim.noise,
-        sim=cfg.sim, slots=cfg.model.k_max, progress=bar.update)
+    k = np.asarray(data.num_peaks)
+    key = jax.random.PRNGKey(args.seed + 1)
+
+    def compute(rows):
+        truth = jax.tree.map(lambda a: np.asarray(a)[rows], data.peaks)
+        s = run_mcmc(x[rows], k[rows], truth, key=chunk_key(key, rows),
+                     num_warmup=args.mcmc_warmup, num_samples=args.mcmc_samples,
+                     num_chains=args.mcmc_chains, noise=cfg.sim.noise, sim=cfg.sim,
+                     slots=cfg.model.k_max)
+        return {**flat("mean", s.mean), **flat("sd", s.sd), **flat("quantiles", s.quantiles),
+                "rhat": s.rhat, "ess": s.ess}
+
+    bar = tqdm(total=args.mcmc_n, desc="MCMC (NUTS)", unit="spectrum")
+    parts = run_in_parts(args.out, "MCMC", args.mcmc_n, args.chunk, compute, bar.update)
     bar.close()
-    quant = summary.quantiles  # (n, P, 5) at 0.05 .. 0.95
+    rows = np.arange(args.mcmc_n)
+    mean, sd = unflat("mean", parts, Peaks), unflat("sd", parts, Peaks)
+    quant = unflat("quantiles", parts, Peaks)  # (n, P, 5) at 0.05 .. 0.95
     intervals = {0.5: (Peaks(*(q[..., 1] for q in quant)), Peaks(*(q[..., 3] for q in quant))),
                  0.9: (Peaks(*(q[..., 0] for q in quant)), Peaks(*(q[..., 4] for q in quant)))}
-    result = MethodResult("MCMC", rows, summary.mean, summary.sd, intervals,
-                          fit_log_likelihood(x[rows], summary.mean, cfg.sim.noise),
-                          seconds / len(rows), seconds / len(rows))
-    finite = np.isfinite(summary.ess)
-    diagnostics = {"max_rhat": float(np.max(summary.rhat)),
-                   "median_rhat": float(np.median(summary.rhat[finite])) if finite.any() else None,
-                   "min_ess": float(np.min(summary.ess[finite])) if finite.any() else None,
-                   "median_ess": float(np.median(summary.ess[finite])) if finite.any() else None,
+    seconds = float(parts["seconds"].sum()) / len(rows)
+    result = MethodResult("MCMC", rows, mean, sd, intervals,
+                          fit_log_likelihood(x[rows], mean, cfg.sim.noise), seconds, seconds)
+    rhat, ess = parts["rhat"], parts["ess"]
+    finite = np.isfinite(ess)
+    diagnostics = {"max_rhat": float(np.max(rhat)),
+                   "median_rhat": float(np.median(rhat[finite])) if finite.any() else None,
+                   "min_ess": float(np.min(ess[finite])) if finite.any() else None,
+                   "median_ess": float(np.median(ess[finite])) if finite.any() else None,
+                   "not_converged": [int(i) for i in np.flatnonzero(rhat > 1.1)],
                    "warmup": args.mcmc_warmup, "samples": args.mcmc_samples,
                    "chains": args.mcmc_chains, "spectra": len(rows)}
     return result, diagnostics
 
 
 def run_lsq(x, data, model, args) -> MethodResult:
-    rows = np.arange(args.lsq_n)
-    k = np.asarray(data.num_peaks)[rows]
-    bar = tqdm(total=len(rows), desc="least squares (lmfit)", unit="spectrum")
-    fit, seconds = _timed(fit_lsq, x[rows], k, model.config.model.k_max, progress=bar.update)
+    k = np.asarray(data.num_peaks)
+
+    def compute(rows):
+        fit = fit_lsq(x[rows], k[rows], model.config.model.k_max)
+        return {**flat("value", fit.value), **flat("stderr", fit.stderr)}
+
+    bar = tqdm(total=args.lsq_n, desc="least squares (lmfit)", unit="spectrum")
+    parts = run_in_parts(args.out, "least squares", args.lsq_n, args.chunk, compute,
+                         bar.update)
     bar.close()
+    rows = np.arange(args.lsq_n)
+    value, stderr = unflat("value", parts, Peaks), unflat("stderr", parts, Peaks)
     intervals = {}
     for lv in LEVELS:
-        bounds = [normal_interval(v, s, lv) for v, s in zip(fit.value, fit.stderr)]
+        bounds = [normal_interval(v, s, lv) for v, s in zip(value, stderr)]
         intervals[lv] = (Peaks(*(b[0] for b in bounds)), Peaks(*(b[1] for b in bounds)))
-    return MethodResult("least squares", rows, fit.value, fit.stderr, intervals,
-                        fit_log_likelihood(x[rows], fit.value, model.config.sim.noise),
-                        seconds / len(rows), seconds / len(rows))
+    seconds = float(parts["seconds"].sum()) / len(rows)
+    return MethodResult("least squares", rows, value, stderr, intervals,
+                        fit_log_likelihood(x[rows], value, model.config.sim.noise),
+                        seconds, seconds)
 
 
 def method_metrics(result: MethodResult, data) -> dict:
@@ -244,7 +296,16 @@ def sd_ratios(results: list[MethodResult], mcmc: MethodResult, data) -> dict:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    if args.status:
+        done = status(args.out)
+        for method, count in done.items():
+            print(f"{method:>14}: {count['done']} of {count['chunks']} chunks")
+        if not done:
+            print(f"{args.out}: no run started")
+        return done
     args.out.mkdir(parents=True, exist_ok=True)
+    check_settings(args.out, args)
+    remove_partial(args.out)
     model = peakflow.load_model(args.model)
     data = peakflow.core.simulate_batch(jax.random.PRNGKey(args.seed), model.config.sim, args.n)
     x = np.asarray(data.spectrum)
