@@ -74,6 +74,8 @@ test-all: $(STAMP)
 # namespace and the modules that define its entry points, results and options
 TYPED := peakflow/__init__.py peakflow/extras.py peakflow/io.py peakflow/map_io.py \
 	peakflow/core/seeds.py peakflow/runtime/trained.py peakflow/runtime/sealed.py \
+	peakflow/runtime/compile_cache.py peakflow/columns.py peakflow/metadata.py peakflow/axes.py \
+	peakflow/standards.py peakflow/measured/calibration.py peakflow/measured/calibrate.py \
 	peakflow/grid/infer.py peakflow/grid/exactness.py peakflow/grid/posterior.py \
 	peakflow/reference/finetune.py peakflow/measured/options.py peakflow/measured/pipeline.py \
 	peakflow/measured/batch.py peakflow/measured/intensity.py peakflow/measured/results.py \

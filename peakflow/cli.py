@@ -343,10 +343,13 @@ def run_map(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     """`peakflow check`: manifest and self-test of each model; 1 if any fails."""
+    from peakflow.runtime.compile_cache import ENV, enable_compile_cache
     from peakflow.runtime.integrity import ModelIntegrityError
     from peakflow.runtime.sealed import check_model
     from peakflow.runtime.trained import GRID_MODEL, MEASURED_MODEL
 
+    folder = enable_compile_cache()
+    print(f"compilation cache: {folder if folder else 'off'} (move or turn off with {ENV})")
     failed = 0
     for model in args.models or [GRID_MODEL, MEASURED_MODEL]:
         try:

@@ -117,7 +117,7 @@ def choose(names: list[str] | None, width: int, x: str | int | None = None,
     """
     xi = None if x is None else _index(x, names, width)
     yi = None if y is None else _index(y, names, width)
-    kinds = [kind(n) for n in names] if names else [None] * width
+    kinds: list[str | None] = [kind(n) for n in names] if names else [None] * width
     if xi is None:
         xi = _best(kinds, X_KINDS + ("x",), exclude=yi)
         if xi is None:

@@ -18,6 +18,8 @@ from pathlib import Path
 if os.environ.get("PEAKFLOW_TEST_XLA_CACHE", "1") != "0":
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="peakflow-xla-"))
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.2")
+else:
+    os.environ.setdefault("PEAKFLOW_CACHE_DIR", "0")  # not the user's cache either
 
 import jax
 import jax.numpy as jnp
@@ -38,7 +40,7 @@ def simulate(n: int, seed: int = 0, **overrides) -> peakflow.core.Simulated:
 
 
 def run_python(args: list[str], devices: int | None = None, timeout: int = 600,
-               check: bool = True) -> subprocess.CompletedProcess:
+               check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
     """Runs ``python ARGS`` in the repository root in a fresh process.
 
     Args:
@@ -46,8 +48,9 @@ def run_python(args: list[str], devices: int | None = None, timeout: int = 600,
         dedented).
       devices: force this many host devices (XLA must see the flag before JAX starts).
       check: assert a zero exit status (showing the end of stderr otherwise).
+      env: the environment (default: this process's).
     """
-    env = dict(os.environ)
+    env = dict(os.environ if env is None else env)
     if devices is not None:
         env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
     if args and args[0] == "-c":

@@ -36,6 +36,7 @@ from peakflow.core.policy import make_policy
 from peakflow.core.sharding import batch_sharding, data_mesh, replicated
 from peakflow.core.signal import estimate_noise
 from peakflow.runtime.checkpoint import load_params
+from peakflow.runtime.compile_cache import enable_compile_cache
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 GRID_MODEL = MODELS / "default"  # the paper's 500-point setting (`peakflow.infer`)
@@ -239,7 +240,9 @@ def _load_cached(path: str) -> TrainedModel:
 def load_model(model: str | os.PathLike | TrainedModel | None = None,
                default: str | os.PathLike = GRID_MODEL) -> TrainedModel:
     """Resolves `model`: a `TrainedModel` as is, a path → that model or checkpoint directory
-    (loaded once per process), None → `default` (the bundled grid model)."""
+    (loaded once per process), None → `default` (the bundled grid model). Turns on the
+    persistent compilation cache (`peakflow.runtime.compile_cache`) first."""
+    enable_compile_cache()  # every entry point loads a model before it compiles anything
     if isinstance(model, TrainedModel):
         return model
     return _load_cached(str(Path(default if model is None else model).absolute()))
