@@ -367,20 +367,18 @@ def run_calibrate(args: argparse.Namespace) -> int:
     """Fits the standard, writes the calibration and prints its residual table."""
     from peakflow.measured import calibrate
 
-    standard = args.standard
-    if "," in standard or standard.replace(".", "", 1).isdigit():
-        standard = [float(v) for v in standard.split(",")]
+    standard = args.standard if not args.standard[0].isdigit() else [
+        float(v) for v in args.standard.split(",")]
     try:
         spectrum = read_spectrum(args.file, x=_column(args.x_col), y=_column(args.y_col),
                                  laser_nm=args.laser)
         result = calibrate(spectrum, standard, model=args.model, laser_nm=args.laser)
-    except ValueError as err:
-        print(f"peakflow: {getattr(err, 'problem', err)}", file=sys.stderr)
+    except ValueError as err:  # SpectrumFileError names the file
+        print(f"peakflow: {err}", file=sys.stderr)
         return 1
     out = args.out or Path(args.file).with_suffix(".calibration.json")
     result.save(out)
-    print(result)
-    print(f"written to {out}", file=sys.stderr)
+    print(f"{result}\nwritten to {out}")
     return 0
 
 

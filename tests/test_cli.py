@@ -156,3 +156,24 @@ def test_help_is_plain_text_and_does_not_load_jax():
             "    c.main(['--help'])\n"
             "print('``' in buf.getvalue(), 'jax' in sys.modules)")
     assert run_python(["-c", code], timeout=120).stdout.split() == ["False", "False"]
+
+
+def test_calibrate_writes_a_calibration_that_fit_applies(tmp_path, capsys):
+    from peakflow.experiments.axis_calibration import standard_spectrum
+
+    y, x = standard_spectrum(np.random.default_rng(4))
+    standard = tmp_path / "ps.txt"
+    np.savetxt(standard, np.c_[x, y], header="Raman Shift\tIntensity", comments="",
+               delimiter="\t")
+    assert cli_main(["calibrate", str(standard), "--out", str(tmp_path / "cal.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "Calibration against polystyrene (linear, 11 lines" in printed
+    assert "written to" in printed and (tmp_path / "cal.json").is_file()
+    assert cli_main(["fit", str(standard), "--calibration", str(tmp_path / "cal.json"),
+                     "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    fitted = json.loads((tmp_path / "out" / "ps.peaks.json").read_text())
+    nearest = min(fitted["peaks"], key=lambda p: abs(p["location"] - 1001.4))
+    assert abs(nearest["location"] - 1001.4) < 0.5 and fitted["calibration"] == "polystyrene"
+    assert "calibrated against polystyrene" in fitted["x_label"]
+    assert cli_main(["calibrate", str(tmp_path / "missing.txt")]) == 1
+    assert "missing.txt: no such file" in capsys.readouterr().err
