@@ -46,13 +46,11 @@ def calibrate(spectrum: Spectrum | tuple,
     """
     if model != "auto" and model not in MODELS:
         raise ValueError(f"model must be 'auto' or one of {list(MODELS)}, got {model!r}")
-    if isinstance(spectrum, Spectrum):
-        laser_nm = laser_nm if laser_nm is not None else spectrum.meta.get("laser_nm")
-        fitted = fit(spectrum, seed=seed, **fit_options)
-    else:
-        y, x = spectrum
-        fitted = fit(y, x, seed=seed, **fit_options)
-    lines = reference_lines(standard, laser_nm)
+    if isinstance(spectrum, Spectrum) and laser_nm is None:
+        laser_nm = spectrum.meta.get("laser_nm")
+    lines = reference_lines(standard, laser_nm)  # a bad standard is refused before fitting
+    fitted = (fit(spectrum, seed=seed, **fit_options) if isinstance(spectrum, Spectrum)
+              else fit(*spectrum, seed=seed, **fit_options))
     peaks = fitted.peaks
     inside = (lines.position >= fitted.x.min()) & (lines.position <= fitted.x.max())
     found, sd, matched = match_lines(lines.position, peaks.location, peaks.location_sd,
