@@ -149,7 +149,7 @@ def calibration_report(post: Posterior, data: Simulated, key: jax.Array,
     if post.importance is not None:
         imp, has = post.importance, post.num_peaks > 0
         metrics["importance"] = {
-            "khat_below_0.7": float(np.mean(imp.trustworthy[has])) if has.any() else None,
+            "khat_trusted": float(np.mean(imp.trustworthy[has])) if has.any() else None,
             "median_khat": float(np.nanmedian(imp.khat)) if has.any() else None,
             "median_ess": float(np.nanmedian(imp.ess[has])) if has.any() else None}
     return metrics, ranks

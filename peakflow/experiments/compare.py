@@ -340,7 +340,7 @@ def main(argv=None) -> dict:
         metrics["sbc_uniformity_p"][name] = {q: uniformity_p(r, draws) for q, r in ranks.items()}
         plot_sbc_ecdf(ranks, draws, args.out / f"sbc_ecdf_{name.replace('+', '_')}.png", name)
     metrics["importance"] = {
-        "khat_below_0.7": float(np.mean(exact.importance.trustworthy[exact.num_peaks > 0])),
+        "khat_below_0.7": float(np.mean(exact.importance.khat[exact.num_peaks > 0] <= 0.7)),
         "median_khat": float(np.nanmedian(exact.importance.khat)),
         "median_ess": float(np.nanmedian(exact.importance.ess[exact.num_peaks > 0]))}
     if mcmc is not None:

@@ -33,6 +33,7 @@ from peakflow.reliability import (
     plot_reliability,
     plot_sbc_ecdf,
 )
+from peakflow.runtime.reweighting import KHAT_MAX
 
 
 def hard_setting(sim: peakflow.config.SimulatorConfig) -> peakflow.config.SimulatorConfig:
@@ -51,7 +52,8 @@ def format_calibration(name: str, cal: dict) -> str:
                      f"{cal['sbc_uniformity_p'][p]:>12.3g}")
     if "importance" in cal:
         imp = cal["importance"]
-        lines.append(f"k̂ < 0.7 on {imp['khat_below_0.7']:.3f} of spectra with peaks; median k̂ "
+        lines.append(f"k̂ ≤ {KHAT_MAX:.2f} on {imp['khat_trusted']:.3f} of spectra with peaks; "
+                     f"median k̂ "
                      f"{imp['median_khat']:.2f}, median ESS {imp['median_ess']:.0f}")
     return "\n".join(lines)
 

@@ -7,8 +7,8 @@ Student-t with the fitted scales: heavier tails than the posterior's), smooths t
 with ArviZ's Pareto-smoothed importance sampling (PSIS; `peakflow.runtime.reweighting`) and
 returns the `Posterior` with summaries
 from the weighted draws plus an `Importance` record: the draws, their weights, the effective
-sample size and the Pareto k̂ diagnostic per spectrum. k̂ > 0.7 means the weights cannot be
-trusted (q misses part of the exact posterior); such spectra are listed by
+sample size and the Pareto k̂ diagnostic per spectrum. k̂ > `KHAT_MAX` (0.63) means the
+weights cannot be trusted (q misses part of the exact posterior); such spectra are listed by
 ``Posterior.importance.trustworthy`` and can be handed to `peakflow.finetune`.
 """
 
@@ -71,7 +71,7 @@ def reweight(spectra, post: Posterior, *, model: str | os.PathLike | TrainedMode
         (`peakflow.core.importance.adaptive_importance_sample`); 0 uses q alone.
       widen: every proposal's sds are this multiple of the fitted ones.
       df: the last round's proposal is a Student-t with these degrees of freedom (heavier
-        tails: fewer spectra with k̂ > 0.7); None keeps it Gaussian.
+        tails: fewer spectra with k̂ above it); None keeps it Gaussian.
 
     Returns:
       A `Posterior` with the same K and P(K) whose means, sds, correlations, intervals and

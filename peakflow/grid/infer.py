@@ -45,7 +45,7 @@ def infer(spectra: Any, *, model: str | os.PathLike | TrainedModel | None = None
       exact: add the exactness step (`peakflow.grid.exactness.reweight`): importance-sample the
         exact posterior of the chosen K with the amortized posterior as proposal; summaries
         then come from the Pareto-smoothed weighted draws, and ``post.importance`` holds k̂,
-        the effective sample size and which spectra are ``trustworthy`` (k̂ ≤ 0.7).
+        the effective sample size and which spectra are ``trustworthy`` (k̂ ≤ `KHAT_MAX`, 0.63).
 
     Returns:
       A `Posterior`; a single (W,) spectrum gives one without a leading axis. Its ``chi2``

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 
 from peakflow.core.amortized import Prediction
-from peakflow.core.likelihood import MISFIT_CHI2, polynomial_basis
+from peakflow.core.likelihood import MISFIT_CHI2
 from peakflow.core.lineshape import Peaks, area, fwhm_ratio, fwhm_ratio_table, profile, slot_mask
 from peakflow.measured.batch import WindowBatch
 from peakflow.measured.options import FitOptions
@@ -18,6 +18,7 @@ from peakflow.measured.prepare import Prepared
 from peakflow.measured.resample import TARGET_FWHM, data_step
 from peakflow.measured.results import PeakDraws, PeakTable, SpectrumFit, WindowTable
 from peakflow.measured.tiling import merge
+from peakflow.measured.window_baseline import baseline_modes, marginal_baseline, prior_precision
 from peakflow.runtime.trained import TrainedModel
 
 BACKGROUND_RSD = 0.25   # a broad peak whose height sd exceeds this fraction of it ...
@@ -57,52 +58,38 @@ def derived_sds(q, y_scale: np.ndarray, grid_step: float | np.ndarray,
     return amp.std(axis=0), size.std(axis=0), area(amp, gamma, eta).std(axis=0)
 
 
-def window_fits(windows: np.ndarray, num_peaks: np.ndarray, mean: Peaks,
-                degree: int) -> tuple[np.ndarray, np.ndarray]:
-    """Each window's fit at the posterior mean: its peaks, and the polynomial baseline the
-    model marginalised (the least-squares polynomial of the window minus its peaks).
+def window_fits(batch: WindowBatch, mean: Peaks, degree: int, lam: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's fit at the posterior mean: the baseline the model marginalised (the
+    posterior mean of its cubic and smooth deviation given the peaks,
+    `peakflow.measured.window_baseline`) on the window's grid, and its reduced χ² over its
+    data points.
 
     Args:
-      windows: (M, W) normalised windows.
-      num_peaks: (M,) the windows' peak counts; mean: posterior means, fields (M, K).
+      batch: the windows (values (M, W), points, baseline deviation sds) with their
+        predictions; mean: the posterior means, fields (M, K); degree, lam: the cubic's
+        degree and the removed baseline's Whittaker smoothness.
 
     Returns:
-      (peaks (M, W), polynomial (M, W)), in the windows' normalised units (the polynomial is
-      zero when degree < 0).
+      (baseline (M, W), in the windows' normalised units; χ² (M,): the χ² of
+      the points given the peaks, the baseline marginalised, over (points − 4K − the
+      baseline's effective parameters), the divisor kept at least half the points).
     """
-    count, size = windows.shape
-    omega = np.arange(size, dtype=np.float64)
-    present = slot_mask(num_peaks, mean.amplitude.shape[1])
-    peaks = np.zeros((count, size))
+    size = batch.values.shape[1]
+    points = batch.points
+    present = slot_mask(batch.pred.num_peaks, mean.amplitude.shape[1])
+    at_points = np.zeros(points.omega.shape)
     for slot in range(present.shape[1]):        # only the slots in use: most are empty
         rows = np.flatnonzero(present[:, slot])
-        peaks[rows] += profile(omega, *(np.asarray(v)[rows, slot, None] for v in mean), xp=np)
-    if degree < 0 or not count:
-        return peaks, np.zeros((count, size))
-    basis = polynomial_basis(size, degree).astype(np.float64)
-    return peaks, ((windows - peaks) @ basis) @ basis.T
-
-
-def data_chi2(prep: Prepared, residual: np.ndarray, num_peaks: np.ndarray,
-              degree: int) -> np.ndarray:
-    """Each window's reduced χ² over its points that hold data (not padding).
-
-    Args:
-      residual: (M, W) window minus its fit, normalised units.
-      num_peaks: (M,) peaks fitted in each window (their 4 parameters each count, with the
-        polynomial's, against the points).
-
-    Returns:
-      (M,) Σ (residual / noise)² over the data points / (their count − parameters), the
-      divisor kept at least half the count.
-    """
-    size = residual.shape[1]
-    positions = prep.grid[prep.starts[:, None] + np.arange(size)]
-    real = (positions >= prep.x[0]) & (positions <= prep.x[-1])
-    points = real.sum(axis=1)
-    spent = max(degree + 1, 0) + 4 * np.asarray(num_peaks)
-    total = np.sum(np.where(real, (residual / prep.noise_model[:, None]) ** 2, 0.0), axis=1)
-    return total / np.maximum(points - spent, np.maximum(points / 2, 1))
+        params = [np.asarray(v)[rows, slot, None] for v in mean]
+        at_points[rows] += profile(points.omega[rows], *params, xp=np)
+    table, share = baseline_modes(size, degree, lam)
+    prior = prior_precision(share, batch.deviation_sd, size)
+    coef, chi2, dof = marginal_baseline(points.omega, points.values - at_points, points.weight,
+                                        table, prior)
+    n = points.counts
+    spent = dof + 4 * np.asarray(batch.pred.num_peaks)
+    return coef @ table.T, chi2 / np.maximum(n - spent, np.maximum(n / 2, 1))
 
 
 STRETCH_SIGMA = 4.0  # a run of one FWHM whose mean residual is this many noise sds off: misfit
@@ -211,7 +198,7 @@ def peak_table(prep: Prepared, pred: Prediction, mean: Peaks, sd: Peaks, size: n
 
 def window_table(prep: Prepared, pred: Prediction, chi2: np.ndarray, k_max: int,
                  khat: np.ndarray | None = None) -> WindowTable:
-    """Each window's x range, P(K), reduced χ² over its data points (`data_chi2`),
+    """Each window's x range, P(K), reduced χ² over its data points (`window_fits`),
     `unexplained` flag (χ² above `MISFIT_CHI2`, or all K_max peaks used) and k̂ of the
     exactness step (NaN: none)."""
     window_length = prep.windows.shape[1]
@@ -246,9 +233,7 @@ def assemble_many(prepared: list[Prepared], batch: WindowBatch, trained: Trained
     mean, sd = (Peaks(*(np.asarray(v, np.float64) for v in m)) for m in (q.mean(), q.sd()))
     size = mean.width * fwhm_ratio(mean.lorentzian, np)
     degree = trained.config.model.baseline_degree
-    windows = batch.values.astype(np.float64)
-    peaks_fit, polynomial = window_fits(windows, batch.pred.num_peaks, mean, degree)
-    residual = windows - peaks_fit - polynomial
+    polynomial, chi2_all = window_fits(batch, mean, degree, options[0].smoothness)
     part = lambda tree, i: jax.tree.map(lambda a: a[offsets[i]:offsets[i + 1]], tree)
     preds, khats = batch.split(batch.pred), batch.split(batch.khat)
     selected = [select_peaks(prep, pred, part(mean, i), part(sd, i), part(size, i),
@@ -258,7 +243,7 @@ def assemble_many(prepared: list[Prepared], batch: WindowBatch, trained: Trained
     # background components (beyond the data, or undetermined): into their windows' baselines
     beyond_rows = np.concatenate([offsets[i] + b for i, (_, _, b, _) in enumerate(selected)])
     beyond_slots = np.concatenate([slot for _, _, _, slot in selected])
-    omega = np.arange(windows.shape[1], dtype=np.float64)
+    omega = np.arange(batch.values.shape[1], dtype=np.float64)
     np.add.at(polynomial, beyond_rows, profile(
         omega, *(v[beyond_rows, beyond_slots, None] for v in mean), xp=np))
     polynomials = polynomial * np.concatenate([p.scales for p in prepared])[:, None]
@@ -278,8 +263,8 @@ def assemble_many(prepared: list[Prepared], batch: WindowBatch, trained: Trained
         win, slot = chosen[i]
         peaks = peak_table(prep, pred, part(mean, i), part(sd, i), part(size, i), win, slot,
                            tuple(d[bounds[i]:bounds[i + 1]] for d in derived))
-        chi2 = data_chi2(prep, residual[offsets[i]:offsets[i + 1]], pred.num_peaks, degree)
-        windows = window_table(prep, pred, chi2, trained.k_max, khat)
+        windows = window_table(prep, pred, chi2_all[offsets[i]:offsets[i + 1]], trained.k_max,
+                               khat)
         on_grid = prep.baseline + blend(prep, polynomials[offsets[i]:offsets[i + 1]])
         baseline = np.interp(prep.x, prep.grid, on_grid)
         draws = every_draw.take(np.arange(bounds[i], bounds[i + 1]))

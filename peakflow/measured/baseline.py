@@ -14,6 +14,7 @@ import numpy as np
 
 from peakflow.config import BASELINE_METHODS
 from peakflow.measured.arpls import arpls_many
+from peakflow.measured.window_baseline import SMOOTHNESS
 
 METHODS = BASELINE_METHODS  # the choices of `remove_baseline` and the CLI
 
@@ -53,7 +54,7 @@ def remove_baselines(spectra: list[np.ndarray], method: str = "arpls", lam: floa
     if method not in METHODS:
         raise ValueError(f"baseline method must be one of {METHODS}, got {method!r}")
     spectra = [np.asarray(y, np.float64) for y in spectra]
-    lam = 1e5 if lam is None else lam
+    lam = SMOOTHNESS if lam is None else lam
     bases = [np.zeros_like(y) for y in spectra]
     todo = [i for i, y in enumerate(spectra) if method != "none" and y.size >= 8]
     if method == "arpls":

@@ -11,6 +11,7 @@ import jax
 import numpy as np
 
 from peakflow.core.amortized import Prediction
+from peakflow.measured.points import WindowPoints
 from peakflow.measured.prepare import Prepared
 
 
@@ -21,6 +22,9 @@ class WindowBatch:
     Attributes:
       values: (M, W) the normalised windows.
       noise: (M,) the noise sd the model is told for each.
+      points: the windows' data points (`peakflow.measured.points`).
+      deviation_sd: (M,) the prior sd of each window's baseline deviation
+        (`peakflow.measured.window_baseline`).
       counts: (S,) windows of each spectrum: spectrum i owns rows
         ``offsets[i]:offsets[i + 1]``.
       pred: their `Prediction` (fields (M, ...); ``fitted`` None) once the policy has run.
@@ -29,6 +33,8 @@ class WindowBatch:
 
     values: np.ndarray
     noise: np.ndarray
+    points: WindowPoints
+    deviation_sd: np.ndarray
     counts: np.ndarray
     pred: Prediction | None = None
     khat: np.ndarray | None = None
@@ -42,7 +48,10 @@ class WindowBatch:
         noise = (np.concatenate([p.noise_model for p in prepared]) if prepared
                  else np.zeros(0, np.float32))
         counts = np.array([p.windows.shape[0] for p in prepared], np.int64)
-        return cls(values, noise, counts, khat=np.full(values.shape[0], np.nan))
+        points = WindowPoints.concatenate([p.points for p in prepared])
+        deviation = np.concatenate([np.zeros(0)] + [p.deviation_sd for p in prepared])
+        return cls(values, noise, points, deviation, counts,
+                   khat=np.full(values.shape[0], np.nan))
 
     @property
     def offsets(self) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from peakflow.measured.baseline import METHODS
+from peakflow.measured.window_baseline import DEVIATION_SD, SMOOTHNESS
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,9 @@ class FitOptions:
     Attributes:
       baseline: removed before fitting: ``"arpls"``, ``"asls"``, ``"snip"`` or ``"none"``.
       baseline_lam: smoothness of the Whittaker baselines on the model grid (None: default).
+      baseline_sd: prior sd, in noise sds, of the smooth deviation from the removed baseline
+        that each window marginalises (`peakflow.measured.window_baseline`); None: 0.35 with a
+        baseline method, 0 (the window's cubic only) with ``baseline="none"``.
       fwhm: typical peak FWHM in x units, to override the estimate that sets the grid.
       noise: noise sd in y units, to override the estimate.
       noise_floor: smallest noise sd the model is told, as a fraction of a window's scale.
@@ -37,6 +41,7 @@ class FitOptions:
 
     baseline: str = "arpls"
     baseline_lam: float | None = None
+    baseline_sd: float | None = None
     fwhm: float | None = None
     noise: float | None = None
     noise_floor: float = 0.005
@@ -51,3 +56,17 @@ class FitOptions:
     def __post_init__(self):
         if self.baseline not in METHODS:
             raise ValueError(f"baseline must be one of {METHODS}, got {self.baseline!r}")
+        if self.baseline_sd is not None and not self.baseline_sd >= 0:
+            raise ValueError(f"baseline_sd must be >= 0, got {self.baseline_sd}")
+
+    @property
+    def deviation_sd(self) -> float:
+        """κ: the baseline deviation's prior sd in noise sds (``baseline_sd`` resolved)."""
+        if self.baseline_sd is not None:
+            return float(self.baseline_sd)
+        return 0.0 if self.baseline == "none" else DEVIATION_SD
+
+    @property
+    def smoothness(self) -> float:
+        """λ of the Whittaker baseline (``baseline_lam`` resolved)."""
+        return SMOOTHNESS if self.baseline_lam is None else float(self.baseline_lam)

@@ -260,7 +260,8 @@ def _fit_scaled(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names
     good = [p for p in prepared if isinstance(p, Prepared)]
     chosen = [options[i] for i in ok]
     batch = predict_windows(trained, WindowBatch.of(good))
-    batch = refine_windows(trained, batch, np.array([o.refine and not o.exact for o in chosen]))
+    refined = np.array([o.refine and not o.exact for o in chosen])
+    batch = refine_windows(trained, batch, refined, options[0].smoothness if options else 0.0)
     seed = as_key(options[0].seed if options else 0)
     batch = reweight_windows(trained, batch, np.array([o.exact for o in chosen]), seed)
     assembled = iter(assemble_many(good, batch, trained, chosen, [names[i] for i in ok]))
@@ -277,17 +278,19 @@ def predict_windows(trained: TrainedModel, batch: WindowBatch) -> WindowBatch:
     return replace(batch, pred=pred)
 
 
-def refine_windows(trained: TrainedModel, batch: WindowBatch,
-                   spectra: np.ndarray) -> WindowBatch:
+def refine_windows(trained: TrainedModel, batch: WindowBatch, spectra: np.ndarray,
+                   lam: float) -> WindowBatch:
     """Step 6: joint refinement and pruning (`peakflow.measured.refine`) of the windows of
-    the spectra where the (S,) mask `spectra` is set, all in one call."""
+    the spectra where the (S,) mask `spectra` is set, all in one call, on their data points
+    with the baseline (Whittaker smoothness `lam`) marginalised."""
     rows = batch.rows_of(spectra)
     if not rows.size:
         return batch
-    pred, values, noise = batch.take(rows)
-    bounds = heads_sd_bounds(trained.config.model.heads)
+    pred = batch.take(rows)[0]
+    model = trained.config.model
     return batch.with_rows(rows, refine_predictions(
-        pred, values, noise, trained.config.model.baseline_degree, bounds))
+        pred, batch.points.take(rows), batch.deviation_sd[rows], trained.num_points,
+        model.baseline_degree, lam, heads_sd_bounds(model.heads)))
 
 
 def reweight_windows(trained: TrainedModel, batch: WindowBatch, spectra: np.ndarray,

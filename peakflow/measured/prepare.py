@@ -14,7 +14,9 @@ from peakflow.core.signal import NoiseLevel, noise_level, window_scale
 from peakflow.measured.baseline import remove_baselines
 from peakflow.measured.despike import remove_spikes
 from peakflow.measured.options import FitOptions
+from peakflow.measured.points import WindowPoints, window_points
 from peakflow.measured.resample import TARGET_FWHM, data_step, on_data_step, resample, typical_fwhm
+from peakflow.measured.shot_noise import shot_noise_sd
 from peakflow.measured.tiling import window_starts
 
 MIN_POINTS = 8
@@ -36,6 +38,8 @@ class Prepared:
     noise_model: np.ndarray  # (M,)
     noise: float
     spikes: np.ndarray       # (S,) x of the spike points replaced before fitting
+    points: WindowPoints     # each window's data points (the refinement's likelihood)
+    deviation_sd: np.ndarray  # (M,) prior sd of each window's baseline deviation
 
 
 def check_axis(y: Any, x: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -159,13 +163,15 @@ class Gridded:
     noise: float        # the data's noise sd
     noise_grid: float   # the noise sd on the grid
     spikes: np.ndarray  # (S,) x of the spike points replaced in y
+    point_sd: np.ndarray  # (n,) each data point's noise sd (white: the long-run sd)
     noise_profile: np.ndarray | None = None  # (g,) the noise sd at each grid point, if known
 
 
 def on_model_grid(y: Any, x: Any, options: FitOptions, sigma: Any = None) -> Gridded:
     """Steps 1-3: checks, crops, removes spikes (`despike`), estimates the noise (white or
     correlated: `noise_level`; the per-point `sigma` of the file when given and the options
-    set no ``noise``), resamples onto the model grid."""
+    set no ``noise``; else growing with the signal where the data show shot noise:
+    `shot_noise_sd`), resamples onto the model grid."""
     raw_x = x
     y, x = crop(*check_axis(y, x), options.x_range)
     sigma = _point_sigma(sigma, raw_x, x) if options.noise is None else None
@@ -175,14 +181,18 @@ def on_model_grid(y: Any, x: Any, options: FitOptions, sigma: Any = None) -> Gri
         y, spikes = remove_spikes(x, y, level.point)
         if spikes.size:
             level = _noise(y, options, sigma)
+    if sigma is None and options.noise is None:
+        sigma = shot_noise_sd(y, level.spacing)   # None unless the noise grows with the signal
+        level = level if sigma is None else _noise(y, options, sigma)
     step_of_x = data_step(x)
     grid = model_grid(x, y, level.point, options.fwhm, step_of_x, level.spacing)
     # cell averages lower the noise; interpolation correlates it, which we count as fewer
     # points; correlated noise averages as white noise of its long-run sd would
     thinning = math.sqrt(step_of_x / (grid[1] - grid[0]))
     profile = None if sigma is None else np.interp(grid, x, sigma) * thinning
+    point_sd = np.full(x.size, level.long_run) if sigma is None else sigma
     return Gridded(x, y, grid, resample(x, y, grid, step_of_x), level.point,
-                   level.long_run * thinning, spikes, profile)
+                   level.long_run * thinning, spikes, point_sd, profile)
 
 
 def _point_sigma(sigma: Any, raw_x: Any, x: np.ndarray) -> np.ndarray | None:
@@ -234,9 +244,12 @@ def to_windows(gridded: Gridded, corrected: np.ndarray, base: np.ndarray,
     scales = np.asarray(window_scale(windows, noise.astype(np.float32), sim.scale_floor),
                         np.float64)
     noise_model = np.maximum(noise / scales, options.noise_floor)
+    points = window_points(gridded.x, gridded.y, gridded.point_sd, grid, base, starts, scales,
+                           num_points, options.noise_floor)
     return Prepared(gridded.x, gridded.y, grid, base, starts,
                     windows / scales[:, None].astype(np.float32), scales,
-                    noise_model.astype(np.float32), gridded.noise, gridded.spikes)
+                    noise_model.astype(np.float32), gridded.noise, gridded.spikes, points,
+                    options.deviation_sd * noise_model)
 
 
 def _window_noise(gridded: Gridded, grid: np.ndarray, starts: np.ndarray,

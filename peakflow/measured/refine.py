@@ -15,7 +15,9 @@ together, then the peaks the data do not need are dropped:
 2. **Prune**: the peak whose log-amplitude is least determined (largest Laplace sd, i.e. the
    weakest evidence given its neighbours) is removed and the rest refitted; the removal stands
    when χ² rises by less than `PENALTY` (the BIC price of a peak's 4 parameters on a window,
-   4·ln 252 ≈ 22), and the next weakest is tried (at most `ROUNDS` times).
+   4·ln 252 ≈ 22), and the next candidate is tried (as many tries as the window has slots, alternating with the peak
+   whose curve carries the least χ², which finds a shoulder split off a broad peak when the
+   pair is equally undetermined: `_candidate`).
 3. **Posterior**: each kept peak's q becomes the Laplace approximation at the optimum — its
    covariance the peak's 4 × 4 block of (JᵀJ)⁻¹ (its marginal, neighbours' correlations
    included; sds clipped to the range the model's heads can give), centred so that the means
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -39,12 +42,12 @@ import numpy as np
 from peakflow.core.amortized import Prediction
 from peakflow.core.buckets import bucket_size
 from peakflow.core.correlated import CorrelatedQ, logit_normal_loc
-from peakflow.core.likelihood import polynomial_basis
 from peakflow.core.lineshape import profile
+from peakflow.measured.points import WindowPoints
+from peakflow.measured.window_baseline import at_points, baseline_modes, prior_precision
 
 ITERATIONS = 8         # Levenberg-Marquardt steps of the first refinement
 REFIT = 4              # and after each trial removal
-ROUNDS = 2             # removals tried per window
 PENALTY = 4.0 * math.log(252.0)  # χ² a peak must explain: BIC for 4 parameters, W − 4 points
 DAMPING = 1e-2         # initial Levenberg-Marquardt damping (relative to diag JᵀJ)
 BUCKETS = (1, 2, 4, 8)  # peak slots per compiled program (a window's count rounded up)
@@ -62,107 +65,147 @@ def _clip(u: jax.Array, num_points: int) -> jax.Array:
 
 
 def _peak(omega: jax.Array, u: jax.Array) -> jax.Array:
-    """(W,) one peak at u (4,)."""
+    """(P,) one peak at u (4,), evaluated at the positions omega (P,)."""
     return profile(omega, jnp.exp(u[0]), u[1], jnp.exp(u[2]), jax.nn.sigmoid(u[3]))
 
 
-def _residual(u: jax.Array, mask: jax.Array, y: jax.Array, noise: jax.Array,
-              basis: jax.Array) -> jax.Array:
-    """(W,) the window minus its masked peaks u (K, 4), baseline projected out, in noise sds."""
-    omega = jnp.arange(y.shape[0], dtype=y.dtype)
-    model = jnp.sum(jnp.where(mask[:, None], jax.vmap(_peak, (None, 0))(omega, u), 0.0), 0)
-    r = y - model
-    return (r - basis @ (basis.T @ r)) / noise
+class Window(NamedTuple):
+    """One window's data points and its baseline, as the refinement needs them.
+
+    omega, values, weight: (P,) as `WindowPoints`; basis: (P, B) the baseline basis at the
+    points times the weights; gram: (B, B) (basisᵀbasis + Λ)⁻¹ (`window_baseline`)."""
+
+    omega: jax.Array
+    values: jax.Array
+    weight: jax.Array
+    basis: jax.Array
+    gram: jax.Array
 
 
-def _normal_equations(u, mask, y, noise, basis):
-    """(r (W,), JᵀJ (4K, 4K), Jᵀr (4K,)) at u; masked peaks' columns are zero."""
-    omega = jnp.arange(y.shape[0], dtype=y.dtype)
-    r = _residual(u, mask, y, noise, basis)
-    d = jax.vmap(jax.jacfwd(_peak, argnums=1), (None, 0))(omega, u)   # (K, W, 4)
+def _window(omega, values, weight, table, prior) -> Window:
+    """The `Window` of one window's points; table (W, B), prior (B,) its precisions."""
+    basis = at_points(table, omega, jnp) * weight[:, None]
+    normal = basis.T @ basis
+    ridge = 1e-10 * (jnp.trace(normal) / normal.shape[0] + 1.0)
+    gram = jnp.linalg.inv(normal + jnp.diag(prior + ridge))
+    return Window(omega, values, weight, basis, gram)
+
+
+def _residual(u: jax.Array, mask: jax.Array, win: Window) -> jax.Array:
+    """(P,) the window's points minus its masked peaks u (K, 4), in noise sds."""
+    each = jax.vmap(_peak, (None, 0))(win.omega, u)
+    return (win.values - jnp.sum(jnp.where(mask[:, None], each, 0.0), 0)) * win.weight
+
+
+def _chi2(r: jax.Array, win: Window) -> jax.Array:
+    """rᵀMr: the χ² of the whitened residual r (P,) with the baseline marginalised."""
+    rb = win.basis.T @ r
+    return r @ r - rb @ win.gram @ rb
+
+
+def _normal_equations(u, mask, win: Window):
+    """(χ² (), JᵀMJ (4K, 4K), JᵀMr (4K,)) at u, M the marginal precision of the window's
+    points given its baseline prior; masked peaks' columns are zero."""
+    r = _residual(u, mask, win)
+    d = jax.vmap(jax.jacfwd(_peak, argnums=1), (None, 0))(win.omega, u)   # (K, P, 4)
     d = jnp.where(mask[:, None, None], d, 0.0)
-    jac = -jnp.moveaxis(d, 0, 1).reshape(y.shape[0], -1)              # (W, 4K)
-    jac = (jac - basis @ (basis.T @ jac)) / noise
-    return r, jac.T @ jac, jac.T @ r
+    jac = -jnp.moveaxis(d, 0, 1).reshape(r.shape[0], -1) * win.weight[:, None]  # (P, 4K)
+    jb, rb = jac.T @ win.basis, win.basis.T @ r
+    return (r @ r - rb @ win.gram @ rb, jac.T @ jac - jb @ win.gram @ jb.T,
+            jac.T @ r - jb @ win.gram @ rb)
 
 
-def _levenberg_marquardt(u, mask, y, noise, basis, steps: int):
+def _levenberg_marquardt(u, mask, win: Window, num_points: int, steps: int):
     """`steps` damped Gauss-Newton steps on the masked peaks; returns (u, χ²)."""
-    inactive = jnp.repeat(~mask, 4).astype(y.dtype)
+    inactive = jnp.repeat(~mask, 4).astype(u.dtype)
 
     def step(carry, _):
         u, damping, chi2 = carry
-        r, hess, grad = _normal_equations(u, mask, y, noise, basis)
+        _, hess, grad = _normal_equations(u, mask, win)
         diag = jnp.diagonal(hess) + 1e-9
         system = hess + jnp.diag(damping * diag + inactive)
         delta = jnp.linalg.solve(system, -grad).reshape(u.shape)
-        trial = _clip(u + delta, y.shape[0])
-        trial_chi2 = jnp.sum(_residual(trial, mask, y, noise, basis) ** 2)
+        trial = _clip(u + delta, num_points)
+        trial_chi2 = _chi2(_residual(trial, mask, win), win)
         better = trial_chi2 < chi2
         return (jnp.where(better, trial, u), jnp.where(better, damping / 3.0, damping * 4.0),
                 jnp.where(better, trial_chi2, chi2)), None
 
-    chi2 = jnp.sum(_residual(u, mask, y, noise, basis) ** 2)
-    (u, _, chi2), _ = jax.lax.scan(step, (u, jnp.asarray(DAMPING, y.dtype), chi2), None,
+    chi2 = _chi2(_residual(u, mask, win), win)
+    (u, _, chi2), _ = jax.lax.scan(step, (u, jnp.asarray(DAMPING, u.dtype), chi2), None,
                                    length=steps)
     return u, chi2
 
 
-def _covariance(u, mask, y, noise, basis) -> jax.Array:
-    """(K, 4, 4) each masked peak's block of (JᵀJ)⁻¹ (identity for the others)."""
-    _, hess, _ = _normal_equations(u, mask, y, noise, basis)
-    inactive = jnp.repeat(~mask, 4).astype(y.dtype)
+def _candidate(u, mask, win: Window, by_energy: jax.Array) -> jax.Array:
+    """() the slot to try removing: the peak whose log α has the largest Laplace sd (its
+    neighbours marginalised: the least determined), or with `by_energy` the one whose own
+    curve carries the least χ² (Σ (peak / noise)²: the least the data would miss). A shoulder
+    split off a broad peak can be as undetermined as the peak itself (the pair trade
+    height); the energy picks the shoulder there."""
+    _, hess, _ = _normal_equations(u, mask, win)
+    inactive = jnp.repeat(~mask, 4).astype(u.dtype)
     cov = jnp.linalg.inv(hess + jnp.diag(inactive + 1e-9 * (jnp.diagonal(hess) + 1.0)))
-    k = mask.shape[0]
-    return jnp.stack([cov[4 * i:4 * i + 4, 4 * i:4 * i + 4] for i in range(k)])
+    sd = jnp.sqrt(jnp.maximum(jnp.diagonal(cov)[0::4], 0.0))
+    curves = jax.vmap(_peak, (None, 0))(win.omega, u) * win.weight
+    energy = jnp.sum(curves ** 2, axis=1)
+    usable = mask & jnp.isfinite(sd)
+    return jnp.where(by_energy, jnp.argmin(jnp.where(usable, energy, jnp.inf)),
+                     jnp.argmax(jnp.where(usable, sd, -1.0)))
 
 
-def refine_window(u, mask, y, noise, basis, rounds: int = ROUNDS):
+def refine_window(u, mask, win: Window, num_points: int, rounds: int | None = None):
     """Refinement and pruning of one window (see the module docstring).
 
     Args:
       u: (K, 4) starting peaks in u coordinates; mask: (K,) bool, the peaks in use.
-      y: (W,) the normalised window; noise: () its noise sd; basis: (W, d) orthonormal
-        baseline polynomials.
+      win: the window's data points and baseline (`Window`); num_points: W.
+      rounds: removals tried; None: as many as the window has slots (K).
 
     Returns:
-      (u (K, 4), mask (K,) the peaks kept, JᵀJ (4K, 4K) at u (zero rows and columns for the
+      (u (K, 4), mask (K,) the peaks kept, JᵀMJ (4K, 4K) at u (zero rows and columns for the
       dropped peaks), χ² ()).
     """
-    u, chi2 = _levenberg_marquardt(u, mask, y, noise, basis, ITERATIONS)
+    u, chi2 = _levenberg_marquardt(u, mask, win, num_points, ITERATIONS)
 
-    def prune(carry, _):
+    def prune(carry, round_):
         u, mask, chi2 = carry
-        sd = jnp.sqrt(jnp.maximum(_covariance(u, mask, y, noise, basis)[:, 0, 0], 0.0))
-        weakest = jnp.argmax(jnp.where(mask & jnp.isfinite(sd), sd, -1.0))
+        weakest = _candidate(u, mask, win, round_ % 2 == 1)
         fewer = mask & (jnp.arange(mask.shape[0]) != weakest)
-        refit, refit_chi2 = _levenberg_marquardt(u, fewer, y, noise, basis, REFIT)
+        refit, refit_chi2 = _levenberg_marquardt(u, fewer, win, num_points, REFIT)
         drop = jnp.any(mask) & (refit_chi2 - chi2 < PENALTY)
         return (jnp.where(drop, refit, u), jnp.where(drop, fewer, mask),
                 jnp.where(drop, refit_chi2, chi2)), None
 
-    (u, mask, chi2), _ = jax.lax.scan(prune, (u, mask, chi2), None, length=rounds)
-    return u, mask, _normal_equations(u, mask, y, noise, basis)[1], chi2
+    rounds = u.shape[0] if rounds is None else rounds
+    (u, mask, chi2), _ = jax.lax.scan(prune, (u, mask, chi2), jnp.arange(rounds))
+    return u, mask, _normal_equations(u, mask, win)[1], chi2
 
 
 @functools.lru_cache(maxsize=8)
-def _compiled(num_points: int, degree: int):
-    """The batched `refine_window` for windows of `num_points`, jitted; call it (and trace
-    it) under ``jax.enable_x64``."""
-    basis = (polynomial_basis(num_points, degree).astype(np.float64) if degree >= 0
-             else np.zeros((num_points, 0)))
-    batched = jax.vmap(refine_window, in_axes=(0, 0, 0, 0, None))
-    return jax.jit(lambda u, mask, y, noise: batched(u, mask, y, noise, jnp.asarray(basis)))
+def _compiled(num_points: int, degree: int, lam: float):
+    """The batched `refine_window` for windows of `num_points` grid points, jitted; call it
+    (and trace it) under ``jax.enable_x64``."""
+    table = baseline_modes(num_points, degree, lam)[0]
+
+    def one(u, mask, omega, values, weight, prior):
+        win = _window(omega, values, weight, jnp.asarray(table), prior)
+        return refine_window(u, mask, win, num_points)
+
+    return jax.jit(jax.vmap(one))
 
 
-def refine_predictions(pred: Prediction, windows: np.ndarray, noise: np.ndarray,
-                       degree: int, sd_bounds: np.ndarray) -> Prediction:
+def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.ndarray,
+                       num_points: int, degree: int, lam: float,
+                       sd_bounds: np.ndarray) -> Prediction:
     """Every window's peaks refined and pruned, batched by peak-count bucket.
 
     Args:
       pred: the windows' amortized `Prediction` (correlated family), fields (M, ...).
-      windows: (M, W) the normalised windows; noise: (M,) the noise sd the model was told.
-      degree: the model's baseline polynomial degree.
+      points: the M windows' data points (`peakflow.measured.points`).
+      deviation_sd: (M,) prior sd of each window's baseline deviation (window units).
+      num_points: W; degree: the model's baseline polynomial degree; lam: the Whittaker
+        smoothness of the removed baseline (`peakflow.measured.window_baseline`).
       sd_bounds: (4, 2) the (lowest, highest) sd of each coordinate of u that the model's
         heads can give (`heads_sd_bounds`); the Laplace sds are clipped into them.
 
@@ -177,7 +220,10 @@ def refine_predictions(pred: Prediction, windows: np.ndarray, noise: np.ndarray,
     loc = np.array(pred.q.loc, np.float32)
     tril = np.array(pred.q.scale_tril, np.float32)
     kept = np.zeros((count, k_max), bool)
-    run = _compiled(windows.shape[1], degree)
+    run = _compiled(num_points, degree, float(lam))
+    share = baseline_modes(num_points, degree, float(lam))[1]
+    prior = prior_precision(share, deviation_sd, num_points)
+    points = points.padded(bucket_size(points.omega.shape[1], 8))
     for bucket in BUCKETS:
         smaller = BUCKETS[BUCKETS.index(bucket) - 1] if bucket > 1 else 0
         rows = np.flatnonzero((pred.num_peaks > smaller) & (pred.num_peaks <= bucket))
@@ -187,8 +233,9 @@ def refine_predictions(pred: Prediction, windows: np.ndarray, noise: np.ndarray,
             mask = np.arange(bucket)[None] < pred.num_peaks[take, None]
             with jax.enable_x64(True):
                 u, mask, hess, _ = run(loc[take, :bucket].astype(np.float64), mask,
-                                       windows[take].astype(np.float64),
-                                       noise[take].astype(np.float64))
+                                       *(np.asarray(a[take], np.float64) for a in
+                                         (points.omega, points.values, points.weight)),
+                                       prior[take])
             n = part.size
             loc[part, :bucket] = np.asarray(u)[:n]
             kept[part, :bucket] = np.asarray(mask)[:n]

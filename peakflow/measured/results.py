@@ -123,7 +123,7 @@ class WindowTable(Columns):
       chi2: (M,) mean squared residual in units of the noise sd the model was told.
       unexplained: (M,) chi2 above `MISFIT_CHI2`, or the most probable K is K_max (there
         may be more peaks than the model can add).
-      khat: (M,) Pareto k̂ of the exactness step (``FitOptions(exact=True)``; above 0.7 its
+      khat: (M,) Pareto k̂ of the exactness step (``FitOptions(exact=True)``; above 0.63 its
         reweighted posterior cannot be trusted); NaN without the step or without peaks.
     """
 

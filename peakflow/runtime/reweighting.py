@@ -5,7 +5,8 @@ the grid path's exactness step (`peakflow.grid.exactness`) and the measured path
 Spectra are grouped by their K and each group is sampled with K slots only, in padded chunks
 (one compiled program per K and chunk size), so a draw costs K peak profiles rather than the
 model's K_max. The weights are smoothed with ArviZ's Pareto-smoothed importance sampling (PSIS),
-which also gives the k̂ diagnostic: k̂ > 0.7 means the weights cannot be trusted.
+which also gives the k̂ diagnostic: above `khat_threshold` (0.63 for the 512 draws used
+here) the weights cannot be trusted.
 """
 
 from __future__ import annotations
@@ -28,7 +29,15 @@ ROUNDS = 3
 WIDEN = 1.2
 DF = 4.0
 CHUNK = 128
-KHAT_MAX = 0.7  # PSIS reliability threshold (Vehtari et al. 2024)
+
+
+def khat_threshold(num_samples: int) -> float:
+    """PSIS's reliability threshold for k̂ with S draws: min(1 − 1/log₁₀ S, 0.7) (Vehtari et
+    al. 2024, "Pareto smoothed importance sampling", §3.2.4); 0.63 at S = 512."""
+    return min(1.0 - 1.0 / np.log10(num_samples), 0.7)
+
+
+KHAT_MAX = khat_threshold(NUM_SAMPLES)  # the threshold at the default number of draws
 
 
 class Importance(NamedTuple):
@@ -50,9 +59,10 @@ class Importance(NamedTuple):
 
     @property
     def trustworthy(self) -> np.ndarray:
-        """(...,) bool: k̂ ≤ `KHAT_MAX`, or nothing to reweight (no peaks)."""
+        """(...,) bool: k̂ ≤ `khat_threshold` of the number of draws, or nothing to
+        reweight (no peaks)."""
         finite = np.isfinite(self.log_weights).all(axis=-1)
-        return finite & ~(self.khat > KHAT_MAX)
+        return finite & ~(self.khat > khat_threshold(np.shape(self.log_weights)[-1]))
 
 
 def psis(log_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

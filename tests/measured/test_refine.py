@@ -10,6 +10,7 @@ import peakflow
 from peakflow.core.amortized import Prediction
 from peakflow.core.correlated import CorrelatedQ
 from peakflow.core.lineshape import profile
+from peakflow.measured.points import WindowPoints
 from peakflow.measured.refine import heads_sd_bounds, laplace_trils, refine_predictions
 
 W, NOISE = 256, 0.01
@@ -37,9 +38,14 @@ def _prediction(starts: list[tuple[float, float, float, float]], k_max: int = 8)
                       np.zeros(1, np.float32))
 
 
-def _refine(window: np.ndarray, pred: Prediction, broad_model) -> Prediction:
+def _refine(window: np.ndarray, pred: Prediction, broad_model, omega: np.ndarray | None = None,
+            deviation_sd: float = 0.0) -> Prediction:
+    """`refine_predictions` of one window whose points are at `omega` (default: the grid)."""
+    omega = np.arange(window.shape[1], dtype=np.float64) if omega is None else omega
+    points = WindowPoints(omega[None], window.astype(np.float64),
+                          np.full(window.shape, 1.0 / NOISE))
     heads = broad_model.config.model.heads
-    return refine_predictions(pred, window, np.full(1, NOISE, np.float32), 3,
+    return refine_predictions(pred, points, np.full(1, deviation_sd), W, 3, 1e5,
                               heads_sd_bounds(heads))
 
 
@@ -69,6 +75,32 @@ def test_a_superfluous_shoulder_is_dropped_and_a_real_one_kept(broad_model):
     two = _window([(1.0, 120.0, 5.0, 0.4), (0.08, 134.0, 4.0, 0.5)], seed=1)  # 8 noise sd
     out = _refine(two, _prediction([(0.95, 119.0, 5.5, 0.4), shoulder]), broad_model)
     assert out.num_peaks[0] == 2
+
+
+def test_peaks_are_fitted_where_the_data_are_not_on_a_resampled_grid(broad_model):
+    """Data 1.37 grid points apart (no resampling: the points' own positions), almost no
+    noise: the height comes back to 0.1 %, where a grid interpolated from them would be
+    ~2 % low for this narrow peak."""
+    omega = np.arange(0.0, W - 1, 1.37)
+    truth = (1.0, 120.3, 3.0, 0.2)
+    y = 0.05 + profile(omega, *truth, xp=np) + np.random.default_rng(0).normal(0, 1e-5,
+                                                                              omega.size)
+    out = _refine(y[None], _prediction([(0.9, 121.0, 3.5, 0.4)]), broad_model, omega)
+    sd = np.sqrt(np.sum(out.q.scale_tril[0, 0].astype(np.float64) ** 2, axis=-1))
+    assert np.exp(out.q.loc[0, 0, 0] + 0.5 * sd[0] ** 2) == pytest.approx(1.0, rel=1e-3)
+    assert out.q.loc[0, 0, 1] == pytest.approx(120.3, abs=0.01)
+
+
+def test_a_baseline_deviation_prior_widens_the_height_not_the_location(broad_model):
+    """κ > 0: the height trades off against the smooth baseline under the peak, so its sd
+    grows; the location barely depends on it."""
+    window = _window([(0.5, 128.0, 8.0, 0.5)], seed=2)
+    start = _prediction([(0.45, 127.0, 9.0, 0.5)])
+    sds = [np.sqrt(np.sum(_refine(window, start, broad_model, deviation_sd=k * NOISE)
+                          .q.scale_tril[0, 0].astype(np.float64) ** 2, axis=-1))
+           for k in (0.0, 1.0)]
+    assert sds[1][0] > 1.3 * sds[0][0]
+    assert sds[1][1] < 1.2 * sds[0][1]
 
 
 def test_laplace_factors_are_valid_and_bounded():

@@ -1,0 +1,111 @@
+"""The data points under each window: where the refinement's likelihood is evaluated.
+
+The policy sees the spectrum resampled onto its model grid (`peakflow.measured.resample`),
+and resampling smooths: linear interpolation acts as a kernel of variance h²/6 (h the data
+step), cell averages add H²/12 (H the grid step), so peaks on the grid are lower and wider than
+in the data, and the grid's noise is correlated. The refinement therefore fits each window's
+peaks at the data's own points, with each point's own noise sd, in the window's coordinates
+(grid points from the window's first one, the removed baseline subtracted, divided by the
+window's scale). Nothing is smoothed and the noise is white, so the χ² and the Laplace sds
+mean what they say.
+
+Data far denser than the grid are averaged in consecutive groups of b points first (b chosen
+so that a window holds at most `MAX_PER_GRID_POINT` × W points): such a group spans at most
+a quarter of a grid step, whose smoothing (variance ≤ H²/192) changes a peak of 12 grid
+points FWHM by less than 0.05 %.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_PER_GRID_POINT = 4
+
+
+@dataclass(frozen=True)
+class WindowPoints:
+    """M windows' data points, padded to a common P.
+
+    Attributes:
+      omega: (M, P) each point's position in grid points from the window's first.
+      values: (M, P) (y − removed baseline) / the window's scale.
+      weight: (M, P) 1 / the point's noise sd in the same units; 0 for padding.
+    """
+
+    omega: np.ndarray
+    values: np.ndarray
+    weight: np.ndarray
+
+    @property
+    def counts(self) -> np.ndarray:
+        """(M,) data points in each window."""
+        return np.sum(self.weight > 0, axis=1)
+
+    def take(self, rows: np.ndarray) -> WindowPoints:
+        return WindowPoints(self.omega[rows], self.values[rows], self.weight[rows])
+
+    def padded(self, size: int) -> WindowPoints:
+        """The same points padded (weight 0) to `size` >= P columns."""
+        extra = size - self.omega.shape[1]
+        pad = lambda a, v: np.pad(a, ((0, 0), (0, extra)), constant_values=v)
+        return WindowPoints(pad(self.omega, 0.0), pad(self.values, 0.0), pad(self.weight, 0.0))
+
+    @staticmethod
+    def concatenate(parts: list[WindowPoints]) -> WindowPoints:
+        """The windows of `parts` in one, padded to the widest."""
+        size = max([p.omega.shape[1] for p in parts], default=1)
+        parts = [p.padded(size) for p in parts]
+        return WindowPoints(*(np.concatenate([getattr(p, f) for p in parts]) if parts
+                              else np.zeros((0, size)) for f in ("omega", "values", "weight")))
+
+
+def window_points(x: np.ndarray, y: np.ndarray, sd: np.ndarray, grid: np.ndarray,
+                  baseline: np.ndarray, starts: np.ndarray, scales: np.ndarray,
+                  num_points: int, floor: float) -> WindowPoints:
+    """The data points of one spectrum's windows.
+
+    Args:
+      x, y: (n,) the checked, sorted data; sd: (n,) each point's noise sd.
+      grid: (g,) the uniform model grid (padding included); baseline: (g,) the removed
+        baseline on it; starts: (M,) each window's first grid index; scales: (M,) the
+        windows' scales; num_points: W.
+      floor: the smallest noise sd, as a fraction of a window's scale (`FitOptions.noise_floor`).
+
+    Returns:
+      `WindowPoints` padded to the most points a window holds.
+    """
+    step = grid[1] - grid[0]
+    x, y, sd = _grouped(x, y, sd, _group_size(x, step, num_points))
+    lo = np.searchsorted(x, grid[starts], side="left")
+    hi = np.searchsorted(x, grid[starts + num_points - 1], side="right")
+    size = max(int(np.max(hi - lo)), 1)
+    index = np.minimum(lo[:, None] + np.arange(size)[None], x.size - 1)
+    inside = np.arange(size)[None] < (hi - lo)[:, None]
+    omega = (x[index] - grid[starts][:, None]) / step
+    values = (y[index] - np.interp(x[index], grid, baseline)) / scales[:, None]
+    weight = 1.0 / np.maximum(sd[index] / scales[:, None], floor)
+    return WindowPoints(np.where(inside, omega, 0.0), np.where(inside, values, 0.0),
+                        np.where(inside, weight, 0.0))
+
+
+def _group_size(x: np.ndarray, step: float, num_points: int) -> int:
+    """b: consecutive points averaged so that a window holds at most
+    `MAX_PER_GRID_POINT` × W of them."""
+    densest = np.max(np.searchsorted(x, x + step * (num_points - 1), side="right")
+                     - np.arange(x.size))
+    return max(1, math.ceil(densest / (MAX_PER_GRID_POINT * num_points)))
+
+
+def _grouped(x: np.ndarray, y: np.ndarray, sd: np.ndarray,
+             size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Means of consecutive groups of `size` points (the last may be shorter); a mean's sd
+    is √(Σ sd²) / its count."""
+    if size == 1:
+        return x, y, sd
+    edges = np.arange(0, x.size, size)
+    count = np.diff(np.append(edges, x.size))
+    mean = lambda a: np.add.reduceat(a, edges) / count
+    return mean(x), mean(y), np.sqrt(np.add.reduceat(sd ** 2, edges)) / count

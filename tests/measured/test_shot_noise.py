@@ -1,0 +1,31 @@
+"""Signal-dependent noise: found under shot noise on a fluorescence background, not under
+white noise with peaks."""
+
+import numpy as np
+
+from peakflow.core.lineshape import profile
+from peakflow.measured.shot_noise import shot_noise_sd
+
+
+def _spectrum(shot: bool, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = np.arange(3000.0)
+    clean = 2000.0 * np.exp(-x / 1200.0) + 50.0
+    for c in rng.uniform(100, 2900, 12):
+        clean += profile(x, rng.uniform(100, 1000), c, rng.uniform(4, 10), 0.5, xp=np)
+    sd = np.sqrt(4.0 + (clean if shot else 0.0)) if shot else np.full(x.size, 8.0)
+    return clean + rng.normal(size=x.size) * sd, sd
+
+
+def test_shot_noise_is_found_and_its_sd_follows_the_signal():
+    y, sd = _spectrum(True)
+    found = shot_noise_sd(y)
+    assert found is not None
+    ratio = found / sd
+    assert 0.85 < np.median(ratio) < 1.15 and np.quantile(ratio, 0.9) < 1.35
+
+
+def test_white_noise_with_peaks_is_left_alone():
+    for seed in range(3):
+        assert shot_noise_sd(_spectrum(False, seed)[0]) is None
+    assert shot_noise_sd(_spectrum(True)[0], spacing=2) is None   # correlated: not modelled
