@@ -223,7 +223,7 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
     run = _compiled(num_points, degree, float(lam))
     share = baseline_modes(num_points, degree, float(lam))[1]
     prior = prior_precision(share, deviation_sd, num_points)
-    points = points.padded(bucket_size(points.omega.shape[1], 8))
+    points = points.padded(points_bucket(points.omega.shape[1], num_points))
     for bucket in BUCKETS:
         smaller = BUCKETS[BUCKETS.index(bucket) - 1] if bucket > 1 else 0
         rows = np.flatnonzero((pred.num_peaks > smaller) & (pred.num_peaks <= bucket))
@@ -242,6 +242,12 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
             tril[part, :bucket] = laplace_trils(np.asarray(hess, np.float64)[:n],
                                                 kept[part, :bucket], sd_bounds)
     return _compact(pred, _centred(loc, tril, kept), tril, kept)
+
+
+def points_bucket(count: int, num_points: int) -> int:
+    """The padded number of data points per window: W·2^k (at least W), so one spectrum
+    of a new density compiles at most one new set of programs."""
+    return bucket_size(count, num_points, halves=False)
 
 
 def _centred(loc: np.ndarray, tril: np.ndarray, kept: np.ndarray) -> np.ndarray:
