@@ -10,8 +10,8 @@ curvature would pass for noise); their levels span the baseline's, which under a
 fluorescence background is a wide range. When the slope's 99 % interval lies above zero and
 the fitted sd varies by more than `MIN_RATIO` over the spectrum, each point gets sd
 √(a + b·level), the level the data smoothed over `SMOOTH` points; otherwise the noise is
-taken as the same everywhere. On the realistic set (white noise, seeds 0-49) it never
-fires; on the harsh set (shot noise) it fires on 23 of 50, and its sd at the true peaks is
+taken as the same everywhere. On the realistic set (white noise, 50 spectra of seed 0) it
+never fires; on the harsh set (shot noise) it fires on 23 of 50, and its sd at the true peaks is
 within 0.90-1.09 of the truth (10th-90th percentile).
 """
 
