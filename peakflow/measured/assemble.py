@@ -14,6 +14,7 @@ from peakflow.core.likelihood import MISFIT_CHI2
 from peakflow.core.lineshape import Peaks, area, fwhm_ratio, fwhm_ratio_table, profile, slot_mask
 from peakflow.measured.batch import WindowBatch
 from peakflow.measured.options import FitOptions
+from peakflow.measured.points import peak_model
 from peakflow.measured.prepare import Prepared
 from peakflow.measured.resample import TARGET_FWHM, data_step
 from peakflow.measured.results import PeakDraws, PeakTable, SpectrumFit, WindowTable
@@ -82,7 +83,7 @@ def window_fits(batch: WindowBatch, mean: Peaks, degree: int, lam: float
     for slot in range(present.shape[1]):        # only the slots in use: most are empty
         rows = np.flatnonzero(present[:, slot])
         params = [np.asarray(v)[rows, slot, None] for v in mean]
-        at_points[rows] += profile(points.omega[rows], *params, xp=np)
+        at_points[rows] += peak_model(points.omega[rows], points.half[rows], *params)
     table, share = baseline_modes(size, degree, lam)
     prior = prior_precision(share, batch.deviation_sd, size)
     coef, chi2, dof = marginal_baseline(points.omega, points.values - at_points, points.weight,
@@ -141,8 +142,8 @@ def select_peaks(prep: Prepared, pred: Prediction, mean: Peaks, sd: Peaks, size:
     chosen for) or centred within one FWHM of an end of the data: a component trading off
     against the window's baseline, as under an exponential decay. (A real broad band made of
     overlapping components is as undetermined component by component, but it is the
-    window's main feature.) Those are not
-    reported but stay part of their window's fit.
+    window's main feature.) So is a component broader than the whole spectrum: no peak of
+    it, whatever its height. Those are not reported but stay part of their window's fit.
     (Narrow components may be as undetermined where several model one non-pseudo-Voigt line;
     they stay peaks.)
 
@@ -161,7 +162,7 @@ def select_peaks(prep: Prepared, pred: Prediction, mean: Peaks, sd: Peaks, size:
     edge = np.minimum(location - prep.x[0], prep.x[-1] - location) < width * step
     height = mean.amplitude[win, slot]              # in window units: the tallest feature ~1
     loose = ((sd.amplitude[win, slot] > BACKGROUND_RSD * height) & (height < BACKGROUND_HEIGHT)
-             & ((width > BACKGROUND_WIDTH) | edge))
+             & ((width > BACKGROUND_WIDTH) | edge)) | (width * step > prep.x[-1] - prep.x[0])
     peak = (location >= prep.x[0]) & (location <= prep.x[-1]) & ~loose
     keep = merge(grid_pos, win, size[win, slot], prep.starts, window_length, tolerance) & peak
     order = np.argsort(grid_pos[keep])

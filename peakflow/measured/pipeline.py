@@ -17,8 +17,9 @@ units and run, with the bundled real-data model by default:
    its tallest feature (`peakflow.core.signal.window_scale`, as in training) and runs the
    amortized posterior on all windows of all spectra in one batched pass
    (`TrainedModel.predict`);
-6. refines each window's peaks jointly and drops those the data do not need (``refine``,
-   on by default: `peakflow.measured.refine`);
+6. refines each window's peaks jointly at the data's own points, with the window's baseline
+   (a cubic and a smooth deviation from the removed one) marginalised, and drops those the
+   data do not need (``refine``, on by default: `peakflow.measured.refine`);
 7. maps every window's peaks back to the caller's units, keeps each peak once, and flags
    windows whose residual is far above the noise (``unexplained``) (`assemble`);
 8. when some window's residual is far above the noise (typically a band much broader than

@@ -120,7 +120,8 @@ class WindowTable(Columns):
       start, stop: (M,) x range of each window.
       k_probs: (M, K+1) posterior probability of 0..K peaks in the window.
       num_peaks: (M,) most probable number of peaks.
-      chi2: (M,) mean squared residual in units of the noise sd the model was told.
+      chi2: (M,) reduced χ² of the window's data points given its peaks, with its baseline
+        marginalised, at each point's noise sd (`peakflow.measured.assemble.window_fits`).
       unexplained: (M,) chi2 above `MISFIT_CHI2`, or the most probable K is K_max (there
         may be more peaks than the model can add).
       khat: (M,) Pareto k̂ of the exactness step (``FitOptions(exact=True)``; above 0.63 its

@@ -3,20 +3,20 @@ in window units, per-point weights, padding, and the averaging of very dense dat
 
 import numpy as np
 
-from peakflow.measured.points import MAX_PER_GRID_POINT, WindowPoints, window_points
+from peakflow.core.lineshape import profile
+from peakflow.measured.points import WindowPoints, peak_model, window_points
 
 
 def test_points_are_the_data_in_the_window_coordinates():
-    x = np.arange(0.0, 100.0, 0.5)                   # data step 0.5, grid step 1
+    x = np.arange(0.0, 100.0, 1.25)                  # data step 1.25, grid step 1
     y = 3.0 + np.sin(x)
     grid = np.arange(0.0, 100.0)
     points = window_points(x, y, np.full(x.size, 0.1), grid, np.full(grid.size, 3.0),
                            np.array([0, 50]), np.array([2.0, 4.0]), 40, 0.0)
-    assert points.omega.shape[1] == 79                # 0..39 in steps of 0.5
-    np.testing.assert_allclose(points.omega[1, :79], np.arange(0, 39.5, 0.5))
-    np.testing.assert_allclose(points.values[1, :79], np.sin(x[100:179]) / 4.0)
-    np.testing.assert_allclose(points.weight[0, :79], 2.0 / 0.1)
-    assert np.all(points.counts == 79)
+    assert not points.grouped.any() and np.all(points.counts == 32)   # 0 .. 38.75
+    np.testing.assert_allclose(points.omega[1], np.arange(0, 39, 1.25))
+    np.testing.assert_allclose(points.values[1], np.sin(x[40:72]) / 4.0)
+    np.testing.assert_allclose(points.weight[0], 2.0 / 0.1)
 
 
 def test_the_noise_floor_bounds_the_weights_and_padding_has_none():
@@ -28,14 +28,18 @@ def test_the_noise_floor_bounds_the_weights_and_padding_has_none():
     assert wide.omega.shape == (2, 64) and np.all(wide.weight[:, 30:] == 0)
 
 
-def test_dense_data_are_averaged_to_a_few_points_per_grid_step():
+def test_dense_data_are_grouped_and_a_group_sees_the_peak_s_mean_over_its_span():
     x = np.linspace(0.0, 100.0, 20001)                # 200 points per grid step
-    sd = np.full(x.size, 1.0)
-    points = window_points(x, x.copy(), sd, np.arange(101.0), np.zeros(101), np.array([0]),
-                           np.array([1.0]), 64, 0.0)
-    count = points.counts[0]
-    assert count <= MAX_PER_GRID_POINT * 64
+    y = profile(x, 1.0, 31.0, 2.0, 0.4, xp=np)        # a narrow peak: ~4.3 grid points FWHM
+    points = window_points(x, y, np.full(x.size, 1.0), np.arange(101.0), np.zeros(101),
+                           np.array([0]), np.array([1.0]), 64, 0.0)
     inside = points.weight[0] > 0
-    np.testing.assert_allclose(points.values[0, inside], points.omega[0, inside], atol=1e-9)
-    group = round(20000 / 100 * 63 / count)           # points per group, about
+    count = int(inside.sum())
+    assert count <= 64 and np.all(points.half[0, inside] > 0)
+    group = 20000 / 100 * 63 / count                  # points per group, about
     assert np.median(1.0 / points.weight[0, inside]) < 1.2 / np.sqrt(group)
+    omega, half = points.omega[0, inside], points.half[0, inside]
+    mean = peak_model(omega, half, 1.0, 31.0, 2.0, 0.4)
+    np.testing.assert_allclose(points.values[0, inside], mean, atol=3e-4)  # δ⁴ f⁗ / 135
+    at_centre = profile(omega, 1.0, 31.0, 2.0, 0.4, xp=np)
+    assert np.max(np.abs(points.values[0, inside] - at_centre)) > 0.005
