@@ -80,6 +80,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--setting-of", metavar="MODEL", default=None,
                         help="simulate the test spectra with this model's simulator (e.g. "
                              "'default' for the paper's setting); default: the evaluated one's")
+    parser.add_argument("--amplitude-separation", type=float, default=None, metavar="GAP",
+                        help="simulate with this gap between sorted amplitudes instead of the "
+                             "setting's (0: amplitudes may be arbitrarily close, which breaks "
+                             "the paper's separation rule)")
     parser.add_argument("--json", type=Path, help="also write the metrics here")
     parser.add_argument("--out", type=Path, help="folder for the calibration plots")
     parser.add_argument("--no-calibration", action="store_true",
@@ -88,6 +92,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     model = peakflow.load_model(args.model)
     sim = model.config.sim if args.setting_of is None else _setting(args.setting_of)
+    if args.amplitude_separation is not None:
+        sim = dataclasses.replace(sim, amplitude_separation=args.amplitude_separation)
     data = peakflow.core.simulate_batch(jax.random.PRNGKey(args.seed), sim, args.n)
     spectra = np.asarray(data.spectrum)
     peakflow.infer(spectra, model=model)  # compile for this batch size first

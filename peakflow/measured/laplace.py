@@ -82,16 +82,18 @@ def eta_posterior(logit: np.ndarray, logit_sd: np.ndarray) -> tuple[np.ndarray, 
     Args:
       logit: (...,) the refined logit η; logit_sd: (...,) its Laplace sd.
     """
-    from scipy.stats import truncnorm
+    from scipy.special import ndtr
 
     eta = 1.0 / (1.0 + np.exp(-np.asarray(logit, np.float64)))
     sd = np.maximum(np.asarray(logit_sd, np.float64) * eta * (1.0 - eta), 1e-12)
-    lower, upper = -eta / sd, (1.0 - eta) / sd
+    lower, upper = -eta / sd, (1.0 - eta) / sd          # the bounds in sds from η̂ (≤ 0 ≤)
     near = (lower > -NEAR_BOUND) | (upper < NEAR_BOUND)
-    mean, var = truncnorm.stats(np.where(near, lower, -10.0), np.where(near, upper, 10.0),
-                                loc=eta, scale=sd, moments="mv")
-    mean = np.clip(np.asarray(mean, np.float64), 1e-4, 1.0 - 1e-4)
-    matched = np.sqrt(np.maximum(var, 0.0)) / (mean * (1.0 - mean))
+    density = lambda t: np.exp(-0.5 * t * t) / np.sqrt(2.0 * np.pi)
+    mass = np.maximum(ndtr(upper) - ndtr(lower), 1e-300)  # ≥ 1/2 - ... : η̂ lies inside
+    shift = (density(lower) - density(upper)) / mass
+    spread = 1.0 + (lower * density(lower) - upper * density(upper)) / mass - shift ** 2
+    mean = np.clip(eta + sd * shift, 1e-4, 1.0 - 1e-4)
+    matched = sd * np.sqrt(np.maximum(spread, 0.0)) / (mean * (1.0 - mean))
     return np.where(near, mean, eta), np.where(near, matched, logit_sd)
 
 
