@@ -30,7 +30,7 @@ import jax.numpy as jnp
 from peakflow.config import Config
 from peakflow.core.correlated import NUM_PARAMS, CorrelatedQ, PeakBijector, to_vector
 from peakflow.core.heads import VariationalQ
-from peakflow.core.likelihood import log_likelihood, project
+from peakflow.core.likelihood import PointData, log_likelihood, points_log_likelihood, project
 from peakflow.core.lineshape import Peaks, peak_sum
 from peakflow.core.priors import log_prior_peak
 
@@ -42,18 +42,23 @@ def log_target(peaks: Peaks, mask: jax.Array, spectra: jax.Array, noise: jax.Arr
     Args:
       peaks: fields (B, P).
       mask: (B, P) which slots are peaks.
-      spectra: (B, W).
+      spectra: (B, W); or the windows' data points (`PointData`, fields (B, ...)), whose
+        weights carry the noise (`noise` unused).
       noise: (B,) noise sd.
       config: the model (priors, baseline degree, ranges).
 
     Returns:
-      (B,) log p(x | θ) + Σ_present log p(θ_k).
+      (B,) log p(x | θ) + Σ_present log p(θ_k), the amplitude's support α > 0 explicit.
     """
+    log_prior = log_prior_peak(peaks, config.model, config.sim)
+    log_prior = jnp.where(peaks.amplitude > 0, log_prior, -jnp.inf)   # support: α > 0
+    log_prior = jnp.sum(jnp.where(mask, log_prior, 0.0), -1)
+    if isinstance(spectra, PointData):   # measured windows: at their data points
+        return jax.vmap(points_log_likelihood)(peaks, mask, spectra) + log_prior
     omega = jnp.arange(spectra.shape[-1], dtype=jnp.float32)
     curves = jax.vmap(peak_sum, in_axes=(None, 0, 0))(omega, peaks, mask)
     residual = project(spectra - curves, config.model.baseline_degree)
-    log_prior = log_prior_peak(peaks, config.model, config.sim)
-    return log_likelihood(residual, 0.0, noise) + jnp.sum(jnp.where(mask, log_prior, 0.0), -1)
+    return log_likelihood(residual, 0.0, noise) + log_prior
 
 
 class StudentQ(NamedTuple):

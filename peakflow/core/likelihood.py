@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -78,3 +79,41 @@ def project(residual: jax.Array, degree: int) -> jax.Array:
     if not isinstance(residual, np.ndarray):
         basis = jnp.asarray(basis)
     return residual - (residual @ basis) @ basis.T
+
+
+class PointData(NamedTuple):
+    """One window's data points as a likelihood target (the measured path's exactness step;
+    `peakflow.measured.points`), its baseline marginalised with a Gaussian prior.
+
+    Attributes:
+      omega, values, weight: (P,) positions (grid points), values and 1 / noise sd (0 for
+        padding) of the points; half: (P,) δ of grouped points (`mean_profile`), or None.
+      basis: (P, B) the baseline basis at the points times the weights; gram: (B, B)
+        (basisᵀbasis + Λ)⁻¹ with Λ the coefficients' prior precisions.
+    Fields gain a leading batch axis in batches.
+    """
+
+    omega: jax.Array
+    values: jax.Array
+    weight: jax.Array
+    basis: jax.Array
+    gram: jax.Array
+    half: jax.Array | None = None
+
+
+def points_log_likelihood(peaks, mask: jax.Array, data: PointData) -> jax.Array:
+    """() log p(points | peaks) of one window, up to a constant: −½ rᵀMr with r the
+    whitened residual and M = I − basis·gram·basisᵀ the marginal precision given the
+    baseline's prior (`peakflow.measured.window_baseline`).
+
+    Args:
+      peaks: `Peaks` with fields (K,); mask: (K,) which are present; data: one window.
+    """
+    from peakflow.core.lineshape import mean_profile
+
+    half = 0.0 if data.half is None else data.half
+    curves = jax.vmap(lambda a, c, g, e: mean_profile(data.omega, half, a, c, g, e, jnp,
+                                                      data.half is not None))(*peaks)
+    r = (data.values - jnp.sum(jnp.where(mask[:, None], curves, 0.0), axis=0)) * data.weight
+    rb = data.basis.T @ r
+    return -0.5 * (r @ r - rb @ data.gram @ rb)

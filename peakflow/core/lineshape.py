@@ -57,6 +57,25 @@ def profile(x, amplitude, location, width, lorentzian, xp: ModuleType = jnp):
     return amplitude * (lorentzian * (1.0 / (1.0 + z2)) + (1.0 - lorentzian) * xp.exp(-0.5 * z2))
 
 
+def mean_profile(omega, half, amplitude, location, width, lorentzian, xp: ModuleType = jnp,
+                 grouped: bool | None = None):
+    """The pseudo-Voigt (`profile`) as data points see it, broadcast:
+    its value at omega where δ = `half` is 0; for a group of points, its mean over
+    [omega − δ, omega + δ] by two-point Gauss-Legendre quadrature (the mean of the values at
+    omega ± δ/√3: exact for cubics, off by δ⁴ f⁗ / 135, about 10⁻⁵ of the height for a group
+    half a grid step wide on a peak of 12 grid points FWHM).
+
+    Args:
+      grouped: whether any δ > 0 (None: look); False evaluates at omega only.
+    """
+    grouped = bool(np.any(np.asarray(half) > 0)) if grouped is None else grouped
+    at = lambda w: profile(w, amplitude, location, width, lorentzian, xp=xp)
+    if not grouped:
+        return at(omega)
+    offset = half / math.sqrt(3.0)
+    return 0.5 * (at(omega - offset) + at(omega + offset))
+
+
 def pseudo_voigt(omega: jax.Array, peak: Peaks) -> jax.Array:
     """Height-normalised pseudo-Voigt peak scaled by its amplitude (`profile` of a `Peaks`).
 

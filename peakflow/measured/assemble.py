@@ -11,10 +11,17 @@ import numpy as np
 
 from peakflow.core.amortized import Prediction
 from peakflow.core.likelihood import MISFIT_CHI2
-from peakflow.core.lineshape import Peaks, area, fwhm_ratio, fwhm_ratio_table, profile, slot_mask
+from peakflow.core.lineshape import (
+    Peaks,
+    area,
+    fwhm_ratio,
+    fwhm_ratio_table,
+    mean_profile,
+    profile,
+    slot_mask,
+)
 from peakflow.measured.batch import WindowBatch
 from peakflow.measured.options import FitOptions
-from peakflow.measured.points import peak_model
 from peakflow.measured.prepare import Prepared
 from peakflow.measured.resample import TARGET_FWHM, data_step
 from peakflow.measured.results import PeakDraws, PeakTable, SpectrumFit, WindowTable
@@ -83,7 +90,7 @@ def window_fits(batch: WindowBatch, mean: Peaks, degree: int, lam: float
     for slot in range(present.shape[1]):        # only the slots in use: most are empty
         rows = np.flatnonzero(present[:, slot])
         params = [np.asarray(v)[rows, slot, None] for v in mean]
-        at_points[rows] += peak_model(points.omega[rows], points.half[rows], *params)
+        at_points[rows] += mean_profile(points.omega[rows], points.half[rows], *params, xp=np)
     table, share = baseline_modes(size, degree, lam)
     prior = prior_precision(share, batch.deviation_sd, size)
     coef, chi2, dof = marginal_baseline(points.omega, points.values - at_points, points.weight,

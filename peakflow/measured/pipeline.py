@@ -264,7 +264,8 @@ def _fit_scaled(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names
     refined = np.array([o.refine and not o.exact for o in chosen])
     batch = refine_windows(trained, batch, refined, options[0].smoothness if options else 0.0)
     seed = as_key(options[0].seed if options else 0)
-    batch = reweight_windows(trained, batch, np.array([o.exact for o in chosen]), seed)
+    batch = reweight_windows(trained, batch, np.array([o.exact for o in chosen]), seed,
+                             options[0].smoothness if options else 0.0)
     assembled = iter(assemble_many(good, batch, trained, chosen, [names[i] for i in ok]))
     return [next(assembled) if isinstance(prep, Prepared)
             else failed_fit(prep, name, trained.k_max)
@@ -295,12 +296,14 @@ def refine_windows(trained: TrainedModel, batch: WindowBatch, spectra: np.ndarra
 
 
 def reweight_windows(trained: TrainedModel, batch: WindowBatch, spectra: np.ndarray,
-                     key: jax.Array) -> WindowBatch:
+                     key: jax.Array, lam: float) -> WindowBatch:
     """The exactness step (`peakflow.measured.window_exactness`) for the windows of the
-    spectra where the (S,) mask `spectra` is set, all in one call; sets their k̂."""
+    spectra where the (S,) mask `spectra` is set, all in one call, against their data
+    points' likelihood (baseline smoothness `lam`); sets their k̂."""
     rows = batch.rows_of(spectra)
     if not rows.size:
         return batch
     pred, values, noise = batch.take(rows)
-    new, khat = reweight_predictions(pred, values, noise, trained, key)
+    new, khat = reweight_predictions(pred, values, noise, trained, key,
+                                     batch.points.take(rows), batch.deviation_sd[rows], lam)
     return batch.with_rows(rows, new, khat)

@@ -11,10 +11,10 @@ mean what they say.
 
 Data denser than the grid are averaged in consecutive groups of b points (b chosen so that a
 window holds at most W of them), and a group's model is the mean of the peak over the group's
-span [ω − δ, ω + δ] (`peak_model`, by two-point quadrature), not its value at the centre: the
-mean of b samples differs from the mean over their span only by the midpoint rule's
-h²/24 · f'' (≤ 0.03 % of a peak of 12 grid points FWHM), so the fit stays unbiased while a
-window costs about two of its W points each.
+span [ω − δ, ω + δ] (`peakflow.core.lineshape.mean_profile`, by two-point quadrature), not
+its value at the centre: the mean of b samples differs from the mean over their span only by
+the midpoint rule's h²/24 · f'' (≤ 0.03 % of a peak of 12 grid points FWHM), so the fit stays
+unbiased while a window costs about two of its W points each.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-
-from peakflow.core.lineshape import profile
 
 FIELDS = ("omega", "values", "weight", "half")
 
@@ -38,7 +36,7 @@ class WindowPoints:
       values: (M, P) (y − removed baseline) / the window's scale.
       weight: (M, P) 1 / the point's noise sd in the same units; 0 for padding.
       half: (M, P) δ, half the span (grid points) a point averages: 0 for a single data
-        point, > 0 for a group of points (`peak_model`).
+        point, > 0 for a group of points (`peakflow.core.lineshape.mean_profile`).
     """
 
     omega: np.ndarray
@@ -72,24 +70,6 @@ class WindowPoints:
         parts = [p.padded(size) for p in parts]
         return WindowPoints(*(np.concatenate([getattr(p, f) for p in parts]) if parts
                               else np.zeros((0, size)) for f in FIELDS))
-
-
-def peak_model(omega, half, amplitude, location, width, lorentzian, xp=np, grouped=None):
-    """The pseudo-Voigt (`peakflow.core.lineshape.profile`) as the points see it, broadcast:
-    its value at omega where δ = `half` is 0; for a group of points, its mean over
-    [omega − δ, omega + δ] by two-point Gauss-Legendre quadrature (the mean of the values at
-    omega ± δ/√3: exact for cubics, off by δ⁴ f⁗ / 135, about 10⁻⁵ of the height for a group
-    half a grid step wide on a peak of 12 grid points FWHM).
-
-    Args:
-      grouped: whether any δ > 0 (None: look); False evaluates at omega only.
-    """
-    grouped = bool(np.any(np.asarray(half) > 0)) if grouped is None else grouped
-    at = lambda w: profile(w, amplitude, location, width, lorentzian, xp=xp)
-    if not grouped:
-        return at(omega)
-    offset = half / math.sqrt(3.0)
-    return 0.5 * (at(omega - offset) + at(omega + offset))
 
 
 def window_points(x: np.ndarray, y: np.ndarray, sd: np.ndarray, grid: np.ndarray,

@@ -48,8 +48,9 @@ import numpy as np
 from peakflow.core.amortized import Prediction
 from peakflow.core.buckets import bucket_size
 from peakflow.core.correlated import CorrelatedQ
+from peakflow.core.lineshape import mean_profile
 from peakflow.measured.laplace import laplace_posterior
-from peakflow.measured.points import FIELDS, WindowPoints, peak_model
+from peakflow.measured.points import FIELDS, WindowPoints
 from peakflow.measured.window_baseline import at_points, baseline_modes, prior_precision
 
 ITERATIONS = 8         # Levenberg-Marquardt steps of the first refinement
@@ -74,18 +75,18 @@ def _clip(u: jax.Array, num_points: int) -> jax.Array:
 
 def peak_jacobian(omega: jax.Array, u: jax.Array, half: jax.Array | None = None) -> jax.Array:
     """(P, 4) the derivatives with respect to u (4,) of the peak as points at omega (P,) see
-    it (`peak_model`), in closed form (what ``jax.jacfwd`` gives, at about a third of its
+    it (`mean_profile`), in closed form (what ``jax.jacfwd`` gives, at about a third of its
     cost). At single points, with z = (ω − c)/γ, L = 1/(1 + z²), G = exp(−z²/2) and
     s' = −2ηzL² − (1 − η)zG the shape's slope in z: ∂/∂log α = the peak, ∂/∂c = −α s'/γ,
     ∂/∂log γ = −α z s', ∂/∂logit η = α (L − G) η(1 − η). For groups (`half` δ (P,)) the
     first column, which is also the peak the residual subtracts, is the group's exact mean
-    (`peak_model`) and the others are taken at the group's centre: they differ from the
+    (`mean_profile`) and the others are taken at the group's centre: they differ from the
     group's by O(δ²/γ²) (≤ 1 % for the groups `window_points` makes on peaks of 12 grid
     points FWHM), which changes Gauss-Newton's steps, not its optimum, and the Laplace sds by
     less than that."""
     if half is not None:
         jac = peak_jacobian(omega, u)
-        mean = peak_model(omega, half, jnp.exp(u[0]), u[1], jnp.exp(u[2]), jax.nn.sigmoid(u[3]),
+        mean = mean_profile(omega, half, jnp.exp(u[0]), u[1], jnp.exp(u[2]), jax.nn.sigmoid(u[3]),
                           jnp, True)
         return jac.at[:, 0].set(mean)
     alpha, width, eta = jnp.exp(u[0]), jnp.exp(u[2]), jax.nn.sigmoid(u[3])
@@ -124,7 +125,7 @@ def _window(omega, values, weight, half, table, prior) -> Window:
 
 def _residual(u: jax.Array, mask: jax.Array, win: Window) -> jax.Array:
     """(P,) the window's points minus its masked peaks u (K, 4), in noise sds."""
-    model = lambda v: peak_model(win.omega, 0.0 if win.half is None else win.half,
+    model = lambda v: mean_profile(win.omega, 0.0 if win.half is None else win.half,
                                  jnp.exp(v[0]), v[1], jnp.exp(v[2]), jax.nn.sigmoid(v[3]),
                                  jnp, win.half is not None)
     each = jax.vmap(model)(u)

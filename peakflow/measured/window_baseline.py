@@ -115,14 +115,27 @@ def marginal_baseline(omega: np.ndarray, residual: np.ndarray, weight: np.ndarra
     coef, chi2, dof = np.zeros((count, width)), np.zeros(count), np.zeros(count)
     for lo in range(0, count, CHUNK):
         part = slice(lo, lo + CHUNK)
-        basis = at_points(table, omega[part]) * weight[part, :, None]        # (m, P, B)
-        r = residual[part] * weight[part]
+        basis, gram = weighted_basis(omega[part], weight[part], table, prior[part])
         normal = np.swapaxes(basis, 1, 2) @ basis
-        ridge = 1e-10 * (np.trace(normal, axis1=1, axis2=2) / width + 1.0)
-        gram = np.linalg.inv(normal + (prior[part] + ridge[:, None])[:, :, None]
-                             * np.eye(width))
+        r = residual[part] * weight[part]
         rb = np.einsum("mpb,mp->mb", basis, r)
         coef[part] = np.einsum("mbc,mc->mb", gram, rb)
         chi2[part] = np.sum(r ** 2, axis=1) - np.einsum("mb,mb->m", rb, coef[part])
         dof[part] = np.einsum("mbc,mcb->m", gram, normal)
     return coef, chi2, dof
+
+
+def weighted_basis(omega: np.ndarray, weight: np.ndarray, table: np.ndarray,
+                   prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Windows' baseline basis at their points, times the points' weights, (M, P, B), and
+    (basisᵀbasis + Λ)⁻¹ (M, B, B) (float64; a tiny ridge keeps it finite).
+
+    Args:
+      omega, weight: (M, P); table: (W, B) from `baseline_modes`; prior: (M, B) Λ's diagonal.
+    """
+    width = table.shape[1]
+    basis = at_points(table, omega) * weight[..., None]
+    normal = np.swapaxes(basis, 1, 2) @ basis
+    ridge = 1e-10 * (np.trace(normal, axis1=1, axis2=2) / width + 1.0)
+    gram = np.linalg.inv(normal + (prior + ridge[:, None])[:, :, None] * np.eye(width))
+    return basis, gram

@@ -22,15 +22,25 @@ import numpy as np
 
 from peakflow.core.amortized import Prediction
 from peakflow.core.importance import SHRINK, fit_proposal
-from peakflow.core.likelihood import log_likelihood, project
+from peakflow.core.likelihood import PointData, log_likelihood, project
 from peakflow.core.lineshape import profile, slot_mask
+from peakflow.measured.points import WindowPoints
+from peakflow.measured.refine import points_bucket
+from peakflow.measured.window_baseline import (
+    SMOOTHNESS,
+    baseline_modes,
+    prior_precision,
+    weighted_basis,
+)
 from peakflow.runtime.reweighting import KHAT_MAX, importance_weights
 from peakflow.runtime.trained import TrainedModel
 
 
 def reweight_predictions(pred: Prediction, windows: np.ndarray, noise: np.ndarray,
-                     trained: TrainedModel, key: jax.Array
-                     ) -> tuple[Prediction, np.ndarray]:
+                         trained: TrainedModel, key: jax.Array,
+                         points: WindowPoints | None = None,
+                         deviation_sd: np.ndarray | None = None, lam: float = SMOOTHNESS
+                         ) -> tuple[Prediction, np.ndarray]:
     """The exactness step for a batch of windows.
 
     Args:
@@ -38,6 +48,11 @@ def reweight_predictions(pred: Prediction, windows: np.ndarray, noise: np.ndarra
       windows: (M, W) the windows in model units; noise: (M,) the noise sd the model was told.
       trained: the model that made `pred`.
       key: PRNG key of the draws.
+      points: the windows' data points: the target is then their likelihood with the
+        baseline marginalised (`target_points`), as in the refinement; None: the windows on
+        the grid with the cubic projected out.
+      deviation_sd, lam: each window's baseline deviation sd and the baseline's smoothness
+        (`peakflow.measured.window_baseline`), with `points`.
 
     Returns:
       (the `Prediction` with q replaced by the moment-matched `CorrelatedQ` of the weighted
@@ -45,7 +60,10 @@ def reweight_predictions(pred: Prediction, windows: np.ndarray, noise: np.ndarra
       means, (M,) k̂: NaN for windows without peaks).
     """
     num_peaks = np.asarray(pred.num_peaks)
-    weighted = importance_weights(pred.q, num_peaks, windows, noise, trained.config, key)
+    target = windows if points is None else target_points(
+        points, np.zeros(len(windows)) if deviation_sd is None else deviation_sd,
+        windows.shape[-1], trained.config.model.baseline_degree, lam)
+    weighted = importance_weights(pred.q, num_peaks, target, noise, trained.config, key)
     mask = slot_mask(num_peaks, trained.k_max)
     draws = jax.tree.map(lambda a: jnp.asarray(np.nan_to_num(np.swapaxes(a, 0, 1), nan=1.0)),
                          weighted.draws)  # (S, M, P)
@@ -65,3 +83,17 @@ def reweight_predictions(pred: Prediction, windows: np.ndarray, noise: np.ndarra
     log_lik = log_likelihood(residual, 0.0, np.asarray(noise, np.float64))
     return pred._replace(q=q, fitted=fitted, log_lik=log_lik), weighted.khat
 
+
+def target_points(points: WindowPoints, deviation_sd: np.ndarray, num_points: int,
+                  degree: int, lam: float) -> PointData:
+    """The windows' data points as the exactness step's target (`PointData`, fields
+    (M, ...)), padded to W points each (`points_bucket` of the largest)."""
+    size = max(points_bucket(int(points.counts.max(initial=1)), num_points),
+               points.omega.shape[1])
+    points = points.padded(size)
+    table, share = baseline_modes(num_points, degree, lam)
+    basis, gram = weighted_basis(points.omega, points.weight, table,
+                                 prior_precision(share, deviation_sd, num_points))
+    grouped = bool(points.grouped.any())
+    return PointData(points.omega, points.values, points.weight, basis, gram,
+                     points.half if grouped else None)

@@ -98,7 +98,9 @@ def importance_weights(q, num_peaks: np.ndarray, spectra: np.ndarray, noise: np.
     Args:
       q: the amortized posterior's slots, fields (N, P, ...) (absent slots may hold NaN).
       num_peaks: (N,) K of each spectrum; 0 (or negative) is not sampled.
-      spectra: (N, W) in the model's units; noise: (N,) the noise sd the model assumes.
+      spectra: (N, W) in the model's units, or the windows' data points
+        (`peakflow.core.likelihood.PointData`, fields (N, ...)); noise: (N,) the noise sd
+        the model assumes (unused with data points, whose weights carry it).
       config: the model's configuration (priors, baseline degree).
       key: PRNG key.
       num_samples, rounds, widen, df: as `peakflow.core.importance.adaptive_importance_sample`.
@@ -107,7 +109,7 @@ def importance_weights(q, num_peaks: np.ndarray, spectra: np.ndarray, noise: np.
       `Importance` (PSIS-smoothed).
     """
     q = jax.tree.map(lambda a: np.nan_to_num(np.asarray(a, np.float32), nan=1.0), q)
-    spectra = np.nan_to_num(np.asarray(spectra, np.float32))
+    spectra = jax.tree.map(lambda a: np.nan_to_num(np.asarray(a, np.float32)), spectra)
     noise = np.asarray(noise, np.float32)
     n, slots = np.shape(num_peaks)[0], jax.tree.leaves(q)[0].shape[1]
     draws = [np.full((n, num_samples, slots), np.nan, np.float32) for _ in PARAMETERS]
@@ -121,7 +123,7 @@ def importance_weights(q, num_peaks: np.ndarray, spectra: np.ndarray, noise: np.
             take = functools.partial(_rows, rows=part, size=size)
             take_slots = functools.partial(take, slots=k)
             theta, lw = _sample_chunk(jax.tree.map(take_slots, q), take_slots(present),
-                                      take(spectra), take(noise),
+                                      jax.tree.map(take, spectra), take(noise),
                                       jax.random.fold_in(key, int(part[0])), config,
                                       num_samples, rounds, widen, df)
             for dest, value in zip(draws, theta):  # (S, B, K) → (B, S, K)

@@ -43,3 +43,34 @@ def test_reduced_chi2_inverts_the_log_likelihood():
     want = np.mean((x / noise[:, None]) ** 2, axis=1)
     np.testing.assert_allclose(reduced_chi2(np.asarray(ll), noise, 256), want, rtol=1e-4)
     np.testing.assert_allclose(reduced_chi2(ll, jnp.asarray(noise), 256), want, rtol=1e-4)
+
+
+def test_points_likelihood_is_minus_half_the_marginal_chi2():
+    """`points_log_likelihood` (the exactness step's target on data points) and the
+    refinement's marginal χ² (`marginal_baseline`) are the same quantity."""
+    from peakflow.core.likelihood import PointData, points_log_likelihood
+    from peakflow.core.lineshape import Peaks, mean_profile
+    from peakflow.measured.window_baseline import (
+        baseline_modes,
+        marginal_baseline,
+        prior_precision,
+        weighted_basis,
+    )
+
+    rng = np.random.default_rng(0)
+    omega = np.sort(rng.uniform(0, 63, (1, 80)), axis=1)
+    half = np.full((1, 80), 0.3)
+    weight = rng.uniform(20, 60, (1, 80))
+    values = rng.normal(0, 0.02, (1, 80)) + mean_profile(omega, half, 0.7, 30.0, 4.0, 0.3, xp=np)
+    table, share = baseline_modes(64, 3, 1e3)
+    prior = prior_precision(share, np.array([0.01]), 64)
+    peaks = Peaks(*(np.array([v, 0.2]) for v in (0.6, 29.0, 4.5, 0.5)))
+    mask = np.array([True, False])
+    model = mean_profile(omega, half, 0.6, 29.0, 4.5, 0.5, xp=np)
+    _, chi2, _ = marginal_baseline(omega, values - model, weight, table, prior)
+    basis, gram = weighted_basis(omega, weight, table, prior)
+    with jax.enable_x64(True):
+        data = PointData(*(jnp.asarray(a[0]) for a in (omega, values, weight, basis, gram,
+                                                         half)))
+        got = points_log_likelihood(jax.tree.map(jnp.asarray, peaks), jnp.asarray(mask), data)
+    assert float(got) == pytest.approx(-0.5 * chi2[0], rel=1e-6)

@@ -3,8 +3,8 @@ in window units, per-point weights, padding, and the averaging of very dense dat
 
 import numpy as np
 
-from peakflow.core.lineshape import profile
-from peakflow.measured.points import WindowPoints, peak_model, window_points
+from peakflow.core.lineshape import mean_profile, profile
+from peakflow.measured.points import WindowPoints, window_points
 
 
 def test_points_are_the_data_in_the_window_coordinates():
@@ -39,7 +39,7 @@ def test_dense_data_are_grouped_and_a_group_sees_the_peak_s_mean_over_its_span()
     group = 20000 / 100 * 63 / count                  # points per group, about
     assert np.median(1.0 / points.weight[0, inside]) < 1.2 / np.sqrt(group)
     omega, half = points.omega[0, inside], points.half[0, inside]
-    mean = peak_model(omega, half, 1.0, 31.0, 2.0, 0.4)
+    mean = mean_profile(omega, half, 1.0, 31.0, 2.0, 0.4, xp=np)
     np.testing.assert_allclose(points.values[0, inside], mean, atol=3e-4)  # δ⁴ f⁗ / 135
     at_centre = profile(omega, 1.0, 31.0, 2.0, 0.4, xp=np)
     assert np.max(np.abs(points.values[0, inside] - at_centre)) > 0.005

@@ -8,6 +8,7 @@ from peakflow.core.likelihood import polynomial_basis
 from peakflow.core.lineshape import profile
 from peakflow.experiments.realistic import realistic_spectrum
 from peakflow.measured import fit
+from peakflow.measured.points import WindowPoints
 from peakflow.measured.window_exactness import reweight_predictions
 
 TRUTH = (0.8, 131.3, 5.0, 0.4)  # α, c, γ, η in window units
@@ -30,17 +31,22 @@ def laplace_sds(omega: np.ndarray, degree: int) -> np.ndarray:
     return NOISE * np.sqrt(np.diag(np.linalg.inv(jac.T @ jac)))
 
 
-@pytest.mark.slow  # 10 s; the step also runs in test_fit_with_the_exactness_step
-def test_one_isolated_peak_gets_the_laplace_sds(broad_model):
+@pytest.mark.slow  # 10 s each; the step also runs in test_fit_with_the_exactness_step
+@pytest.mark.parametrize("at_points", [False, True])
+def test_one_isolated_peak_gets_the_laplace_sds(broad_model, at_points):
     """An isolated, well-measured peak's exact posterior is close to Gaussian, so after the
-    exactness step its location and width sds must match the Fisher-information ones."""
+    exactness step its location and width sds must match the Fisher-information ones, with
+    the target on the grid or at the data points (here the same points, the cubic only)."""
     omega = np.arange(broad_model.num_points, dtype=np.float64)
     rng = np.random.default_rng(0)
     window = profile(omega, *TRUTH, xp=np) + NOISE * rng.standard_normal(omega.size)
     windows, noise = window[None].astype(np.float32), np.array([NOISE], np.float32)
     pred = broad_model.predict(windows, noise=noise)
     assert int(pred.num_peaks[0]) == 1
-    new, khat = reweight_predictions(pred, windows, noise, broad_model, jax.random.PRNGKey(0))
+    points = WindowPoints(omega[None], window[None], np.full((1, omega.size), 1 / NOISE),
+                          np.zeros((1, omega.size))) if at_points else None
+    new, khat = reweight_predictions(pred, windows, noise, broad_model, jax.random.PRNGKey(0),
+                                     points, np.zeros(1))
     assert khat.shape == (1,) and khat[0] < 0.7
     want = laplace_sds(omega, broad_model.config.model.baseline_degree)
     got = new.q.sd()
