@@ -29,6 +29,7 @@ MIN_RATIO = 1.25  # the largest fitted sd must exceed the smallest by this facto
 SMOOTH = 5        # points of the moving average that gives each point's level
 CURVED = 3.0      # a block whose smoothed data leave a straight line by more sds holds a peak
 ALPHA = 0.99      # confidence of the slope interval that must exclude zero
+SCREEN = 1.05     # the brightest third's median sd below this × the dimmest third's: white
 
 
 def block_noise(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -39,7 +40,11 @@ def block_noise(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     rows = y[:usable].reshape(-1, BLOCK)
     d2 = np.diff(rows, 2, axis=1)
     deviation = np.abs(d2 - np.median(d2, axis=1, keepdims=True))
-    sd = np.quantile(deviation, QUANTILE, axis=1) / GAUSS_QUANTILE / math.sqrt(6.0)
+    rank = QUANTILE * (deviation.shape[1] - 1)                       # np.quantile, linear
+    low, high = math.floor(rank), math.ceil(rank)
+    ordered = np.partition(deviation, (low, high), axis=1)
+    quartile = ordered[:, low] + (rank - low) * (ordered[:, high] - ordered[:, low])
+    sd = quartile / GAUSS_QUANTILE / math.sqrt(6.0)
     smooth = np.convolve(y, np.ones(SMOOTH) / SMOOTH, mode="same")[:usable].reshape(rows.shape)
     t = np.linspace(-1.0, 1.0, BLOCK)
     line = np.polynomial.polynomial.polyfit(t, smooth.T, 1)           # (2, B)
@@ -63,6 +68,9 @@ def shot_noise_sd(y: np.ndarray, spacing: int = 1) -> np.ndarray | None:
     level, sd = level[flat], sd[flat]
     if level.size < MIN_BLOCKS or not np.all(np.isfinite(sd)) or np.ptp(level) <= 0:
         return None
+    thirds = np.array_split(sd[np.argsort(level)], 3)
+    if np.median(thirds[2]) < SCREEN * np.median(thirds[0]):
+        return None          # the noisiest third is not the brightest: no fit needed
     slope, intercept, low, _ = theilslopes(sd ** 2, level, alpha=ALPHA)
     if not low > 0:
         return None
