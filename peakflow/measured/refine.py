@@ -123,12 +123,17 @@ def _window(omega, values, weight, half, table, prior) -> Window:
     return Window(omega, values, weight, basis, gram, half)
 
 
-def _residual(u: jax.Array, mask: jax.Array, win: Window) -> jax.Array:
-    """(P,) the window's points minus its masked peaks u (K, 4), in noise sds."""
+def _curves(u: jax.Array, win: Window) -> jax.Array:
+    """(K, P) each peak u (K, 4) as the window's points see it (`mean_profile`)."""
     model = lambda v: mean_profile(win.omega, 0.0 if win.half is None else win.half,
                                  jnp.exp(v[0]), v[1], jnp.exp(v[2]), jax.nn.sigmoid(v[3]),
                                  jnp, win.half is not None)
-    each = jax.vmap(model)(u)
+    return jax.vmap(model)(u)
+
+
+def _residual(u: jax.Array, mask: jax.Array, win: Window) -> jax.Array:
+    """(P,) the window's points minus its masked peaks u (K, 4), in noise sds."""
+    each = _curves(u, win)
     return (win.values - jnp.sum(jnp.where(mask[:, None], each, 0.0), 0)) * win.weight
 
 
@@ -172,15 +177,13 @@ def _levenberg_marquardt(u, mask, win: Window, num_points: int, steps: int):
     return u, chi2
 
 
-def _evidence(u, mask, win: Window) -> tuple[jax.Array, jax.Array]:
+def _evidence(u, mask, win: Window, hess: jax.Array) -> tuple[jax.Array, jax.Array]:
     """((K,) the Laplace sd of each peak's log α, its neighbours marginalised; (K,) the χ²
-    its own curve carries, Σ (peak / noise)²)."""
-    _, hess, _ = _normal_equations(u, mask, win)
+    its own curve carries, Σ (peak / noise)²), given JᵀMJ (4K, 4K) at u."""
     inactive = jnp.repeat(~mask, 4).astype(u.dtype)
     cov = jnp.linalg.inv(hess + jnp.diag(inactive + 1e-9 * (jnp.diagonal(hess) + 1.0)))
     sd = jnp.sqrt(jnp.maximum(jnp.diagonal(cov)[0::4], 0.0))
-    curves = jax.vmap(peak_jacobian, (None, 0, None))(win.omega, u, win.half)[..., 0]
-    return sd, jnp.sum((curves * win.weight) ** 2, axis=1)
+    return sd, jnp.sum((_curves(u, win) * win.weight) ** 2, axis=1)
 
 
 def _candidate(u, mask, win: Window, by_energy: jax.Array) -> jax.Array:
@@ -189,18 +192,18 @@ def _candidate(u, mask, win: Window, by_energy: jax.Array) -> jax.Array:
     (the least the data would miss). A shoulder split off a broad peak can be as
     undetermined as the peak itself (the pair trade height); the energy picks the shoulder
     there."""
-    sd, energy = _evidence(u, mask, win)
+    sd, energy = _evidence(u, mask, win, _normal_equations(u, mask, win)[1])
     usable = mask & jnp.isfinite(sd)
     return jnp.where(by_energy, jnp.argmin(jnp.where(usable, energy, jnp.inf)),
                      jnp.argmax(jnp.where(usable, sd, -1.0)))
 
 
-def _has_weak_peak(u, mask, win: Window) -> jax.Array:
+def _has_weak_peak(u, mask, win: Window, hess: jax.Array) -> jax.Array:
     """() whether some peak could be dropped: its Wald χ² (1 / sd(log α)²) or its curve's
     χ² is below `SURE` × `PENALTY`. Removing a peak raises χ² by about the smaller of the
     two (the first with the others refitted, the second without), so where every peak is
-    above, no removal can stand and none is tried."""
-    sd, energy = _evidence(u, mask, win)
+    above, no removal can stand and none is tried. `hess`: JᵀMJ at u."""
+    sd, energy = _evidence(u, mask, win, hess)
     wald = 1.0 / jnp.maximum(sd * sd, 1e-300)
     return jnp.any(mask & (jnp.minimum(wald, energy) < SURE * PENALTY))
 
@@ -243,8 +246,8 @@ def _compiled(num_points: int, degree: int, lam: float, grouped: bool):
     def first(u, mask, omega, values, weight, half, prior):
         win = _window(omega, values, weight, half if grouped else None, table, prior)
         u, chi2 = _levenberg_marquardt(u, mask, win, num_points, ITERATIONS)
-        return (u, mask, chi2, _has_weak_peak(u, mask, win),
-                _normal_equations(u, mask, win)[1])
+        hess = _normal_equations(u, mask, win)[1]
+        return u, mask, chi2, _has_weak_peak(u, mask, win, hess), hess
 
     def more(u, mask, chi2, omega, values, weight, half, prior):
         win = _window(omega, values, weight, half if grouped else None, table, prior)
