@@ -160,8 +160,7 @@ class CorrelatedQ(NamedTuple):
         else:
             eps = rng.standard_normal((num,) + loc.shape)
             u = loc + (tril @ eps[..., None])[..., 0]
-        return Peaks(np.exp(u[..., 0]), u[..., 1], np.exp(u[..., 2]),
-                     1.0 / (1.0 + np.exp(-u[..., 3])))
+        return peaks_of(u)
 
     def log_prob(self, peaks: Peaks) -> jax.Array:
         """(...,) log q(θ); η is clipped to [EPS, 1 - EPS] (α and γ must be positive)."""
@@ -215,6 +214,11 @@ class CorrelatedQ(NamedTuple):
     def widen(self, factor: float) -> "CorrelatedQ":
         """The family with u's covariance scaled by factor² (same correlations)."""
         return self._replace(scale_tril=self.scale_tril * factor)
+
+
+def peaks_of(u: np.ndarray) -> Peaks:
+    """u (..., 4) = (log α, c, log γ, logit η) as `Peaks` with fields (...,), on the host."""
+    return Peaks(np.exp(u[..., 0]), u[..., 1], np.exp(u[..., 2]), 1.0 / (1.0 + np.exp(-u[..., 3])))
 
 
 def whitened(eps: np.ndarray) -> np.ndarray:

@@ -264,7 +264,8 @@ def assemble_many(prepared: list[Prepared], batch: WindowBatch, trained: Trained
     derived = derived_sds(chosen_q, scale, step, np.random.default_rng(options[0].seed))
     origin = np.concatenate([p.grid[0] + p.starts[win] * (p.grid[1] - p.grid[0])
                              for p, (win, _) in zip(prepared, chosen)])
-    every_draw = PeakDraws(q=chosen_q, origin=origin, grid_step=step, y_scale=scale)
+    every_draw = PeakDraws(q=chosen_q, origin=origin, grid_step=step, y_scale=scale,
+                           slot=slots)
     bounds = np.cumsum([0] + [win.size for win, _ in chosen])
     fits = []
     for i, (prep, pred, name, khat) in enumerate(zip(prepared, preds, names, khats)):
@@ -275,13 +276,25 @@ def assemble_many(prepared: list[Prepared], batch: WindowBatch, trained: Trained
                                khat)
         on_grid = prep.baseline + blend(prep, polynomials[offsets[i]:offsets[i + 1]])
         baseline = np.interp(prep.x, prep.grid, on_grid)
-        draws = every_draw.take(np.arange(bounds[i], bounds[i + 1]))
+        draws = _with_joint(every_draw.take(np.arange(bounds[i], bounds[i + 1])), win,
+                            batch.joint, offsets[i], offsets[i + 1])
         fit = SpectrumFit(peaks=peaks, windows=windows, x=prep.x, y=prep.y, baseline=baseline,
                           fitted=baseline, noise=prep.noise,
                           grid_step=float(prep.grid[1] - prep.grid[0]), unexplained=False,
                           name=name, spikes=prep.spikes, draws=draws)
         fits.append(with_misfit(replace(fit, fitted=baseline + fit.components().sum(axis=0))))
     return fits
+
+
+def _with_joint(draws: PeakDraws, window: np.ndarray, joint: np.ndarray | None, lo: int,
+                hi: int) -> PeakDraws:
+    """One spectrum's draws with its windows' joint correlations (rows `lo`:`hi` of the
+    batch's `joint`): its peaks of a refined window (`window` (P,)) drawn jointly."""
+    if joint is None:
+        return replace(draws, slot=None)
+    own = joint[lo:hi]
+    refined = np.isfinite(own[:, 0, 0])
+    return replace(draws, joint=own, group=np.where(refined[window], window, -1))
 
 
 def with_misfit(fit: SpectrumFit) -> SpectrumFit:

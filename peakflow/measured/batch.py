@@ -29,6 +29,9 @@ class WindowBatch:
         ``offsets[i]:offsets[i + 1]``.
       pred: their `Prediction` (fields (M, ...); ``fitted`` None) once the policy has run.
       khat: (M,) Pareto k̂ of the exactness step; NaN where it did not run or found no peaks.
+      joint: (M, 4K, 4K) the correlations between all coordinates of all peak slots of each
+        refined window (`peakflow.measured.laplace.joint_correlation`); NaN for the windows
+        whose peaks are independent (not refined); None before the refinement.
     """
 
     values: np.ndarray
@@ -38,6 +41,7 @@ class WindowBatch:
     counts: np.ndarray
     pred: Prediction | None = None
     khat: np.ndarray | None = None
+    joint: np.ndarray | None = None
 
     @classmethod
     def of(cls, prepared: Sequence[Prepared]) -> WindowBatch:
@@ -67,10 +71,11 @@ class WindowBatch:
         return (jax.tree.map(lambda a: np.asarray(a)[rows], self.pred), self.values[rows],
                 self.noise[rows])
 
-    def with_rows(self, rows: np.ndarray, pred: Prediction,
-                  khat: np.ndarray | None = None) -> WindowBatch:
-        """The batch with the prediction (and k̂) of `rows` replaced; the whole prediction
-        takes the wider dtype of the two (rows not replaced keep their values exactly)."""
+    def with_rows(self, rows: np.ndarray, pred: Prediction, khat: np.ndarray | None = None,
+                  joint: np.ndarray | None = None) -> WindowBatch:
+        """The batch with the prediction (and k̂, and the joint correlations) of `rows`
+        replaced; the whole prediction takes the wider dtype of the two (rows not replaced
+        keep their values exactly)."""
         def put(whole: Any, new: Any) -> np.ndarray:
             new = np.asarray(new)
             out = np.asarray(whole).astype(np.result_type(np.asarray(whole).dtype, new.dtype))
@@ -80,9 +85,14 @@ class WindowBatch:
         pred = pred._replace(fitted=None)
         whole = rows.size == self.values.shape[0]  # (q may change family: nothing to merge)
         merged = pred if whole else jax.tree.map(put, self.pred, pred)
-        if khat is None:
-            return replace(self, pred=merged)
-        return replace(self, pred=merged, khat=put(self.khat, khat))
+        out = replace(self, pred=merged)
+        if khat is not None:
+            out = replace(out, khat=put(self.khat, khat))
+        if joint is not None:
+            every = (np.full((self.values.shape[0],) + joint.shape[1:], np.nan, np.float32)
+                     if self.joint is None else self.joint)
+            out = replace(out, joint=put(every, joint))
+        return out
 
     def split(self, tree: Any) -> list:
         """A pytree with leading axis M → one pytree per spectrum."""

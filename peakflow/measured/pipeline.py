@@ -290,9 +290,10 @@ def refine_windows(trained: TrainedModel, batch: WindowBatch, spectra: np.ndarra
         return batch
     pred = batch.take(rows)[0]
     model = trained.config.model
-    return batch.with_rows(rows, refine_predictions(
+    refined, joint = refine_predictions(
         pred, batch.points.take(rows), batch.deviation_sd[rows], trained.num_points,
-        model.baseline_degree, lam, heads_sd_bounds(model.heads)))
+        model.baseline_degree, lam, heads_sd_bounds(model.heads))
+    return batch.with_rows(rows, refined, joint=joint)
 
 
 def reweight_windows(trained: TrainedModel, batch: WindowBatch, spectra: np.ndarray,

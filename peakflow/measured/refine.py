@@ -276,7 +276,7 @@ def _refine_chunk(programs, u, mask, points: tuple, prior, bucket: int):
 
 def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.ndarray,
                        num_points: int, degree: int, lam: float,
-                       sd_bounds: np.ndarray) -> Prediction:
+                       sd_bounds: np.ndarray) -> tuple[Prediction, np.ndarray]:
     """Every window's peaks refined and pruned, batched by peak-count bucket and number of
     data points (`points_bucket`).
 
@@ -292,7 +292,9 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
     Returns:
       The `Prediction` with each window's kept peaks first in their slots (policy order),
       their q the Laplace approximation, ``num_peaks`` the kept count and ``k_probs`` counting
-      only kept peaks (see the module docstring).
+      only kept peaks (see the module docstring); and (M, 4K, 4K) the correlations between
+      every coordinate of every slot of each window (`laplace.joint_correlation`), in the
+      same slot order.
     """
     if not isinstance(pred.q, CorrelatedQ):
         raise TypeError("refinement needs a model of the correlated family")
@@ -325,10 +327,10 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
             loc[part, :bucket] = u[:n]
             kept[part, :bucket] = mask[:n]
             hessians[part, :4 * bucket, :4 * bucket] = hess[:n]
-    loc, tril = laplace_posterior(loc, hessians, kept, sd_bounds)
+    loc, tril, joint = laplace_posterior(loc, hessians, kept, sd_bounds)
     tril = np.where(kept[..., None, None], tril, np.asarray(pred.q.scale_tril, np.float32))
     return _compact(pred, np.where(kept[..., None], loc, pred.q.loc).astype(np.float32), tril,
-                    kept)
+                    kept, joint)
 
 
 def points_bucket(count: int, num_points: int) -> int:
@@ -337,13 +339,17 @@ def points_bucket(count: int, num_points: int) -> int:
     return bucket_size(count, num_points // 2, halves=False)
 
 
-def _compact(pred: Prediction, loc: np.ndarray, tril: np.ndarray,
-             kept: np.ndarray) -> Prediction:
-    """Kept peaks moved to the first slots; P(K) recomputed over them."""
+def _compact(pred: Prediction, loc: np.ndarray, tril: np.ndarray, kept: np.ndarray,
+             joint: np.ndarray) -> tuple[Prediction, np.ndarray]:
+    """Kept peaks moved to the first slots (and their rows of `joint`); P(K) recomputed over
+    them."""
     count, k_max = kept.shape
     order = np.argsort(~kept, axis=1, kind="stable")         # kept slots first, in order
     loc = np.take_along_axis(loc, order[..., None], axis=1)
     tril = np.take_along_axis(tril, order[..., None, None], axis=1)
+    coords = (4 * order[..., None] + np.arange(4)).reshape(count, 4 * k_max)
+    joint = np.take_along_axis(np.take_along_axis(joint, coords[:, :, None], axis=1),
+                               coords[:, None, :], axis=2)
     num_peaks = kept.sum(axis=1)
     survival = 1.0 - np.cumsum(pred.k_probs, axis=1)[:, :-1]  # P(K >= slot + 1)
     survival = np.where(np.arange(k_max)[None] < num_peaks[:, None],
@@ -351,7 +357,7 @@ def _compact(pred: Prediction, loc: np.ndarray, tril: np.ndarray,
     upper = np.concatenate([np.ones((count, 1)), survival], axis=1)
     k_probs = np.clip(upper - np.concatenate([survival, np.zeros((count, 1))], axis=1), 0, 1)
     return pred._replace(q=CorrelatedQ(loc, tril), num_peaks=num_peaks.astype(np.int32),
-                         k_probs=k_probs.astype(np.float32))
+                         k_probs=k_probs.astype(np.float32)), joint
 
 
 def heads_sd_bounds(heads) -> np.ndarray:

@@ -46,7 +46,7 @@ def _refine(window: np.ndarray, pred: Prediction, broad_model, omega: np.ndarray
                           np.full(window.shape, 1.0 / NOISE), np.zeros(window.shape))
     heads = broad_model.config.model.heads
     return refine_predictions(pred, points, np.full(1, deviation_sd), W, 3, 1e5,
-                              heads_sd_bounds(heads))
+                              heads_sd_bounds(heads))[0]
 
 
 def test_a_perturbed_start_is_refined_to_the_truth(broad_model):
