@@ -42,9 +42,10 @@ class BandTable(Columns):
     """The bands of one spectrum, sorted by location; each field (B,).
 
     ``location`` (the summed shape's centroid), ``maximum`` (where it is highest), ``fwhm`` in
-    x units, ``height`` (its maximum) in y units, ``area`` in x·y units, each with its sd in ``<name>_sd``; ``probability``: the
-    largest existence probability of its components; ``components``: how many peaks it holds;
-    ``members``: (B,) object array, each the indices of its peaks in the fit's `PeakTable`.
+    x units, ``height`` (its maximum) in y units, ``area`` in x·y units, each with its sd in
+    ``<name>_sd``; ``probability``: the largest existence probability of its components;
+    ``components``: how many peaks it holds; ``members``: (B,) object array, each the indices
+    of its peaks in the fit's `PeakTable`.
     """
 
     location: np.ndarray
