@@ -41,12 +41,14 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from peakflow.io import Spectrum, SpectrumFileError, read_spectrum
     from peakflow.map_io import read_map
     from peakflow.measured import (
+        BandTable,
         Calibration,
         FitOptions,
         PeakTable,
         SpectrumFit,
         WindowTable,
         band_maps,
+        bands_to_dataframe,
         calibrate,
         fit,
         fit_many,
@@ -63,6 +65,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     )
 
 _EXPORTS = {
+    "BandTable": "peakflow.measured",
     "Calibration": "peakflow.measured",
     "calibrate": "peakflow.measured",
     "CheckReport": "peakflow.runtime",
@@ -79,6 +82,7 @@ _EXPORTS = {
     "TrainedModel": "peakflow.runtime",
     "WindowTable": "peakflow.measured",
     "band_maps": "peakflow.measured",
+    "bands_to_dataframe": "peakflow.measured",
     "check_model": "peakflow.runtime",
     "finetune": "peakflow.reference",
     "fit": "peakflow.measured",
@@ -112,6 +116,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "BandTable",
     "Calibration",
     "calibrate",
     "CheckReport",
@@ -128,6 +133,7 @@ __all__ = [
     "TrainedModel",
     "WindowTable",
     "band_maps",
+    "bands_to_dataframe",
     "check_model",
     "finetune",
     "fit",

@@ -13,11 +13,12 @@
 
 For each file, ``fit`` writes ``<stem>.peaks.csv`` and ``<stem>.peaks.json`` (location, FWHM,
 amplitude, area, Lorentzian fraction and γ, each with its sd, and P(K) of the window that found
-each peak) and, with ``--plot``, ``<stem>.png``; when two inputs share a stem (``a/s.txt``,
-``b/s.txt``), the outputs keep the inputs' folders below their common folder
-(``OUT/a/s.peaks.csv``, ``OUT/b/s.peaks.csv``). ``peaks.csv`` in ``--out`` holds every file's
-peaks in one table with a ``spectrum`` column (and ``peaks.parquet`` when pyarrow is
-installed); with ``--resume`` it holds the files fitted in that run. The files' windows go
+each peak), ``<stem>.bands.csv`` (one row per band: `SpectrumFit.bands`) and, with ``--plot``,
+``<stem>.png``; when two inputs share a stem (``a/s.txt``, ``b/s.txt``), the outputs keep the
+inputs' folders below their common folder (``OUT/a/s.peaks.csv``, ``OUT/b/s.peaks.csv``).
+``peaks.csv`` and ``bands.csv`` in ``--out`` hold every file's peaks and bands in one table
+each with a ``spectrum`` column (and ``peaks.parquet`` when pyarrow is installed); with
+``--resume`` they hold the files fitted in that run (`peakflow.cli_outputs`). The files' windows go
 through the model together, 64 files at a time, with a progress bar. A file that cannot be
 read or fitted is reported on stderr and the others are still written; the exit status is 1
 when any file failed, 2 for bad arguments. Every output is written to a temporary name and
@@ -49,13 +50,13 @@ any model is damaged or its outputs differ from the stored ones.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 from pathlib import Path
 
 from tqdm import tqdm
 
+from peakflow.cli_outputs import output_stems, outputs, write_combined, write_fit
 from peakflow.config import BASELINE_METHODS
 from peakflow.extras import require
 from peakflow.io import SpectrumFileError, atomic_write, read_spectrum
@@ -129,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the spectral axis (text or .npy) when FILE has none (.npy)")
     maps.add_argument("--plot", action="store_true", help="also write a page of band images")
     maps.add_argument("--variable", default="area",
-                      choices=["area", "amplitude", "location", "fwhm", "lorentzian"],
+                      choices=["area", "amplitude", "location", "fwhm", "components"],
                       help="what the band images show (default area)")
     maps.add_argument("--max-peaks", type=int, default=32, help="peak slots per pixel")
     maps.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -179,49 +180,12 @@ def _column(value: str | None) -> str | int | None:
     return int(value) if value is not None and value.lstrip("-").isdigit() else value
 
 
-def output_stems(files: list[str]) -> dict[str, Path]:
-    """Each input's output stem below ``--out``: its file stem, or, when two inputs share a
-    stem, its path below the inputs' common folder without the suffix."""
-    stems = [Path(f).stem for f in files]
-    if len(set(stems)) == len(stems):
-        return {f: Path(s) for f, s in zip(files, stems)}
-    absolute = [Path(f).resolve() for f in files]
-    common = Path(os.path.commonpath([p.parent for p in absolute]))
-    return {f: p.relative_to(common).with_suffix("") for f, p in zip(files, absolute)}
-
-
-def _outputs(stem: Path, out: Path, plot: bool) -> list[Path]:
-    """The files `peakflow fit` writes for an input: table, JSON (and figure)."""
-    base = out / stem
-    return [base.with_name(f"{base.name}.peaks.csv"), base.with_name(f"{base.name}.peaks.json")] \
-        + ([base.with_name(f"{base.name}.png")] if plot else [])
-
-
-def _write(fit, stem: Path, out: Path, plot: bool) -> list[Path]:
-    """Writes a fit's outputs, each to a temporary name renamed when complete (the JSON
-    last, so a rerun with ``--resume`` treats a file as finished only when all are there)."""
-    paths = _outputs(stem, out, plot)
-    paths[0].parent.mkdir(parents=True, exist_ok=True)
-    fit.write_csv(paths[0])
-    if plot:
-        import matplotlib.pyplot as plt
-
-        from peakflow.plotting import plot_spectrum_fit
-
-        figure = plot_spectrum_fit(fit, title=f"{Path(fit.name).name}: {fit.num_peaks} peak(s)")
-        with atomic_write(paths[2]) as temporary:
-            figure.savefig(temporary, dpi=120)
-        plt.close(figure)
-    fit.write_json(paths[1])
-    return paths
-
-
 def run_fit(args: argparse.Namespace) -> int:
     """Reads, fits and writes every file; returns the exit status."""
     args.out.mkdir(parents=True, exist_ok=True)
     stems = output_stems(args.files)
     todo = [path for path in args.files if not (
-        args.resume and all(p.is_file() for p in _outputs(stems[path], args.out, args.plot)))]
+        args.resume and all(p.is_file() for p in outputs(stems[path], args.out, args.plot)))]
     if len(todo) < len(args.files) and not args.quiet:
         print(f"--resume: {len(args.files) - len(todo)} file(s) already done, skipped",
               file=sys.stderr)
@@ -243,7 +207,7 @@ def run_fit(args: argparse.Namespace) -> int:
             failures[fit.name] = fit.error
             continue
         try:
-            _write(fit, stems[fit.name], args.out, args.plot)
+            write_fit(fit, stems[fit.name], args.out, args.plot)
         except OSError as err:
             failures[fit.name] = f"cannot write results: {err}"
             continue
@@ -253,7 +217,7 @@ def run_fit(args: argparse.Namespace) -> int:
             chosen = f"  [{fit.meta['columns_chosen']}]" if "columns_chosen" in fit.meta else ""
             tqdm.write(f"{fit.name}: {fit.num_peaks} peak(s){flag}{chosen}")
     if written:
-        _write_combined(written, args.out)
+        write_combined(written, args.out)
     for path, problem in failures.items():
         print(f"peakflow: {path}: {problem}", file=sys.stderr)
     if not args.quiet:
@@ -282,21 +246,6 @@ def _fit_groups(spectra: list, names: list[str], args: argparse.Namespace) -> li
                              options=options)
             bar.update(len(spectra[lo:lo + GROUP]))
     return fits
-
-
-def _write_combined(fits: list, out: Path) -> None:
-    """Every fit's peaks in one table, ``peaks.csv`` (and ``peaks.parquet`` with pyarrow)."""
-    from peakflow.measured import fits_to_dataframe
-
-    table = fits_to_dataframe(fits)
-    with atomic_write(out / "peaks.csv") as temporary:
-        table.to_csv(temporary, index=False)
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        return
-    with atomic_write(out / "peaks.parquet") as temporary:
-        table.to_parquet(temporary, index=False)
 
 
 def run_map(args: argparse.Namespace) -> int:

@@ -116,8 +116,8 @@ def plot_spectrum_fit(fit, key: jax.Array | None = None, title: str | None = Non
     """Figure of a measured spectrum's fit (`peakflow.SpectrumFit`).
 
     Top: data, baseline, fit with its 95 % band, each component (on the baseline) with its
-    centre's ±2 sd, windows flagged as unexplained shaded red. Bottom: residual with ±2 noise
-    sd.
+    centre's ±2 sd, each band of several components (`SpectrumFit.bands`) as their sum,
+    windows flagged as unexplained shaded red. Bottom: residual with ±2 noise sd.
 
     Args:
       key: PRNG key for the band (default PRNGKey(0)).
@@ -144,7 +144,8 @@ def plot_spectrum_fit(fit, key: jax.Array | None = None, title: str | None = Non
             for panel in (top, bottom):
                 if panel is not None:
                     panel.axvspan(start, stop, color="red", alpha=0.06)
-    top.set_title(title or f"{fit.name or 'spectrum'}: {fit.num_peaks} peak(s)"
+    top.set_title(title or f"{fit.name or 'spectrum'}: {fit.num_peaks} peak(s), "
+                  f"{len(fit.bands)} band(s)"
                   + ("  (red: windows not explained)" if fit.unexplained else ""))
     top.legend(loc="upper right", fontsize=8)
     top.set_ylabel(ylabel or fit.meta.get("y_label") or "intensity")
@@ -179,6 +180,23 @@ def _draw_peaks(top: Axes, fit, shown: np.ndarray, max_components: int) -> None:
                  label="components" if n == 0 else None)
         centre, sd = p.location[i], p.location_sd[i]
         top.axvspan(centre - 2 * sd, centre + 2 * sd, color="C1", alpha=0.25)
+    _draw_bands(top, fit, components, shown)
+
+
+def _draw_bands(top: Axes, fit, components: np.ndarray, shown: np.ndarray) -> None:
+    """Each band of several shown components (`SpectrumFit.bands`): their sum as a solid
+    curve on the baseline, and a mark at its maximum."""
+    drawn = 0
+    for members in fit.bands.members:
+        members = np.intersect1d(members, shown)
+        if members.size < 2:
+            continue
+        curve = fit.baseline + components[members].sum(axis=0)
+        top.plot(fit.x, curve, "-", lw=1.0, color="C3", alpha=0.8,
+                 label="bands of several components" if drawn == 0 else None)
+        top_point = int(np.argmax(curve - fit.baseline))
+        top.plot(fit.x[top_point], curve[top_point], "v", color="C3", ms=4)
+        drawn += 1
 
 
 def plot_band_maps(bands, variable: str = "area", columns: int = 4) -> plt.Figure:

@@ -34,6 +34,13 @@ def test_cli_writes_tables_and_plots_and_reports_bad_files(tmp_path, capsys):
         assert len(rows) == summary["num_peaks"] > 5
         assert {"location", "location_sd", "fwhm", "fwhm_sd", "amplitude", "area", "area_sd",
                 "lorentzian", "lorentzian_sd", "window_p_k0"} <= set(rows[0])
+        with open(out / f"{stem}.bands.csv") as handle:
+            bands = list(csv.DictReader(handle))
+        assert len(bands) == summary["num_bands"] == len(summary["bands"]) > 5
+        members = sorted(int(m) for b in bands for m in b["members"].split(";"))
+        assert members == list(range(len(rows)))           # every peak in exactly one band
+    with open(out / "bands.csv") as handle:
+        assert {r["spectrum"] for r in csv.DictReader(handle)} == {str(good), str(comma)}
     tables = [np.loadtxt(out / f"{stem}.peaks.csv", delimiter=",", skiprows=1)
               for stem in ("good", "comma")]  # the same data, written with 6 decimals
     np.testing.assert_allclose(tables[0], tables[1], rtol=1e-3, atol=1e-3)

@@ -25,8 +25,8 @@ LAYERS = {
     "extras": [],
     "map_io": ["io", "extras"],
 }
-TOP = ("cli", "plotting", "metrics", "reliability", "reference", "experiments", "__init__",
-       "__main__")
+TOP = ("cli", "cli_outputs", "plotting", "metrics", "reliability", "reference", "experiments",
+       "__init__", "__main__")
 
 
 def imports() -> dict[str, set[str]]:

@@ -5,9 +5,12 @@
 References: NIST StRD Gauss1-3 certified centres and FWHM (``reference_peaks.json``); LaB6
 Cu K-alpha1/K-alpha2 doublet positions from Bragg's law (``reference_peaks.json``); RRUFF IR
 band positions as listed in the data folder's README (quartz 453, 694, 777/797, 1059, 1163;
-calcite 712, 872, ~1394, 1795, 2515; corundum 445, 494, 555, 592, 636 cm-1). For each
+calcite 712, 872, ~1394, 1795, 2515; corundum 445, 494, 555, 592, 636 cm-1); the Renishaw
+polystyrene Raman spectrum against the ASTM E1840 shifts (`peakflow.standards`). For each
 reference the nearest found peak is reported with its ±sd; a doublet counts as resolved when
-its two lines are matched to two different found peaks.
+its two lines are matched to two different found peaks. Bands (`SpectrumFit.bands`): per
+reference, whether a band's half-maximum extent holds it (``in_band``) and how many bands
+have their maximum within their FWHM of it (``bands_near``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 
 from peakflow.io import read_spectrum
 from peakflow.measured import SpectrumFit, fit_many
+from peakflow.standards import standard_lines
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 RRUFF_BANDS = {
@@ -45,6 +49,9 @@ def references(data: Path) -> dict[str, list[tuple[str, float]]]:
     for path in sorted((data / "rruff_ir").glob("*.txt")):
         mineral = path.name.split("__")[0]
         refs[f"rruff_ir/{path.name}"] = [(f"{v} cm-1", float(v)) for v in RRUFF_BANDS[mineral]]
+    for path in sorted((data / "raman_polystyrene").glob("*.txt")):
+        refs[f"raman_polystyrene/{path.name}"] = [
+            (f"{v:g} cm-1", float(v)) for v in standard_lines("polystyrene").position]
     return refs
 
 
@@ -66,6 +73,9 @@ def report(fit: SpectrumFit, refs: list[tuple[str, float]]) -> list[dict]:
             row.update(found=float(p.location[i]), sd=float(p.location_sd[i]),
                        error=float(p.location[i] - position), fwhm=float(p.fwhm[i]),
                        index=i)
+        b = fit.bands
+        row.update(in_band=bool(np.any(np.abs(b.maximum - position) <= 0.5 * b.fwhm)),
+                   bands_near=int(np.sum(np.abs(b.maximum - position) <= b.fwhm)))
         rows.append(row)
     return rows
 
@@ -82,20 +92,21 @@ def doublets_resolved(rows: list[dict], tolerance: float) -> tuple[int, int]:
 
 def markdown(summary: dict) -> str:
     """A compact Markdown table of every file's references and nearest found peaks."""
-    lines = ["| file | peaks found | reference | nearest found ± sd | error |",
-             "| --- | --- | --- | --- | --- |"]
+    lines = ["| file | found | reference | nearest peak ± sd | error | in a band | bands near |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, entry in summary.items():
         if not isinstance(entry, dict):
             continue
         label = Path(name).name.split("__Infrared")[0]
-        count = f"{entry['num_peaks']}"
+        count = f"{entry['num_peaks']} peaks, {entry['num_bands']} bands"
         if "doublets_resolved" in entry:
             count += " ({} of {} doublets resolved)".format(*entry["doublets_resolved"])
         for j, row in enumerate(entry["references"]):
             found = f"{row['found']:.5g} ± {row['sd']:.2g}" if "found" in row else "–"
             error = f"{row['error']:+.3g}" if "found" in row else ""
             lines.append(f"| {label if j == 0 else ''} | {count if j == 0 else ''} | "
-                         f"{row['reference']} ({row['x']:g}) | {found} | {error} |")
+                         f"{row['reference']} ({row['x']:g}) | {found} | {error} | "
+                         f"{'yes' if row['in_band'] else 'no'} | {row['bands_near']} |")
     return "\n".join(lines) + "\n"
 
 
@@ -118,9 +129,14 @@ def main(argv: list[str] | None = None) -> None:
     summary = {}
     for name, fit in zip(names, fits):
         rows = report(fit, refs[name])
-        summary[name] = {"num_peaks": fit.num_peaks, "unexplained": fit.unexplained,
-                         "grid_step": fit.grid_step, "noise": fit.noise, "references": rows}
-        print(f"\n{name}: {fit.num_peaks} peaks found, grid step {fit.grid_step:.4g}, "
+        summary[name] = {"num_peaks": fit.num_peaks, "num_bands": len(fit.bands),
+                         "unexplained": fit.unexplained, "grid_step": fit.grid_step,
+                         "noise": fit.noise, "references": rows,
+                         "references_in_a_band": float(np.mean([r["in_band"] for r in rows])),
+                         "bands_per_reference": float(np.mean([r["bands_near"]
+                                                                for r in rows]))}
+        print(f"\n{name}: {fit.num_peaks} peaks in {len(fit.bands)} bands found, grid step "
+              f"{fit.grid_step:.4g}, "
               f"{fit.windows.start.size} window(s)"
               + (", some windows unexplained" if fit.unexplained else ""))
         print(f"  {'reference':>16} {'x':>10} {'nearest found':>22} {'error':>9} {'FWHM':>9}")
@@ -128,7 +144,8 @@ def main(argv: list[str] | None = None) -> None:
             found = f"{r['found']:.5g} ± {r['sd']:.2g}" if "found" in r else "-"
             err = f"{r['error']:+.3g}" if "found" in r else ""
             fw = f"{r['fwhm']:.3g}" if "found" in r else ""
-            print(f"  {r['reference']:>16} {r['x']:>10.5g} {found:>22} {err:>9} {fw:>9}")
+            print(f"  {r['reference']:>16} {r['x']:>10.5g} {found:>22} {err:>9} {fw:>9}"
+                  f"  in a band: {r['in_band']}, bands near: {r['bands_near']}")
         if name.startswith("xrd"):
             resolved, total = doublets_resolved(rows, tolerance=0.02)
             summary[name]["doublets_resolved"] = [resolved, total]

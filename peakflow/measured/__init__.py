@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from peakflow.measured.bands import BandTable, bands_to_dataframe
 from peakflow.measured.calibrate import calibrate
 from peakflow.measured.calibration import Calibration
 from peakflow.measured.options import FitOptions
@@ -31,5 +32,6 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'peakflow.measured' has no attribute {name!r}")
 
 
-__all__ = ["Calibration", "FitOptions", "PeakTable", "SpectrumFit", "WindowTable", "band_maps",
-           "calibrate", "fit", "fit_many", "fit_map", "fits_to_dataframe"]
+__all__ = ["BandTable", "Calibration", "FitOptions", "PeakTable", "SpectrumFit", "WindowTable",
+           "band_maps", "bands_to_dataframe", "calibrate", "fit", "fit_many", "fit_map",
+           "fits_to_dataframe"]

@@ -6,11 +6,18 @@ companions beside it; each is a real part of the fit (the residual needs it) but
 its own. `band_labels` groups a spectrum's peaks into bands and `band_table` reports each band
 as the summed shape of its components:
 
-* **grouping**: two components belong to one band when their heights trade off (the
-  posterior correlation of their heights below `TRADE`: the data fix their sum, not the
-  split) or when they are closer than `REACH` × the larger FWHM and their summed curve has no
-  dip between them (no second maximum: nothing a spectroscopist would call two bands); bands
-  are the connected groups (single-linkage), numbered in order of location.
+* **grouping**: two components of similar widths (within a factor `WIDTH_RATIO`) belong to
+  one band when their heights trade off (the posterior correlation of their heights below
+  `TRADE`, within one larger FWHM of each other: the data fix their sum, not the split) or
+  when they are closer than `REACH` × the larger FWHM and their summed curve has no dip
+  between them (no second maximum: nothing a spectroscopist would call two bands); bands are
+  the connected groups (single-linkage), numbered in order of location. A component much
+  broader than its neighbours (a part of the background, or a broad band under narrow ones)
+  links to none of them: through it single linkage would chain a whole spectrum into one
+  band. Measured on fragments of split pseudo-Voigt bands
+  (`peakflow.experiments.asymmetric`) against pairs of true peaks closer than 2 FWHM (the
+  realistic and harsh sets), 30 spectra each: 95 % of the fragment pairs and 5 % of the true
+  pairs are linked.
 * **summed shape**: a band's ``location`` is the centroid of the summed shape over its
   extent (each component ± `EXTENT` FWHM: a single component's centroid is its centre),
   ``height`` its maximum, ``fwhm`` the width at half that maximum, ``area`` the sum of the
@@ -23,15 +30,21 @@ as the summed shape of its components:
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
 from peakflow.core.lineshape import Peaks, area, profile
-from peakflow.measured.results import Columns, PeakDraws, PeakTable
+from peakflow.measured.table import Columns
 
-TRADE = -0.6     # components whose heights correlate below this are one band
-REACH = 0.8      # components closer than this many (larger) FWHMs ...
-DIP = 0.02       # ... are one band unless their sum dips by this share of the lower top
+# a fit's `peakflow.measured.results.PeakTable` and `PeakDraws` (results imports this module)
+PeakTable = Any
+PeakDraws = Any
+
+TRADE = -0.6     # components within 1 (larger) FWHM whose heights correlate below this ...
+REACH = 0.8      # ... or closer than this many (larger) FWHMs ...
+DIP = 0.02       # ... whose sum does not dip by this share of the lower top are one band,
+WIDTH_RATIO = 3.0  # unless one is more than this many times broader (a background's part)
 EXTENT = 3.0     # a band's curve is evaluated over each component ± this many FWHMs
 SAMPLES = 256    # points across a band's extent
 NUM_DRAWS = 256  # joint draws behind a band's sds
@@ -90,16 +103,17 @@ def _pair_has_dip(peaks: PeakTable, i: int, j: int) -> bool:
     return bool(total.min() < (1.0 - DIP) * low)
 
 
-def height_correlation(draws: PeakDraws | None, num: int = NUM_DRAWS) -> np.ndarray | None:
-    """(P, P) the posterior correlation of the peaks' heights from joint draws (`draws`);
-    None without draws."""
-    if draws is None or not np.size(draws.origin):
+def height_correlation(draws: PeakDraws | None) -> np.ndarray | None:
+    """(P, P) the posterior correlation of the peaks' log-heights: from their windows' joint
+    Laplace correlations (`PeakDraws.joint`) for peaks refined in one window, 0 between
+    others; None without joint draws."""
+    if draws is None or draws.joint is None or draws.group is None or draws.slot is None:
         return None
-    heights = draws.sample(np.random.default_rng(0), num).amplitude
-    if heights.shape[1] < 2:
-        return np.ones((1, 1))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.nan_to_num(np.corrcoef(heights.T), nan=0.0)
+    group, index = draws.group, 4 * draws.slot
+    corr = np.asarray(draws.joint, np.float64)[np.maximum(group, 0)[:, None], index[:, None],
+                                               index[None, :]]
+    same = (group[:, None] == group[None, :]) & (group[:, None] >= 0)
+    return np.where(same | np.eye(group.size, dtype=bool), corr, 0.0)
 
 
 def band_labels(peaks: PeakTable, correlation: np.ndarray | None = None) -> np.ndarray:
@@ -122,6 +136,8 @@ def band_labels(peaks: PeakTable, correlation: np.ndarray | None = None) -> np.n
         for j in range(i + 1, count):
             apart = abs(peaks.location[j] - peaks.location[i])
             wide = max(peaks.fwhm[i], peaks.fwhm[j])
+            if wide > WIDTH_RATIO * min(peaks.fwhm[i], peaks.fwhm[j]) or apart >= wide:
+                continue
             trade = correlation is not None and correlation[i, j] < TRADE
             if trade or (apart < REACH * wide and not _pair_has_dip(peaks, i, j)):
                 parent[root(j)] = root(i)
@@ -224,4 +240,27 @@ def band_table(peaks: PeakTable, draws: PeakDraws | None, labels: np.ndarray | N
                for f in fields(BandTable) if f.name != "members"}
     order = np.argsort(columns["location"], kind="stable")
     return BandTable(**columns, members=members).take(order)
+
+
+def band_frame(bands: BandTable, spectrum=None):
+    """The band table as a `pandas.DataFrame`: one row per band, every column, ``members``
+    as the peaks' indices joined by ";", a ``spectrum`` column first."""
+    import pandas as pd
+
+    columns = {f.name: (np.asarray(getattr(bands, f.name)) if f.name != "members" else
+                        [";".join(str(int(m)) for m in row) for row in bands.members])
+               for f in fields(BandTable)}
+    frame = pd.DataFrame(columns)
+    frame.insert(0, "spectrum", spectrum)
+    return frame
+
+
+def bands_to_dataframe(fits: list):
+    """The bands of many fits (`SpectrumFit.bands`) in one `pandas.DataFrame` with a
+    ``spectrum`` column (the fit's name, or its index in `fits`); failed fits add no rows."""
+    import pandas as pd
+
+    frames = [band_frame(f.bands, f.name if f.name is not None else i)
+              for i, f in enumerate(fits)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

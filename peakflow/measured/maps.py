@@ -8,13 +8,16 @@ the same resampling), and fills fixed-size result arrays:
 * per pixel and peak slot (``peak``, up to ``max_peaks``, sorted by location; NaN beyond a
   pixel's peaks): ``location``, ``fwhm``, ``amplitude``, ``area``, ``lorentzian``, ``width``,
   each with ``<name>_sd``, and ``probability`` (that the peak exists);
+* per pixel and band slot (``band_slot``: the pixel's `SpectrumFit.bands`, components the data
+  cannot tell apart as one row): ``band_location``, ``band_height``, ``band_fwhm``,
+  ``band_area``, each with its sd, ``band_probability`` and ``band_components``;
 * per pixel: ``num_peaks``, ``chi2`` (the spectrum's reduced χ² against its noise, edges
   included), ``stretch`` (its worst run of residual in standard errors), ``noise``,
   ``unexplained`` (the residual is far above the noise somewhere), ``truncated`` (more peaks
   than ``max_peaks``; the tallest are kept) and ``error`` ("" or why the pixel could not be
   fitted: one bad pixel never costs the others their results).
 
-`band_maps` then matches peaks across pixels into bands (clusters of locations) and returns
+`band_maps` then matches the pixels' bands across pixels (clusters of locations) and returns
 per-band images of height, location, FWHM and area with their sds — what a mapping user looks
 at. Spatial dimensions and coordinates of an `xarray.DataArray` input are kept.
 """
@@ -38,6 +41,9 @@ from peakflow.measured.results import PEAK_COLUMNS, PeakTable, SpectrumFit
 from peakflow.runtime.trained import show_progress
 
 SLOT_FIELDS = tuple(f for name in PEAK_COLUMNS for f in (name, f"{name}_sd")) + ("probability",)
+BAND_FIELDS = ("location", "location_sd", "height", "height_sd", "fwhm", "fwhm_sd", "area",
+               "area_sd", "probability", "components")
+EVERY_SLOT = SLOT_FIELDS + tuple(f"band_{name}" for name in BAND_FIELDS)  # (B, max_peaks) each
 CHUNK = 256          # pixels per `fit_many` call
 SAMPLE_PIXELS = 256  # pixels averaged to choose the shared grid
 
@@ -172,7 +178,7 @@ def fit_rows(rows: np.ndarray, x: np.ndarray, model: ModelArg, options: FitOptio
       ``{name: (B,)}`` for the per-pixel results (see the module docstring).
     """
     count = rows.shape[0]
-    slots = {name: np.full((count, max_peaks), np.nan, np.float32) for name in SLOT_FIELDS}
+    slots = {name: np.full((count, max_peaks), np.nan, np.float32) for name in EVERY_SLOT}
     pixel = {"num_peaks": np.zeros(count, np.int32), "chi2": np.full(count, np.nan, np.float32),
              "stretch": np.full(count, np.nan, np.float32),
              "noise": np.full(count, np.nan, np.float32),
@@ -196,11 +202,11 @@ PIXEL_FIELDS = ("num_peaks", "chi2", "stretch", "noise", "unexplained", "truncat
 
 def _fit_block(block: np.ndarray, x: np.ndarray, model: ModelArg, options: FitOptions,
                max_peaks: int) -> np.ndarray:
-    """`map_blocks` kernel: (..., n) spectra → (..., max_peaks · 13 + 7) float32 results."""
+    """`map_blocks` kernel: (..., n) spectra → (..., max_peaks · 23 + 7) float32 results."""
     slots, pixel = fit_rows(np.asarray(block, np.float64).reshape(-1, block.shape[-1]), x,
                             model, options, max_peaks)
     pixel["failed"] = pixel.pop("error") != ""
-    packed = np.concatenate([np.stack([slots[n] for n in SLOT_FIELDS], axis=-1)
+    packed = np.concatenate([np.stack([slots[n] for n in EVERY_SLOT], axis=-1)
                              .reshape(len(pixel["failed"]), -1),
                              np.stack([pixel[n].astype(np.float32) for n in PIXEL_FIELDS],
                                       axis=-1)], axis=-1)
@@ -211,11 +217,11 @@ def _fit_dask(cube: Cube, trained, options: FitOptions, max_peaks: int):
     """The dask path of `fit_map`: one task per block of the cube's rows."""
     rows = cube.rows.rechunk({1: -1})
     model = trained.path if trained.path is not None else trained  # workers load it once
-    width = max_peaks * len(SLOT_FIELDS) + len(PIXEL_FIELDS)
+    width = max_peaks * len(EVERY_SLOT) + len(PIXEL_FIELDS)
     packed = rows.map_blocks(_fit_block, cube.x, model, options, max_peaks, dtype=np.float32,
                              chunks=(rows.chunks[0], (width,))).compute()
     slot_part = packed[:, :-len(PIXEL_FIELDS)].reshape(len(packed), max_peaks, -1)
-    slots = {n: np.ascontiguousarray(slot_part[..., i]) for i, n in enumerate(SLOT_FIELDS)}
+    slots = {n: np.ascontiguousarray(slot_part[..., i]) for i, n in enumerate(EVERY_SLOT)}
     pixel = {n: packed[:, -len(PIXEL_FIELDS) + i] for i, n in enumerate(PIXEL_FIELDS)}
     pixel["num_peaks"] = pixel["num_peaks"].astype(np.int32)
     for name in ("unexplained", "truncated"):
@@ -241,6 +247,12 @@ def _store(fitted: SpectrumFit, i: int, slots: dict, pixel: dict) -> None:
         pixel["truncated"][i] = True
     for name in SLOT_FIELDS:
         slots[name][i, :keep.size] = getattr(peaks, name)[keep]
+    bands = fitted.bands
+    keep = np.arange(len(bands))
+    if keep.size > max_peaks:
+        keep = np.sort(np.argsort(bands.height)[::-1][:max_peaks])
+    for name in BAND_FIELDS:
+        slots[f"band_{name}"][i, :keep.size] = getattr(bands, name)[keep]
     pixel["num_peaks"][i] = keep.size
     pixel["chi2"][i], pixel["stretch"][i] = fitted.chi2, fitted.stretch
     pixel["noise"][i] = fitted.noise
@@ -249,8 +261,8 @@ def _store(fitted: SpectrumFit, i: int, slots: dict, pixel: dict) -> None:
 
 def _dataset(cube: Cube, slots: dict, pixel: dict, attrs: dict) -> xr.Dataset:
     dims, shape = cube.spatial_dims, cube.spatial_shape
-    variables = {name: (dims + ("peak",), a.reshape(shape + a.shape[1:]))
-                 for name, a in slots.items()}
+    variables = {name: (dims + ("band_slot" if name.startswith("band_") else "peak",),
+                        a.reshape(shape + a.shape[1:])) for name, a in slots.items()}
     variables.update({name: (dims, a.reshape(shape)) for name, a in pixel.items()})
     variables["error"] = (dims, pixel["error"].astype(str).reshape(shape))
     return xr.Dataset(variables, coords=cube.coords, attrs=attrs)
@@ -258,47 +270,48 @@ def _dataset(cube: Cube, slots: dict, pixel: dict, attrs: dict) -> xr.Dataset:
 
 def band_maps(result: xr.Dataset, min_share: float = 0.05, tolerance: float = 0.5,
               min_probability: float = 0.5) -> xr.Dataset:
-    """Peaks matched across pixels into bands, and each band's images.
+    """The pixels' bands (`SpectrumFit.bands`, in ``band_*``) matched across pixels, and each
+    map band's images.
 
-    Band centres are the modes of the map's peak locations (kept where ``probability`` >=
-    `min_probability`): their histogram smoothed by a Gaussian of a quarter of the median
-    FWHM (peak 1, so a tight cluster of N locations scores about N), whose local maxima
-    reached by at least `min_share` of the pixels, at least one median FWHM from a higher
-    one, are the band centres. A peak belongs to the nearest band centre within
-    ``tolerance`` × its FWHM; where a pixel has several, the tallest is the band's.
+    Map band centres are the modes of the pixels' band locations (kept where
+    ``band_probability`` >= `min_probability`): their histogram smoothed by a Gaussian of a
+    quarter of the median FWHM (peak 1, so a tight cluster of N locations scores about N),
+    whose local maxima reached by at least `min_share` of the pixels, at least one median
+    FWHM from a higher one, are the centres. A pixel's band belongs to the nearest centre
+    within ``tolerance`` × its FWHM; where a pixel has several, the tallest is the map band's.
 
     Args:
       result: the output of `fit_map`.
 
     Returns:
-      A `Dataset` with dims (``band``, *spatial): ``amplitude``, ``location``, ``fwhm``,
-      ``area``, ``lorentzian`` and their ``_sd`` (NaN where the pixel lacks the band), and
-      coordinates ``band_location`` (the centre) and ``share`` (fraction of fitted pixels that
-      have it).
+      A `Dataset` with dims (``band``, *spatial): ``amplitude`` (the band's height),
+      ``location``, ``fwhm``, ``area``, each with its ``_sd``, and ``components`` (NaN where
+      the pixel lacks the band), and coordinates ``band_location`` (the centre) and ``share``
+      (fraction of fitted pixels that have it).
     """
-    spatial = tuple(d for d in result["location"].dims if d != "peak")
+    spatial = tuple(d for d in result["band_location"].dims if d != "band_slot")
     flat = result.stack(pixel=spatial)
-    loc = flat["location"].transpose("pixel", "peak").values.astype(np.float64)
-    size = flat["fwhm"].transpose("pixel", "peak").values.astype(np.float64)
-    real = np.isfinite(loc) & (flat["probability"].transpose("pixel", "peak").values
-                               >= min_probability)
+    read = lambda name: flat[f"band_{name}"].transpose("pixel", "band_slot").values
+    loc, size = read("location").astype(np.float64), read("fwhm").astype(np.float64)
+    real = np.isfinite(loc) & (read("probability") >= min_probability)
     fitted = int(np.sum(flat["error"].values == ""))
     centres = band_centres(loc[real], size[real], max(1, fitted), min_share)
-    names = [n for n in SLOT_FIELDS if n != "probability" and not n.startswith("width")]
+    names = {"amplitude": "height", "amplitude_sd": "height_sd", "location": "location",
+             "location_sd": "location_sd", "fwhm": "fwhm", "fwhm_sd": "fwhm_sd",
+             "area": "area", "area_sd": "area_sd", "components": "components"}
     out = {n: np.full((centres.size, loc.shape[0]), np.nan, np.float32) for n in names}
     if centres.size:
-        dist = np.abs(loc[..., None] - centres)  # (pixels, peaks, bands)
+        dist = np.abs(loc[..., None] - centres)  # (pixels, bands, map bands)
         nearest = np.argmin(np.where(np.isfinite(dist), dist, np.inf), axis=-1)
         ok = real & (np.take_along_axis(dist, nearest[..., None], -1)[..., 0]
                      <= tolerance * size)
-        amp = flat["amplitude"].transpose("pixel", "peak").values
+        height = read("height")
         for b in range(centres.size):
-            mine = np.where(ok & (nearest == b), amp, -np.inf)
+            mine = np.where(ok & (nearest == b), height, -np.inf)
             best = np.argmax(mine, axis=1)
             has = np.isfinite(mine[np.arange(loc.shape[0]), best])
-            for n in names:
-                values = flat[n].transpose("pixel", "peak").values
-                out[n][b, has] = values[np.flatnonzero(has), best[has]]
+            for n, source in names.items():
+                out[n][b, has] = read(source)[np.flatnonzero(has), best[has]]
     share = np.mean(np.isfinite(out["location"]), axis=1) * loc.shape[0] / max(1, fitted)
     shape = tuple(result.sizes[d] for d in spatial)
     variables = {n: (("band",) + spatial, a.reshape((centres.size,) + shape))

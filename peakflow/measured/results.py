@@ -17,23 +17,9 @@ from peakflow.core.correlated import CorrelatedQ, peaks_of
 from peakflow.core.lineshape import Peaks, profile
 from peakflow.core.seeds import Seed, as_generator
 from peakflow.io import atomic_write
+from peakflow.measured.table import Columns
 
 PEAK_COLUMNS = ("location", "fwhm", "amplitude", "area", "lorentzian", "width")
-
-
-class Columns:
-    """Rows of a table whose every field is an array with one entry (or row) per item."""
-
-    def take(self, index: np.ndarray):
-        """The rows at `index`, in that order."""
-        return type(self)(**{f.name: np.asarray(getattr(self, f.name))[index]
-                             for f in fields(self)})  # type: ignore[arg-type]  # a dataclass
-
-    @classmethod
-    def concatenate(cls, first, second):
-        """The rows of `first`, then those of `second`."""
-        return cls(**{f.name: np.concatenate([getattr(first, f.name), getattr(second, f.name)])
-                      for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -136,17 +122,18 @@ class PeakDraws:
 
     def take(self, index: np.ndarray) -> PeakDraws:
         """The draws of the peaks at `index` (P',), in that order."""
-        pick = lambda a: None if a is None else np.asarray(a)[index]
+        pick = lambda a: np.asarray(a)[index]
+        maybe = lambda a: None if a is None else pick(a)
         return replace(self, q=jax.tree.map(pick, self.q), origin=pick(self.origin),
                        grid_step=pick(self.grid_step), y_scale=pick(self.y_scale),
-                       group=pick(self.group), slot=pick(self.slot))
+                       group=maybe(self.group), slot=maybe(self.slot))
 
     @staticmethod
     def concatenate(first: PeakDraws, second: PeakDraws) -> PeakDraws:
         both = lambda a, b: np.concatenate([np.asarray(a), np.asarray(b)])
         joint = group = slot = None
-        if first.joint is not None and second.joint is not None and (
-                first.joint.shape[1:] == second.joint.shape[1:]):
+        if (first.joint is not None and second.joint is not None and second.group is not None
+                and first.joint.shape[1:] == second.joint.shape[1:]):
             shifted = np.where(second.group >= 0, second.group + len(first.joint), -1)
             joint, group = both(first.joint, second.joint), both(first.group, shifted)
             slot = both(first.slot, second.slot)
@@ -271,6 +258,7 @@ class SpectrumFit:
             "chi2": _scalar(self.chi2), "stretch": _scalar(self.stretch),
             "spikes": [float(v) for v in self.spikes],
             "peaks": self.peaks.rows(),
+            "num_bands": len(self.bands), "bands": self.bands.rows(),
             "windows": [{"start": _scalar(w.start[i]), "stop": _scalar(w.stop[i]),
                          "num_peaks": int(w.num_peaks[i]), "chi2": _scalar(w.chi2[i]),
                          "unexplained": bool(w.unexplained[i]), "khat": _scalar(w.khat[i]),
@@ -337,6 +325,15 @@ class SpectrumFit:
                 probs = self.windows.k_probs[int(row["window"])]
                 writer.writerow([f"{row[c]:.8g}" for c in header[:-(k_max + 2)]]
                                 + [int(row["window"])] + [f"{p:.4f}" for p in probs])
+
+    def write_bands_csv(self, path: str | os.PathLike) -> None:
+        """`bands` as CSV: one row per band, its members as peak indices joined by ";"
+        (written to a temporary name, then renamed)."""
+        from peakflow.measured.bands import band_frame
+
+        with atomic_write(path) as temporary:
+            band_frame(self.bands, self.name).drop(columns="spectrum").to_csv(temporary,
+                                                                              index=False)
 
     def __repr__(self) -> str:
         if self.error:

@@ -47,7 +47,7 @@ def test_two_gaussians_far_apart_are_two_bands_and_close_ones_one():
 
 
 def test_heights_that_trade_off_make_one_band():
-    peaks = _table([100.0, 118.0, 160.0], 10.0, 1.0, eta=0.0)
+    peaks = _table([100.0, 109.0, 160.0], 10.0, 1.0, eta=0.0)   # 0.9 FWHM: beyond REACH
     corr = np.eye(3)
     corr[0, 1] = corr[1, 0] = -0.9
     assert list(band_labels(peaks)) == [0, 1, 2]
