@@ -7,8 +7,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
-from peakflow.core.lineshape import Peaks, peak_sum, profile, pseudo_voigt
+from peakflow.core.lineshape import Peaks, peak_sum, pseudo_voigt
 from peakflow.grid.posterior import Posterior
+from peakflow.measured.doublet import line_profile
 
 AxesArg = Axes | tuple[Axes, Axes] | None
 
@@ -100,7 +101,7 @@ def spectrum_band(fit, key: jax.Array, n: int = 200, level: float = 0.95
     draws = fit.sample(n, seed=key)
     curves = np.zeros((n, fit.x.size))
     for i in range(fit.num_peaks):  # peaks one at a time keeps memory at n × n_points
-        curves += profile(fit.x[None, :], *(v[:, i:i + 1] for v in draws), xp=np)
+        curves += line_profile(fit.x[None, :], *(v[:, i:i + 1] for v in draws), fit.doublet)
     tail = (1.0 - level) / 2
     curves += fit.baseline[None, :]
     return np.quantile(curves, tail, axis=0), np.quantile(curves, 1 - tail, axis=0)

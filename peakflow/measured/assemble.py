@@ -21,6 +21,7 @@ from peakflow.core.lineshape import (
     slot_mask,
 )
 from peakflow.measured.batch import WindowBatch
+from peakflow.measured.doublet import second_location
 from peakflow.measured.options import FitOptions
 from peakflow.measured.prepare import Prepared
 from peakflow.measured.resample import TARGET_FWHM, data_step
@@ -91,6 +92,13 @@ def window_fits(batch: WindowBatch, mean: Peaks, degree: int, lam: float
         rows = np.flatnonzero(present[:, slot])
         params = [np.asarray(v)[rows, slot, None] for v in mean]
         at_points[rows] += mean_profile(points.omega[rows], points.half[rows], *params, xp=np)
+        if batch.pair is not None:                  # doublets: the second lines too
+            two = np.flatnonzero(batch.pair[rows, 0] > 0)
+            pair = batch.pair[rows[two]]
+            params = [v[two] for v in params]
+            params[1] = second_location(params[1], pair)
+            at_points[rows[two]] += pair[:, :1] * mean_profile(
+                points.omega[rows[two]], points.half[rows[two]], *params, xp=np)
     table, share = baseline_modes(size, degree, lam)
     prior = prior_precision(share, batch.deviation_sd, size)
     coef, chi2, dof = marginal_baseline(points.omega, points.values - at_points, points.weight,
@@ -254,6 +262,11 @@ def assemble_many(prepared: list[Prepared], batch: WindowBatch, trained: Trained
     omega = np.arange(batch.values.shape[1], dtype=np.float64)
     np.add.at(polynomial, beyond_rows, profile(
         omega, *(v[beyond_rows, beyond_slots, None] for v in mean), xp=np))
+    if batch.pair is not None and beyond_rows.size:   # and their doublets' second lines
+        pair = batch.pair[beyond_rows]
+        params = [v[beyond_rows, beyond_slots, None] for v in mean]
+        params[1] = second_location(params[1], pair)
+        np.add.at(polynomial, beyond_rows, pair[:, :1] * profile(omega, *params, xp=np))
     polynomials = polynomial * np.concatenate([p.scales for p in prepared])[:, None]
     rows = np.concatenate([offsets[i] + win for i, (win, _) in enumerate(chosen)])
     slots = np.concatenate([slot for _, slot in chosen])
@@ -281,7 +294,8 @@ def assemble_many(prepared: list[Prepared], batch: WindowBatch, trained: Trained
         fit = SpectrumFit(peaks=peaks, windows=windows, x=prep.x, y=prep.y, baseline=baseline,
                           fitted=baseline, noise=prep.noise,
                           grid_step=float(prep.grid[1] - prep.grid[0]), unexplained=False,
-                          name=name, spikes=prep.spikes, draws=draws)
+                          name=name, spikes=prep.spikes, draws=draws,
+                          doublet=options[i].doublet)
         fits.append(with_misfit(replace(fit, fitted=baseline + fit.components().sum(axis=0))))
     return fits
 

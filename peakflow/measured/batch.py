@@ -29,6 +29,9 @@ class WindowBatch:
         ``offsets[i]:offsets[i + 1]``.
       pred: their `Prediction` (fields (M, ...); ``fitted`` None) once the policy has run.
       khat: (M,) Pareto k̂ of the exactness step; NaN where it did not run or found no peaks.
+      pair: (M, 6) each window's doublet (ratio, λ₂/λ₁ or 0, split, x at its grid point 0, x
+        per grid point: `peakflow.measured.window_model.Window`; ratio 0: single lines) and
+        its intensity scale (y units per window unit).
       joint: (M, 4K, 4K) the correlations between all coordinates of all peak slots of each
         refined window (`peakflow.measured.laplace.joint_correlation`); NaN for the windows
         whose peaks are independent (not refined); None before the refinement.
@@ -42,6 +45,7 @@ class WindowBatch:
     pred: Prediction | None = None
     khat: np.ndarray | None = None
     joint: np.ndarray | None = None
+    pair: np.ndarray | None = None
 
     @classmethod
     def of(cls, prepared: Sequence[Prepared]) -> WindowBatch:

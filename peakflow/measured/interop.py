@@ -12,7 +12,10 @@ with peakflow's own parameters as extra lmfit parameters (``p{i}height`` = α, `
     Gaussian area = √(2π) γ α (1 − η),   Lorentzian area = π γ α η,
 
 so the model at the starting parameters is exactly the fit's peaks (`SpectrumFit.components`),
-and lmfit refits the same four numbers per peak that peakflow reports.
+and lmfit refits the same four numbers per peak that peakflow reports. A fit with a doublet
+(``doublet=``) adds each peak's second line (prefixes ``p{i}g2_``, ``p{i}l2_``), its centre
+an expression of the main one (Bragg's law at λ₂, or a constant offset) and its areas the
+doublet's ratio times the main line's.
 """
 
 from __future__ import annotations
@@ -46,19 +49,30 @@ def to_lmfit(fit):
                          + (f" ({fit.error})" if fit.error else ""))
     lo, hi = float(np.min(fit.x)), float(np.max(fit.x))
     model, params = None, Parameters()
+    lines = [("", "", "1")]
+    if fit.doublet is not None:
+        ratio, rho, split = (float(v) for v in fit.doublet.params)
+        second = (f"2*asin({rho!r}*sin({{c}}*pi/360))*180/pi" if rho > 0
+                  else f"{{c}}+({split!r})")
+        lines.append(("2", second, repr(ratio)))
     for i in range(len(peaks)):
-        gauss, lorentz = GaussianModel(prefix=f"p{i}g_"), LorentzianModel(prefix=f"p{i}l_")
-        model = gauss + lorentz if model is None else model + gauss + lorentz
         params.add(f"p{i}height", value=float(peaks.amplitude[i]), min=0.0)
         params.add(f"p{i}eta", value=float(np.clip(peaks.lorentzian[i], 0.0, 1.0)),
                    min=0.0, max=1.0)
         params.add(f"p{i}g_center", value=float(peaks.location[i]), min=lo, max=hi)
         params.add(f"p{i}g_sigma", value=float(peaks.width[i]), min=1e-12 * (hi - lo))
-        params.add(f"p{i}l_center", expr=f"p{i}g_center")
-        params.add(f"p{i}l_sigma", expr=f"p{i}g_sigma")
-        params.add(f"p{i}g_amplitude",
-                   expr=f"sqrt(2*pi)*p{i}g_sigma*p{i}height*(1-p{i}eta)")
-        params.add(f"p{i}l_amplitude", expr=f"pi*p{i}g_sigma*p{i}height*p{i}eta")
+        for tag, centre, share in lines:
+            gauss = GaussianModel(prefix=f"p{i}g{tag}_")
+            lorentz = LorentzianModel(prefix=f"p{i}l{tag}_")
+            model = gauss + lorentz if model is None else model + gauss + lorentz
+            if tag:
+                params.add(f"p{i}g{tag}_center", expr=centre.format(c=f"p{i}g_center"))
+                params.add(f"p{i}g{tag}_sigma", expr=f"p{i}g_sigma")
+            params.add(f"p{i}l{tag}_center", expr=f"p{i}g{tag}_center")
+            params.add(f"p{i}l{tag}_sigma", expr=f"p{i}g_sigma")
+            params.add(f"p{i}g{tag}_amplitude",
+                       expr=f"{share}*sqrt(2*pi)*p{i}g_sigma*p{i}height*(1-p{i}eta)")
+            params.add(f"p{i}l{tag}_amplitude", expr=f"{share}*pi*p{i}g_sigma*p{i}height*p{i}eta")
     return model, params
 
 

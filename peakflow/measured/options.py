@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from peakflow.measured.baseline import METHODS
+from peakflow.measured.doublet import Doublet, as_doublet
 from peakflow.measured.window_baseline import DEVIATION_SD, SMOOTHNESS
 
 
@@ -37,6 +39,11 @@ class FitOptions:
       seed: the random numbers of a fit (the noise that pads a short spectrum, the joint
         draws behind the amplitude, FWHM and area sds, the exactness step's draws); a fit is
         deterministic given it.
+      doublet: every peak is a pair of lines with a fixed offset and intensity ratio, reported
+        once at its main line (`peakflow.measured.doublet`): an anode's name for Kα1/Kα2 on a
+        2θ axis in degrees (``"CuKa"``, ``"CoKa"``, ``"MoKa"``, ``"FeKa"``, ``"CrKa"``) or a
+        `Doublet` (``Doublet(split=..., ratio=...)`` in x units); needs ``refine`` and not
+        ``exact``.
     """
 
     baseline: str = "arpls"
@@ -52,8 +59,13 @@ class FitOptions:
     exact: bool = False
     despike: bool = True
     seed: int = 0
+    doublet: Doublet | Any = None
 
     def __post_init__(self):
+        object.__setattr__(self, "doublet", as_doublet(self.doublet))
+        if self.doublet is not None and (self.exact or not self.refine):
+            raise ValueError("doublet= needs the refinement (refine=True) and not exact=True: "
+                             "the policy and the exactness step fit single lines")
         if self.baseline not in METHODS:
             raise ValueError(f"baseline must be one of {METHODS}, got {self.baseline!r}")
         if self.baseline_sd is not None and not self.baseline_sd >= 0:

@@ -260,7 +260,8 @@ def _fit_scaled(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names
     ok = [i for i, p in enumerate(prepared) if isinstance(p, Prepared)]
     good = [p for p in prepared if isinstance(p, Prepared)]
     chosen = [options[i] for i in ok]
-    batch = predict_windows(trained, WindowBatch.of(good))
+    batch = replace(predict_windows(trained, WindowBatch.of(good)),
+                    pair=window_pairs(good, chosen))
     refined = np.array([o.refine and not o.exact for o in chosen])
     batch = refine_windows(trained, batch, refined, options[0].smoothness if options else 0.0)
     seed = as_key(options[0].seed if options else 0)
@@ -270,6 +271,20 @@ def _fit_scaled(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names
     return [next(assembled) if isinstance(prep, Prepared)
             else failed_fit(prep, name, trained.k_max)
             for prep, name in zip(prepared, names)]
+
+
+def window_pairs(prepared: Sequence[Prepared], options: Sequence[FitOptions]) -> np.ndarray:
+    """(M, 6) each window's doublet as the refinement reads it (`Window`): its spectrum's
+    ``doublet`` parameters (zeros: none), the x of the window's grid point 0, the step and
+    the window's intensity scale."""
+    rows = [np.zeros((0, 6))]
+    for prep, opts in zip(prepared, options):
+        step = float(prep.grid[1] - prep.grid[0])
+        params = np.zeros(3) if opts.doublet is None else opts.doublet.params
+        rows.append(np.column_stack([np.tile(params, (prep.starts.size, 1)),
+                                     prep.grid[0] + prep.starts * step,
+                                     np.full(prep.starts.size, step), prep.scales]))
+    return np.concatenate(rows)
 
 
 def predict_windows(trained: TrainedModel, batch: WindowBatch) -> WindowBatch:
@@ -292,7 +307,9 @@ def refine_windows(trained: TrainedModel, batch: WindowBatch, spectra: np.ndarra
     model = trained.config.model
     refined, joint = refine_predictions(
         pred, batch.points.take(rows), batch.deviation_sd[rows], trained.num_points,
-        model.baseline_degree, lam, heads_sd_bounds(model.heads))
+        model.baseline_degree, lam, heads_sd_bounds(model.heads),
+        None if batch.pair is None else batch.pair[rows],
+        np.repeat(np.arange(batch.counts.size), batch.counts)[rows])
     return batch.with_rows(rows, refined, joint=joint)
 
 

@@ -174,6 +174,8 @@ def on_model_grid(y: Any, x: Any, options: FitOptions, sigma: Any = None) -> Gri
     `shot_noise_sd`), resamples onto the model grid."""
     raw_x = x
     y, x = crop(*check_axis(y, x), options.x_range)
+    if options.doublet is not None:
+        options.doublet.check_axis(x)
     sigma = _point_sigma(sigma, raw_x, x) if options.noise is None else None
     level = _noise(y, options, sigma)
     spikes = x[:0]

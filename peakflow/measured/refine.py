@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -48,10 +47,11 @@ import numpy as np
 from peakflow.core.amortized import Prediction
 from peakflow.core.buckets import bucket_size
 from peakflow.core.correlated import CorrelatedQ
-from peakflow.core.lineshape import mean_profile
+from peakflow.measured.doublet import REACH, pair_proposals
 from peakflow.measured.laplace import laplace_posterior
 from peakflow.measured.points import FIELDS, WindowPoints
-from peakflow.measured.window_baseline import at_points, baseline_modes, prior_precision
+from peakflow.measured.window_baseline import baseline_modes, prior_precision
+from peakflow.measured.window_model import Window, make_window, peak_curves, peak_jacobian
 
 ITERATIONS = 8         # Levenberg-Marquardt steps of the first refinement
 SURE = 3.0             # a peak whose removal would cost SURE × PENALTY is not tried
@@ -67,73 +67,17 @@ LOG_WIDTH = (math.log(0.3), math.log(64.0))
 LOGIT = (-8.0, 8.0)
 
 
-def _clip(u: jax.Array, num_points: int) -> jax.Array:
-    lo = jnp.asarray([LOG_AMPLITUDE[0], -0.25 * num_points, LOG_WIDTH[0], LOGIT[0]])
+def _clip(u: jax.Array, num_points: int, reach: float = 0.25) -> jax.Array:
+    """u inside its bounds; c at least `reach` windows left of the window (a doublet's main
+    line may be further than a single line: `peakflow.measured.doublet.REACH`)."""
+    lo = jnp.asarray([LOG_AMPLITUDE[0], -reach * num_points, LOG_WIDTH[0], LOGIT[0]])
     hi = jnp.asarray([LOG_AMPLITUDE[1], 1.25 * num_points, LOG_WIDTH[1], LOGIT[1]])
     return jnp.clip(u, lo, hi)
 
 
-def peak_jacobian(omega: jax.Array, u: jax.Array, half: jax.Array | None = None) -> jax.Array:
-    """(P, 4) the derivatives with respect to u (4,) of the peak as points at omega (P,) see
-    it (`mean_profile`), in closed form (what ``jax.jacfwd`` gives, at about a third of its
-    cost). At single points, with z = (ω − c)/γ, L = 1/(1 + z²), G = exp(−z²/2) and
-    s' = −2ηzL² − (1 − η)zG the shape's slope in z: ∂/∂log α = the peak, ∂/∂c = −α s'/γ,
-    ∂/∂log γ = −α z s', ∂/∂logit η = α (L − G) η(1 − η). For groups (`half` δ (P,)) the
-    first column, which is also the peak the residual subtracts, is the group's exact mean
-    (`mean_profile`) and the others are taken at the group's centre: they differ from the
-    group's by O(δ²/γ²) (≤ 1 % for the groups `window_points` makes on peaks of 12 grid
-    points FWHM), which changes Gauss-Newton's steps, not its optimum, and the Laplace sds by
-    less than that."""
-    if half is not None:
-        jac = peak_jacobian(omega, u)
-        mean = mean_profile(omega, half, jnp.exp(u[0]), u[1], jnp.exp(u[2]), jax.nn.sigmoid(u[3]),
-                          jnp, True)
-        return jac.at[:, 0].set(mean)
-    alpha, width, eta = jnp.exp(u[0]), jnp.exp(u[2]), jax.nn.sigmoid(u[3])
-    z = (omega - u[1]) / width
-    lorentz, gauss = 1.0 / (1.0 + z * z), jnp.exp(-0.5 * z * z)
-    slope = -z * (2.0 * eta * lorentz * lorentz + (1.0 - eta) * gauss)
-    peak = alpha * (eta * lorentz + (1.0 - eta) * gauss)
-    return jnp.stack([peak, -alpha * slope / width, -alpha * z * slope,
-                      alpha * (lorentz - gauss) * eta * (1.0 - eta)], axis=-1)
-
-
-class Window(NamedTuple):
-    """One window's data points and its baseline, as the refinement needs them.
-
-    omega, values, weight: (P,) as `WindowPoints`; basis: (P, B) the baseline basis at the
-    points times the weights; gram: (B, B) (basisᵀbasis + Λ)⁻¹ (`window_baseline`); half:
-    (P,) δ of grouped points, None for single data points."""
-
-    omega: jax.Array
-    values: jax.Array
-    weight: jax.Array
-    basis: jax.Array
-    gram: jax.Array
-    half: jax.Array | None
-
-
-def _window(omega, values, weight, half, table, prior) -> Window:
-    """The `Window` of one window's points (`half` None: single data points); table (W, B),
-    prior (B,) its precisions."""
-    basis = at_points(table, omega, jnp) * weight[:, None]
-    normal = basis.T @ basis
-    ridge = 1e-10 * (jnp.trace(normal) / normal.shape[0] + 1.0)
-    gram = jnp.linalg.inv(normal + jnp.diag(prior + ridge))
-    return Window(omega, values, weight, basis, gram, half)
-
-
-def _curves(u: jax.Array, win: Window) -> jax.Array:
-    """(K, P) each peak u (K, 4) as the window's points see it (`mean_profile`)."""
-    model = lambda v: mean_profile(win.omega, 0.0 if win.half is None else win.half,
-                                 jnp.exp(v[0]), v[1], jnp.exp(v[2]), jax.nn.sigmoid(v[3]),
-                                 jnp, win.half is not None)
-    return jax.vmap(model)(u)
-
-
 def _residual(u: jax.Array, mask: jax.Array, win: Window) -> jax.Array:
     """(P,) the window's points minus its masked peaks u (K, 4), in noise sds."""
-    each = _curves(u, win)
+    each = peak_curves(u, win)
     return (win.values - jnp.sum(jnp.where(mask[:, None], each, 0.0), 0)) * win.weight
 
 
@@ -146,7 +90,7 @@ def _chi2(r: jax.Array, win: Window) -> jax.Array:
 def _normal_equations(u, mask, win: Window):
     """(χ² (), JᵀMJ (4K, 4K), JᵀMr (4K,)) at u, M the marginal precision of the window's
     points given its baseline prior; masked peaks' columns are zero."""
-    d = jax.vmap(peak_jacobian, (None, 0, None))(win.omega, u, win.half)  # (K, P, 4)
+    d = jax.vmap(peak_jacobian, (None, 0, None, None))(win.omega, u, win.half, win.pair)
     d = jnp.where(mask[:, None, None], d, 0.0)
     r = (win.values - jnp.sum(d[..., 0], axis=0)) * win.weight          # ∂/∂log α = the peak
     jac = -jnp.einsum("kpi,p->pki", d, win.weight).reshape(r.shape[0], -1)  # (P, 4K)
@@ -165,7 +109,7 @@ def _levenberg_marquardt(u, mask, win: Window, num_points: int, steps: int):
         diag = jnp.diagonal(hess) + 1e-9
         system = hess + jnp.diag(damping * diag + inactive)
         delta = jnp.linalg.solve(system, -grad).reshape(u.shape)
-        trial = _clip(u + delta, num_points)
+        trial = _clip(u + delta, num_points, 0.25 if win.pair is None else REACH)
         trial_chi2 = _chi2(_residual(trial, mask, win), win)
         better = trial_chi2 < chi2
         return (jnp.where(better, trial, u), jnp.where(better, damping / 3.0, damping * 4.0),
@@ -183,7 +127,7 @@ def _evidence(u, mask, win: Window, hess: jax.Array) -> tuple[jax.Array, jax.Arr
     inactive = jnp.repeat(~mask, 4).astype(u.dtype)
     cov = jnp.linalg.inv(hess + jnp.diag(inactive + 1e-9 * (jnp.diagonal(hess) + 1.0)))
     sd = jnp.sqrt(jnp.maximum(jnp.diagonal(cov)[0::4], 0.0))
-    return sd, jnp.sum((_curves(u, win) * win.weight) ** 2, axis=1)
+    return sd, jnp.sum((peak_curves(u, win) * win.weight) ** 2, axis=1)
 
 
 def _candidate(u, mask, win: Window, by_energy: jax.Array) -> jax.Array:
@@ -234,39 +178,44 @@ def prune_window(u, mask, chi2, win: Window, num_points: int, tries: int = 2):
 
 
 @functools.lru_cache(maxsize=16)
-def _compiled(num_points: int, degree: int, lam: float, grouped: bool):
+def _compiled(num_points: int, degree: int, lam: float, grouped: bool, doublet: bool = False):
     """Two batched programs for windows of `num_points` grid points whose points are single
-    data points or (`grouped`) group means, jitted; call them (and trace them) under
-    ``jax.enable_x64``: ``first(u, mask, omega, values, weight, half, prior)`` refines
-    (`ITERATIONS` steps) and returns (u, mask, χ², whether a peak is weak (`_has_weak_peak`),
-    JᵀMJ); ``more(u, mask, chi2, omega, values, weight, half, prior)`` tries two removals
-    (`prune_window`)."""
+    data points or (`grouped`) group means, and whose peaks are single lines or (`doublet`)
+    pairs, jitted; call them (and trace them) under ``jax.enable_x64``: ``first(u, mask,
+    omega, values, weight, half, prior, pair)`` refines (`ITERATIONS` steps) and returns (u,
+    mask, χ², whether a peak is weak (`_has_weak_peak`), JᵀMJ); ``more(u, mask, chi2, omega,
+    values, weight, half, prior, pair)`` tries two removals (`prune_window`)."""
     table = jnp.asarray(baseline_modes(num_points, degree, lam)[0])
 
-    def first(u, mask, omega, values, weight, half, prior):
-        win = _window(omega, values, weight, half if grouped else None, table, prior)
+    def window(omega, values, weight, half, prior, pair):
+        return make_window(omega, values, weight, half if grouped else None, table, prior,
+                       pair if doublet else None)
+
+    def first(u, mask, omega, values, weight, half, prior, pair):
+        win = window(omega, values, weight, half, prior, pair)
         u, chi2 = _levenberg_marquardt(u, mask, win, num_points, ITERATIONS)
         hess = _normal_equations(u, mask, win)[1]
         return u, mask, chi2, _has_weak_peak(u, mask, win, hess), hess
 
-    def more(u, mask, chi2, omega, values, weight, half, prior):
-        win = _window(omega, values, weight, half if grouped else None, table, prior)
-        return prune_window(u, mask, chi2, win, num_points, 2)
+    def more(u, mask, chi2, omega, values, weight, half, prior, pair):
+        return prune_window(u, mask, chi2, window(omega, values, weight, half, prior, pair),
+                            num_points, 2)
 
     return jax.jit(jax.vmap(first)), jax.jit(jax.vmap(more))
 
 
-def _refine_chunk(programs, u, mask, points: tuple, prior, bucket: int):
+def _refine_chunk(programs, u, mask, points: tuple, prior, pair, bucket: int):
     """One chunk of windows of peak-count bucket `bucket`: refined, then the windows with a
     weak peak pruned two tries at a time, those whose last tries removed a peak going on (at
     most `bucket` tries each, at least 2); returns (u, mask, JᵀMJ) as numpy arrays."""
     first, more = programs
-    u, mask, chi2, dropped, hess = (np.array(a) for a in first(u, mask, *points, prior))
+    u, mask, chi2, dropped, hess = (np.array(a) for a in first(u, mask, *points, prior, pair))
     tried = 0
     while tried < min(max(bucket, 2), MAX_TRIES) and dropped.any():
         rows = np.flatnonzero(dropped)
         take = np.resize(rows, bucket_size(rows.size, 8, halves=False))
-        out = more(u[take], mask[take], chi2[take], *(a[take] for a in points), prior[take])
+        out = more(u[take], mask[take], chi2[take], *(a[take] for a in points), prior[take],
+                   pair[take])
         dropped[:] = False
         for whole, new in zip((u, mask, chi2, dropped, hess), out):
             whole[rows] = np.asarray(new)[:rows.size]
@@ -275,8 +224,9 @@ def _refine_chunk(programs, u, mask, points: tuple, prior, bucket: int):
 
 
 def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.ndarray,
-                       num_points: int, degree: int, lam: float,
-                       sd_bounds: np.ndarray) -> tuple[Prediction, np.ndarray]:
+                       num_points: int, degree: int, lam: float, sd_bounds: np.ndarray,
+                       pair: np.ndarray | None = None, spectrum: np.ndarray | None = None
+                       ) -> tuple[Prediction, np.ndarray]:
     """Every window's peaks refined and pruned, batched by peak-count bucket and number of
     data points (`points_bucket`).
 
@@ -288,6 +238,10 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
         smoothness of the removed baseline (`peakflow.measured.window_baseline`).
       sd_bounds: (4, 2) the (lowest, highest) sd of each coordinate of u that the model's
         heads can give (`heads_sd_bounds`); the Laplace sds are clipped into them.
+      pair: (M, 6) each window's doublet (`Window`; ratio 0: none), or None: every peak is
+        then fitted as the pair of lines, after the proposals that are second lines of
+        others are dropped or moved to their main lines (`doublet.pair_proposals`);
+        spectrum: (M,) the spectrum of each window (for that step; None: all one).
 
     Returns:
       The `Prediction` with each window's kept peaks first in their slots (policy order),
@@ -299,6 +253,10 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
     if not isinstance(pred.q, CorrelatedQ):
         raise TypeError("refinement needs a model of the correlated family")
     count, k_max = pred.num_peaks.shape[0], pred.k_probs.shape[1] - 1
+    pair = np.zeros((count, 6)) if pair is None else np.asarray(pair, np.float64)
+    if np.any(pair[:, 0] > 0):
+        pred = _paired(pred, pair, np.zeros(count, np.int64) if spectrum is None else spectrum,
+                       num_points)
     loc = np.array(pred.q.loc, np.float32)
     kept = np.zeros((count, k_max), bool)
     hessians = np.zeros((count, 4 * k_max, 4 * k_max))
@@ -306,14 +264,15 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
     prior = prior_precision(share, deviation_sd, num_points)
     sizes = np.array([points_bucket(int(c), num_points) for c in points.counts], np.int64)
     points = points.padded(max(int(sizes.max(initial=0)), points.omega.shape[1]))
-    grouped = points.grouped
-    groups = [(bucket, int(size), bool(kind)) for bucket in BUCKETS for size in np.unique(sizes)
-              for kind in np.unique(grouped)]
-    for bucket, size, kind in groups:
+    grouped, doubled = points.grouped, pair[:, 0] > 0
+    groups = [(bucket, int(size), bool(kind), bool(two)) for bucket in BUCKETS
+              for size in np.unique(sizes) for kind in np.unique(grouped)
+              for two in np.unique(doubled)]
+    for bucket, size, kind, two in groups:
         smaller = BUCKETS[BUCKETS.index(bucket) - 1] if bucket > 1 else 0
         rows = np.flatnonzero((pred.num_peaks > smaller) & (pred.num_peaks <= bucket)
-                              & (sizes == size) & (grouped == kind))
-        programs = _compiled(num_points, degree, float(lam), kind)
+                              & (sizes == size) & (grouped == kind) & (doubled == two))
+        programs = _compiled(num_points, degree, float(lam), kind, two)
         for lo in range(0, rows.size, CHUNK):
             part = rows[lo:lo + CHUNK]
             take = np.resize(part, bucket_size(part.size, 8))
@@ -322,7 +281,7 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
             arrays = tuple(np.asarray(getattr(chunk, f), np.float64) for f in FIELDS)
             with jax.enable_x64(True):
                 u, mask, hess = _refine_chunk(programs, loc[take, :bucket].astype(np.float64),
-                                              mask, arrays, prior[take], bucket)
+                                              mask, arrays, prior[take], pair[take], bucket)
             n = part.size
             loc[part, :bucket] = u[:n]
             kept[part, :bucket] = mask[:n]
@@ -339,17 +298,27 @@ def points_bucket(count: int, num_points: int) -> int:
     return bucket_size(count, num_points // 2, halves=False)
 
 
+def _paired(pred: Prediction, pair: np.ndarray, spectrum: np.ndarray,
+            num_points: int) -> Prediction:
+    """The prediction with the proposals that are second lines of others' doublets dropped
+    or moved to their main lines (`pair_proposals`)."""
+    present = np.arange(pred.k_probs.shape[1] - 1)[None] < pred.num_peaks[:, None]
+    loc, keep = pair_proposals(np.asarray(pred.q.loc), present, pair, spectrum, num_points)
+    return _compact(pred, loc.astype(np.float32), np.asarray(pred.q.scale_tril), keep)[0]
+
+
 def _compact(pred: Prediction, loc: np.ndarray, tril: np.ndarray, kept: np.ndarray,
-             joint: np.ndarray) -> tuple[Prediction, np.ndarray]:
+             joint: np.ndarray | None = None) -> tuple[Prediction, np.ndarray | None]:
     """Kept peaks moved to the first slots (and their rows of `joint`); P(K) recomputed over
     them."""
     count, k_max = kept.shape
     order = np.argsort(~kept, axis=1, kind="stable")         # kept slots first, in order
     loc = np.take_along_axis(loc, order[..., None], axis=1)
     tril = np.take_along_axis(tril, order[..., None, None], axis=1)
-    coords = (4 * order[..., None] + np.arange(4)).reshape(count, 4 * k_max)
-    joint = np.take_along_axis(np.take_along_axis(joint, coords[:, :, None], axis=1),
-                               coords[:, None, :], axis=2)
+    if joint is not None:
+        coords = (4 * order[..., None] + np.arange(4)).reshape(count, 4 * k_max)
+        joint = np.take_along_axis(np.take_along_axis(joint, coords[:, :, None], axis=1),
+                                   coords[:, None, :], axis=2)
     num_peaks = kept.sum(axis=1)
     survival = 1.0 - np.cumsum(pred.k_probs, axis=1)[:, :-1]  # P(K >= slot + 1)
     survival = np.where(np.arange(k_max)[None] < num_peaks[:, None],

@@ -14,9 +14,10 @@ import jax
 import numpy as np
 
 from peakflow.core.correlated import CorrelatedQ, peaks_of
-from peakflow.core.lineshape import Peaks, profile
+from peakflow.core.lineshape import Peaks
 from peakflow.core.seeds import Seed, as_generator
 from peakflow.io import atomic_write
+from peakflow.measured.doublet import line_profile
 from peakflow.measured.table import Columns
 
 PEAK_COLUMNS = ("location", "fwhm", "amplitude", "area", "lorentzian", "width")
@@ -206,6 +207,10 @@ class SpectrumFit:
         run of one grid FWHM of points (at least 8), in noise sds.
       spikes: (S,) x of the one- or two-point spikes replaced before fitting
         (`peakflow.measured.despike`).
+      draws: each peak's posterior, to draw from (`PeakDraws`).
+      doublet: the `peakflow.measured.doublet.Doublet` every peak carries (None: single
+        lines); the peak table then holds the main lines (location, height, width and area
+        of the main line), and ``components`` and ``fitted`` include the second lines.
     """
 
     peaks: PeakTable
@@ -224,6 +229,7 @@ class SpectrumFit:
     stretch: float = float("nan")
     spikes: np.ndarray = field(default_factory=lambda: np.zeros(0))
     draws: PeakDraws | None = None
+    doublet: Any = None
 
     @property
     def num_peaks(self) -> int:
@@ -244,10 +250,11 @@ class SpectrumFit:
         return self.error is None
 
     def components(self) -> np.ndarray:
-        """(P, n) each peak on x at its posterior mean (without the baseline)."""
+        """(P, n) each peak on x at its posterior mean (without the baseline), with its
+        second line when the fit has a ``doublet``."""
         p = self.peaks
-        return profile(self.x[None, :], p.amplitude[:, None], p.location[:, None],
-                       p.width[:, None], p.lorentzian[:, None], xp=np)
+        return line_profile(self.x[None, :], p.amplitude[:, None], p.location[:, None],
+                            p.width[:, None], p.lorentzian[:, None], self.doublet)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary: peaks, windows' P(K), noise, grid step, flags."""

@@ -1,0 +1,91 @@
+"""The peaks of one window as its data points see them: their curves and closed-form
+derivatives (`peak_jacobian`), single lines or doublets, and the `Window` that holds the points
+and the marginalised baseline (`peakflow.measured.refine` fits them)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from peakflow.core.lineshape import mean_profile
+from peakflow.measured.doublet import second_line
+from peakflow.measured.window_baseline import at_points
+
+
+def peak_jacobian(omega: jax.Array, u: jax.Array, half: jax.Array | None = None,
+                  pair: jax.Array | None = None) -> jax.Array:
+    """(P, 4) the derivatives with respect to u (4,) of the peak as points at omega (P,) see
+    it (`mean_profile`), in closed form (what ``jax.jacfwd`` gives, at about a third of its
+    cost). At single points, with z = (ω − c)/γ, L = 1/(1 + z²), G = exp(−z²/2) and
+    s' = −2ηzL² − (1 − η)zG the shape's slope in z: ∂/∂log α = the peak, ∂/∂c = −α s'/γ,
+    ∂/∂log γ = −α z s', ∂/∂logit η = α (L − G) η(1 − η). For groups (`half` δ (P,)) the
+    first column, which is also the peak the residual subtracts, is the group's exact mean
+    (`mean_profile`) and the others are taken at the group's centre: they differ from the
+    group's by O(δ²/γ²) (≤ 1 % for the groups `window_points` makes on peaks of 12 grid
+    points FWHM), which changes Gauss-Newton's steps, not its optimum, and the Laplace sds by
+    less than that. With a doublet (`pair` (6,), `Window`), the peak is the pair of lines and
+    the second line's column of c carries d(its position)/dc."""
+    if pair is not None:
+        second, slope = second_of(u, pair)
+        other = peak_jacobian(omega, second, half)
+        return peak_jacobian(omega, u, half) + pair[0] * other.at[:, 1].multiply(slope)
+    if half is not None:
+        jac = peak_jacobian(omega, u)
+        mean = mean_profile(omega, half, jnp.exp(u[0]), u[1], jnp.exp(u[2]), jax.nn.sigmoid(u[3]),
+                          jnp, True)
+        return jac.at[:, 0].set(mean)
+    alpha, width, eta = jnp.exp(u[0]), jnp.exp(u[2]), jax.nn.sigmoid(u[3])
+    z = (omega - u[1]) / width
+    lorentz, gauss = 1.0 / (1.0 + z * z), jnp.exp(-0.5 * z * z)
+    slope = -z * (2.0 * eta * lorentz * lorentz + (1.0 - eta) * gauss)
+    peak = alpha * (eta * lorentz + (1.0 - eta) * gauss)
+    return jnp.stack([peak, -alpha * slope / width, -alpha * z * slope,
+                      alpha * (lorentz - gauss) * eta * (1.0 - eta)], axis=-1)
+
+
+class Window(NamedTuple):
+    """One window's data points and its baseline, as the refinement needs them.
+
+    omega, values, weight: (P,) as `WindowPoints`; basis: (P, B) the baseline basis at the
+    points times the weights; gram: (B, B) (basisᵀbasis + Λ)⁻¹ (`window_baseline`); half:
+    (P,) δ of grouped points, None for single data points; pair: (6,) the window's doublet
+    (ratio, λ₂/λ₁ or 0, split, x at grid point 0, x per grid point:
+    `peakflow.measured.doublet`; and its intensity scale, unused here), None without one."""
+
+    omega: jax.Array
+    values: jax.Array
+    weight: jax.Array
+    basis: jax.Array
+    gram: jax.Array
+    half: jax.Array | None
+    pair: jax.Array | None = None
+
+
+def make_window(omega, values, weight, half, table, prior, pair=None) -> Window:
+    """The `Window` of one window's points (`half` None: single data points; `pair` None: no
+    doublet); table (W, B), prior (B,) its precisions."""
+    basis = at_points(table, omega, jnp) * weight[:, None]
+    normal = basis.T @ basis
+    ridge = 1e-10 * (jnp.trace(normal) / normal.shape[0] + 1.0)
+    gram = jnp.linalg.inv(normal + jnp.diag(prior + ridge))
+    return Window(omega, values, weight, basis, gram, half, pair)
+
+
+def second_of(u: jax.Array, pair: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(u of the peak's second line (c moved there), dc₂/dc) for a doublet `pair` (6,)."""
+    origin, step = pair[3], pair[4]
+    position, slope = second_line(origin + step * u[..., 1], pair, jnp)
+    return u.at[..., 1].set((position - origin) / step), slope
+
+
+def peak_curves(u: jax.Array, win: Window) -> jax.Array:
+    """(K, P) each peak u (K, 4) as the window's points see it (`mean_profile`), with its
+    doublet's second line when the window has one."""
+    model = lambda v: mean_profile(win.omega, 0.0 if win.half is None else win.half,
+                                 jnp.exp(v[0]), v[1], jnp.exp(v[2]), jax.nn.sigmoid(v[3]),
+                                 jnp, win.half is not None)
+    if win.pair is None:
+        return jax.vmap(model)(u)
+    return jax.vmap(model)(u) + win.pair[0] * jax.vmap(model)(second_of(u, win.pair)[0])
