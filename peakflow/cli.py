@@ -3,7 +3,7 @@
     peakflow fit FILE... [--x-range LO HI] [--out DIR] [--plot] [--model DIR] [--resume]
                          [--baseline {arpls,asls,snip,none}] [--fwhm W] [--x-col C] [--y-col C]
                          [--laser NM] [--calibration CAL.json] [--exact] [--no-despike]
-                         [--no-refine] [--seed N]
+                         [--no-refine] [--seed N] [--doublet CuKa|SPLIT,RATIO]
     peakflow calibrate FILE [--standard polystyrene|neon|silicon|P1,P2,...] [--laser NM]
                             [--model auto|offset|linear|quadratic|cubic] [--out CAL.json]
     peakflow map FILE [--out RESULT.nc] [--plot] [--axis FILE] [--model DIR] [--baseline ...]
@@ -157,6 +157,11 @@ def _add_common(command: argparse.ArgumentParser) -> None:
                          help="report the amortized posterior as is (default: each window's "
                               "peaks refined jointly and the ones the data do not need dropped;"
                               " ~2x faster without)")
+    command.add_argument("--doublet", default=None, metavar="ANODE|SPLIT,RATIO",
+                         help="every peak is a pair of lines, reported once at its main line: "
+                              "CuKa, CoKa, MoKa, FeKa or CrKa (K-alpha1/2 on a 2-theta axis in "
+                              "degrees), or SPLIT,RATIO (a second line SPLIT x units away, "
+                              "RATIO times as high)")
     command.add_argument("--seed", type=int, default=0,
                          help="seed of the fit's random numbers (default 0): padding noise, "
                               "the draws behind the sds, the exactness step")
@@ -169,11 +174,16 @@ def _plain(text: str) -> str:
 
 def _options(args: argparse.Namespace):
     from peakflow.measured import FitOptions
+    from peakflow.measured.doublet import Doublet
 
+    doublet = args.doublet
+    if doublet is not None and "," in doublet:
+        split, ratio = (float(v) for v in doublet.split(","))
+        doublet = Doublet(split=split, ratio=ratio)
     return FitOptions(baseline=args.baseline, fwhm=args.fwhm, exact=args.exact,
                       x_range=tuple(args.x_range) if args.x_range else None,
                       despike=not args.no_despike, refine=not args.no_refine,
-                      seed=args.seed)
+                      seed=args.seed, doublet=doublet)
 
 
 def _column(value: str | None) -> str | int | None:
@@ -333,6 +343,12 @@ def run_calibrate(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in ("fit", "map"):
+        try:
+            _options(args)
+        except ValueError as err:       # e.g. an unknown --doublet: bad arguments
+            print(f"peakflow: {err}", file=sys.stderr)
+            return 2
     if args.command == "fit":
         return run_fit(args)
     if args.command == "map":

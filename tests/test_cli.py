@@ -184,3 +184,25 @@ def test_calibrate_writes_a_calibration_that_fit_applies(tmp_path, capsys):
     assert "calibrated against polystyrene" in fitted["x_label"]
     assert cli_main(["calibrate", str(tmp_path / "missing.txt")]) == 1
     assert "missing.txt: no such file" in capsys.readouterr().err
+
+
+def test_cli_fits_doublets_and_refuses_an_unknown_one(tmp_path, capsys):
+    from peakflow.measured.doublet import Doublet
+
+    rng = np.random.default_rng(4)
+    x = np.linspace(280.0, 300.0, 1200)
+    pair = Doublet(split=1.2, ratio=0.5)
+    y = 10.0 + rng.normal(0.0, 2.0, x.size)
+    for c, h in ((284.0, 600.0), (292.0, 900.0)):
+        for at, height in ((c, h), (pair.second(c), 0.5 * h)):
+            y += height / (1.0 + ((x - at) / 0.3) ** 2)
+    source = tmp_path / "xps.txt"
+    np.savetxt(source, np.c_[x, y])
+    out = tmp_path / "out"
+    assert cli_main(["fit", str(source), "--doublet", "1.2,0.5", "--out", str(out),
+                     "--quiet"]) == 0
+    summary = json.loads((out / "xps.peaks.json").read_text())
+    assert summary["num_peaks"] == 2
+    assert cli_main(["fit", str(source), "--doublet", "XxKa", "--out", str(out)]) == 2
+    assert "unknown doublet" in capsys.readouterr().err
+

@@ -90,6 +90,17 @@ def doublets_resolved(rows: list[dict], tolerance: float) -> tuple[int, int]:
     return resolved, total
 
 
+def reflections_once(fit: SpectrumFit, kalpha1: list[float]) -> dict:
+    """A fit with ``doublet="CuKa"`` against the reflections' Kα1 positions: how many have
+    exactly one band (`SpectrumFit.bands`) within 0.03°, and the errors of the nearest."""
+    top = fit.bands.maximum
+    errors = [float(top[np.argmin(np.abs(top - c))] - c) for c in kalpha1]
+    once = sum(int(np.sum(np.abs(top - c) < 0.03)) == 1 for c in kalpha1)
+    return {"num_peaks": fit.num_peaks, "num_bands": len(fit.bands), "reflections": len(kalpha1),
+            "once": once, "error_min": min(errors), "error_max": max(errors),
+            "unexplained_windows": int(fit.windows.unexplained.sum())}
+
+
 def markdown(summary: dict) -> str:
     """A compact Markdown table of every file's references and nearest found peaks."""
     lines = ["| file | found | reference | nearest peak ± sd | error | in a band | bands near |",
@@ -151,6 +162,13 @@ def main(argv: list[str] | None = None) -> None:
             summary[name]["doublets_resolved"] = [resolved, total]
             print(f"  K-alpha doublets resolved (both lines within 0.02 deg, as two peaks): "
                   f"{resolved} of {total}")
+            summary[name]["doublet_CuKa"] = reflections_once(
+                fit_many([spectra[names.index(name)]], model=args.model, doublet="CuKa")[0],
+                [x for _, x in refs[name][::2]])
+            print("  with doublet='CuKa': {num_peaks} peaks, {num_bands} bands, {once} of "
+                  "{reflections} reflections once (one band within 0.03 deg of K-alpha1), "
+                  "K-alpha1 errors {error_min:+.4f} to {error_max:+.4f}".format(
+                      **summary[name]["doublet_CuKa"]))
         stem = Path(name).stem
         fit.write_csv(args.out / f"{stem}.peaks.csv")
         if args.plot:
