@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from peakflow.core.lineshape import Peaks, peak_sum, pseudo_voigt
+from peakflow.core.seeds import as_generator
 from peakflow.grid.posterior import Posterior
 from peakflow.measured.doublet import line_profile
 
@@ -98,10 +99,14 @@ def spectrum_band(fit, key: jax.Array, n: int = 200, level: float = 0.95
     Returns:
       (lo, hi), each (n_points,) on ``fit.x``.
     """
-    draws = fit.sample(n, seed=key)
+    if fit.draws is None:
+        raise ValueError("this fit carries no posterior draws")
+    draws, asymmetry = fit.draws.sample_with_asymmetry(as_generator(key), n)
     curves = np.zeros((n, fit.x.size))
     for i in range(fit.num_peaks):  # peaks one at a time keeps memory at n × n_points
-        curves += line_profile(fit.x[None, :], *(v[:, i:i + 1] for v in draws), fit.doublet)
+        skew = asymmetry[:, i:i + 1] if np.any(asymmetry[:, i]) else None
+        curves += line_profile(fit.x[None, :], *(v[:, i:i + 1] for v in draws), fit.doublet,
+                               skew)
     tail = (1.0 - level) / 2
     curves += fit.baseline[None, :]
     return np.quantile(curves, tail, axis=0), np.quantile(curves, 1 - tail, axis=0)

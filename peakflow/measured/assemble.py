@@ -17,15 +17,15 @@ from peakflow.core.lineshape import (
     fwhm_ratio,
     fwhm_ratio_table,
     mean_profile,
-    profile,
     slot_mask,
 )
 from peakflow.measured.batch import WindowBatch
-from peakflow.measured.doublet import second_location
+from peakflow.measured.doublet import second_location, window_lines
+from peakflow.measured.draws import PeakDraws
 from peakflow.measured.options import FitOptions
 from peakflow.measured.prepare import Prepared
 from peakflow.measured.resample import TARGET_FWHM, data_step
-from peakflow.measured.results import PeakDraws, PeakTable, SpectrumFit, WindowTable
+from peakflow.measured.results import PeakTable, SpectrumFit, WindowTable
 from peakflow.measured.tiling import merge
 from peakflow.measured.window_baseline import baseline_modes, marginal_baseline, prior_precision
 from peakflow.runtime.trained import TrainedModel
@@ -91,14 +91,17 @@ def window_fits(batch: WindowBatch, mean: Peaks, degree: int, lam: float
     for slot in range(present.shape[1]):        # only the slots in use: most are empty
         rows = np.flatnonzero(present[:, slot])
         params = [np.asarray(v)[rows, slot, None] for v in mean]
-        at_points[rows] += mean_profile(points.omega[rows], points.half[rows], *params, xp=np)
+        skew = _asymmetry(batch, rows, slot)
+        at_points[rows] += mean_profile(points.omega[rows], points.half[rows], *params, xp=np,
+                                        asymmetry=skew)
         if batch.pair is not None:                  # doublets: the second lines too
             two = np.flatnonzero(batch.pair[rows, 0] > 0)
             pair = batch.pair[rows[two]]
             params = [v[two] for v in params]
             params[1] = second_location(params[1], pair)
             at_points[rows[two]] += pair[:, :1] * mean_profile(
-                points.omega[rows[two]], points.half[rows[two]], *params, xp=np)
+                points.omega[rows[two]], points.half[rows[two]], *params, xp=np,
+                asymmetry=None if skew is None else skew[two])
     table, share = baseline_modes(size, degree, lam)
     prior = prior_precision(share, batch.deviation_sd, size)
     coef, chi2, dof = marginal_baseline(points.omega, points.values - at_points, points.weight,
@@ -106,6 +109,15 @@ def window_fits(batch: WindowBatch, mean: Peaks, degree: int, lam: float
     n = points.counts
     spent = dof + 4 * np.asarray(batch.pred.num_peaks)
     return coef @ table.T, chi2 / np.maximum(n - spent, np.maximum(n / 2, 1))
+
+
+def _asymmetry(batch: WindowBatch, rows: np.ndarray, slot) -> np.ndarray | None:
+    """(n, 1) the asymmetry of peak `slot` (int or (n,)) of the windows `rows`; None when
+    every such peak is symmetric."""
+    if batch.skew is None:
+        return None
+    value = batch.skew[rows, slot, 0][:, None]
+    return value if np.any(value) else None
 
 
 STRETCH_SIGMA = 4.0  # a run of one FWHM whose mean residual is this many noise sds off: misfit
@@ -186,7 +198,8 @@ def select_peaks(prep: Prepared, pred: Prediction, mean: Peaks, sd: Peaks, size:
 
 def peak_table(prep: Prepared, pred: Prediction, mean: Peaks, sd: Peaks, size: np.ndarray,
                window: np.ndarray, slot: np.ndarray,
-               derived: tuple[np.ndarray, np.ndarray, np.ndarray]) -> PeakTable:
+               derived: tuple[np.ndarray, np.ndarray, np.ndarray],
+               skew: np.ndarray | None = None) -> PeakTable:
     """The selected peaks in the caller's units. ``probability`` of the j-th peak a window
     added is P(K >= j) of that window.
 
@@ -194,6 +207,7 @@ def peak_table(prep: Prepared, pred: Prediction, mean: Peaks, sd: Peaks, size: n
       mean, sd: posterior means and sds, fields (M, K); size: (M, K) FWHM in grid points.
       window, slot: (P,) `select_peaks`.
       derived: (P,) sds of amplitude, FWHM and area (`derived_sds`).
+      skew: (M, K, 7) the windows' asymmetries (`WindowBatch.skew`), or None.
     """
     step = float(prep.grid[1] - prep.grid[0])
     exists = np.clip(1.0 - np.cumsum(pred.k_probs, axis=1)[:, :-1], 0.0, 1.0)  # P(K >= slot+1)
@@ -209,7 +223,9 @@ def peak_table(prep: Prepared, pred: Prediction, mean: Peaks, sd: Peaks, size: n
         fwhm=pick(size) * step, fwhm_sd=fw_sd, amplitude=amp, amplitude_sd=amp_sd,
         area=area(amp, gamma, eta), area_sd=area_sd, lorentzian=eta, lorentzian_sd=eta_sd,
         width=gamma, width_sd=gamma_sd, probability=exists[window, slot].astype(np.float64),
-        window=window.astype(np.int64))
+        window=window.astype(np.int64),
+        asymmetry=None if skew is None else skew[window, slot, 0],
+        asymmetry_sd=None if skew is None else skew[window, slot, 1])
 
 
 def window_table(prep: Prepared, pred: Prediction, chi2: np.ndarray, k_max: int,
@@ -260,13 +276,11 @@ def assemble_many(prepared: list[Prepared], batch: WindowBatch, trained: Trained
     beyond_rows = np.concatenate([offsets[i] + b for i, (_, _, b, _) in enumerate(selected)])
     beyond_slots = np.concatenate([slot for _, _, _, slot in selected])
     omega = np.arange(batch.values.shape[1], dtype=np.float64)
-    np.add.at(polynomial, beyond_rows, profile(
-        omega, *(v[beyond_rows, beyond_slots, None] for v in mean), xp=np))
-    if batch.pair is not None and beyond_rows.size:   # and their doublets' second lines
-        pair = batch.pair[beyond_rows]
-        params = [v[beyond_rows, beyond_slots, None] for v in mean]
-        params[1] = second_location(params[1], pair)
-        np.add.at(polynomial, beyond_rows, pair[:, :1] * profile(omega, *params, xp=np))
+    if beyond_rows.size:
+        skew = _asymmetry(batch, beyond_rows, beyond_slots)
+        pair = None if batch.pair is None else batch.pair[beyond_rows]
+        np.add.at(polynomial, beyond_rows, window_lines(
+            omega, [v[beyond_rows, beyond_slots, None] for v in mean], pair, skew))
     polynomials = polynomial * np.concatenate([p.scales for p in prepared])[:, None]
     rows = np.concatenate([offsets[i] + win for i, (win, _) in enumerate(chosen)])
     slots = np.concatenate([slot for _, slot in chosen])
@@ -278,13 +292,15 @@ def assemble_many(prepared: list[Prepared], batch: WindowBatch, trained: Trained
     origin = np.concatenate([p.grid[0] + p.starts[win] * (p.grid[1] - p.grid[0])
                              for p, (win, _) in zip(prepared, chosen)])
     every_draw = PeakDraws(q=chosen_q, origin=origin, grid_step=step, y_scale=scale,
-                           slot=slots)
+                           slot=slots,
+                           skew=None if batch.skew is None else batch.skew[rows, slots])
     bounds = np.cumsum([0] + [win.size for win, _ in chosen])
     fits = []
     for i, (prep, pred, name, khat) in enumerate(zip(prepared, preds, names, khats)):
         win, slot = chosen[i]
         peaks = peak_table(prep, pred, part(mean, i), part(sd, i), part(size, i), win, slot,
-                           tuple(d[bounds[i]:bounds[i + 1]] for d in derived))
+                           tuple(d[bounds[i]:bounds[i + 1]] for d in derived),
+                           None if batch.skew is None else part(batch.skew, i))
         windows = window_table(prep, pred, chi2_all[offsets[i]:offsets[i + 1]], trained.k_max,
                                khat)
         on_grid = prep.baseline + blend(prep, polynomials[offsets[i]:offsets[i + 1]])

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from peakflow.core.lineshape import Peaks, area, profile
+from peakflow.core.lineshape import Peaks, area, profile, skewed_profile
 from peakflow.measured.table import Columns
 
 # a fit's `peakflow.measured.results.PeakTable` and `PeakDraws` (results imports this module)
@@ -147,18 +147,21 @@ def band_labels(peaks: PeakTable, correlation: np.ndarray | None = None) -> np.n
     return np.array([first[r] for r in roots], np.int64)
 
 
-def summed_shape(x: np.ndarray, peaks: Peaks) -> tuple[np.ndarray, ...]:
+def summed_shape(x: np.ndarray, peaks: Peaks, asymmetry=None) -> tuple[np.ndarray, ...]:
     """Centroid, position of the maximum, maximum and FWHM of the sum of peaks on the grid x
     (the maximum and the half-maximum crossings interpolated between grid points).
 
     Args:
       x: (G,) ascending, uniform grid over the band's extent.
       peaks: fields (..., m): the components (a leading axis of draws, say).
+      asymmetry: (..., m) their asymmetries (`skewed_profile`), or None: symmetric.
 
     Returns:
       (centroid, maximum, height, fwhm), each (...,).
     """
-    curve = profile(x, *(np.asarray(v)[..., None] for v in peaks), xp=np).sum(axis=-2)
+    params = [np.asarray(v)[..., None] for v in peaks]
+    curve = (profile(x, *params, xp=np) if asymmetry is None else
+             skewed_profile(x, *params, np.asarray(asymmetry)[..., None], np)).sum(axis=-2)
     centroid = np.sum(curve * x, axis=-1) / np.sum(curve, axis=-1)
     top = np.argmax(curve, axis=-1)
     around = np.clip(top[..., None] + np.arange(-1, 2), 0, x.size - 1)
@@ -189,13 +192,14 @@ def _crossing(x, curve, k, level, default):
     return x[k] + np.clip(t, 0.0, 1.0) * (x[k + 1] - x[k])
 
 
-def _band_row(peaks: PeakTable, members: np.ndarray, draws: Peaks | None) -> dict:
+def _band_row(peaks: PeakTable, members: np.ndarray, draws: tuple | None) -> dict:
     """One band's row from its member peaks (indices `members`) and their joint draws
-    (fields (S, P), or None: sds of a one-component band from its row, NaN otherwise)."""
+    ((`Peaks` with fields (S, P), asymmetries (S, P)), or None: sds of a one-component
+    symmetric band from its row, NaN otherwise)."""
     p = peaks.take(members)
     base = {"probability": float(p.probability.max()), "components": int(members.size),
             "area": float(p.area.sum())}
-    if members.size == 1:
+    if members.size == 1 and not p.asymmetry[0]:
         return base | {"location": p.location[0], "location_sd": p.location_sd[0],
                        "maximum": p.location[0], "maximum_sd": p.location_sd[0],
                        "height": p.amplitude[0], "height_sd": p.amplitude_sd[0],
@@ -204,12 +208,15 @@ def _band_row(peaks: PeakTable, members: np.ndarray, draws: Peaks | None) -> dic
                     SAMPLES)
     mean = Peaks(p.amplitude, p.location, p.width, p.lorentzian)
     names = ("location", "maximum", "height", "fwhm")
-    row = base | {n: float(v) for n, v in zip(names, summed_shape(x, mean))}
+    skewed = bool(np.any(p.asymmetry))
+    row = base | {n: float(v) for n, v in zip(names, summed_shape(
+        x, mean, p.asymmetry if skewed else None))}
     if draws is None:
         return row | {f"{n}_sd": np.nan for n in names + ("area",)}
-    own = Peaks(*(np.asarray(v)[:, members] for v in draws))
+    own = Peaks(*(np.asarray(v)[:, members] for v in draws[0]))
     total = area(own.amplitude, own.width, own.lorentzian).sum(axis=1)
-    spread = [float(v.std()) for v in summed_shape(x, own) + (total,)]
+    shape = summed_shape(x, own, draws[1][:, members] if skewed else None)
+    spread = [float(v.std()) for v in shape + (total,)]
     return row | {f"{n}_sd": v for n, v in zip(names + ("area",), spread)}
 
 
@@ -228,8 +235,8 @@ def band_table(peaks: PeakTable, draws: PeakDraws | None, labels: np.ndarray | N
         return BandTable.empty()
     if labels is None:
         labels = band_labels(peaks, height_correlation(draws))
-    several = np.bincount(labels).max() > 1
-    sampled = (draws.sample(np.random.default_rng(seed), num)
+    several = np.bincount(labels).max() > 1 or np.any(peaks.asymmetry)
+    sampled = (draws.sample_with_asymmetry(np.random.default_rng(seed), num)
                if draws is not None and several else None)
     rows = [_band_row(peaks, np.flatnonzero(labels == b), sampled)
             for b in range(int(labels.max()) + 1)]

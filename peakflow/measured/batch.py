@@ -32,6 +32,8 @@ class WindowBatch:
       pair: (M, 6) each window's doublet (ratio, λ₂/λ₁ or 0, split, x at its grid point 0, x
         per grid point: `peakflow.measured.window_model.Window`; ratio 0: single lines) and
         its intensity scale (y units per window unit).
+      skew: (M, K, 7) each peak's asymmetry (`peakflow.measured.laplace.asymmetry_stats`;
+        zeros: symmetric), None before the refinement.
       joint: (M, 4K, 4K) the correlations between all coordinates of all peak slots of each
         refined window (`peakflow.measured.laplace.joint_correlation`); NaN for the windows
         whose peaks are independent (not refined); None before the refinement.
@@ -46,6 +48,7 @@ class WindowBatch:
     khat: np.ndarray | None = None
     joint: np.ndarray | None = None
     pair: np.ndarray | None = None
+    skew: np.ndarray | None = None
 
     @classmethod
     def of(cls, prepared: Sequence[Prepared]) -> WindowBatch:
@@ -76,9 +79,10 @@ class WindowBatch:
                 self.noise[rows])
 
     def with_rows(self, rows: np.ndarray, pred: Prediction, khat: np.ndarray | None = None,
-                  joint: np.ndarray | None = None) -> WindowBatch:
-        """The batch with the prediction (and k̂, and the joint correlations) of `rows`
-        replaced; the whole prediction takes the wider dtype of the two (rows not replaced
+                  joint: np.ndarray | None = None,
+                  skew: np.ndarray | None = None) -> WindowBatch:
+        """The batch with the prediction (and k̂, the joint correlations, the asymmetries) of
+        `rows` replaced; the whole prediction takes the wider dtype of the two (rows not replaced
         keep their values exactly)."""
         def put(whole: Any, new: Any) -> np.ndarray:
             new = np.asarray(new)
@@ -96,6 +100,10 @@ class WindowBatch:
             every = (np.full((self.values.shape[0],) + joint.shape[1:], np.nan, np.float32)
                      if self.joint is None else self.joint)
             out = replace(out, joint=put(every, joint))
+        if skew is not None:
+            every = (np.zeros((self.values.shape[0],) + skew.shape[1:]) if self.skew is None
+                     else self.skew)
+            out = replace(out, skew=put(every, skew))
         return out
 
     def split(self, tree: Any) -> list:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from peakflow.core.lineshape import fwhm_ratio, profile
+from peakflow.core.lineshape import fwhm_ratio, profile, skewed_profile
 
 DEGREES = math.pi / 180.0
 REACH = 1.0  # a doublet's main line may lie up to this many windows left of its window
@@ -123,13 +123,28 @@ def second_location(location: np.ndarray, pair: np.ndarray) -> np.ndarray:
     return (second_line(origin + step * location, params, np)[0] - origin) / step
 
 
-def line_profile(x, amplitude, location, width, lorentzian, doublet: Doublet | None):
-    """A peak (`profile`, numpy, broadcast) and, with a doublet, its second line."""
-    main = profile(x, amplitude, location, width, lorentzian, xp=np)
+def line_profile(x, amplitude, location, width, lorentzian, doublet: Doublet | None,
+                 asymmetry=None):
+    """A peak (`profile`, numpy, broadcast; with `asymmetry`, `skewed_profile`) and, with a
+    doublet, its second line (of the same shape)."""
+    shape = lambda c: (profile(x, amplitude, c, width, lorentzian, xp=np) if asymmetry is None
+                       else skewed_profile(x, amplitude, c, width, lorentzian, asymmetry, np))
     if doublet is None:
-        return main
-    return main + doublet.ratio * profile(x, amplitude, doublet.second(location), width,
-                                          lorentzian, xp=np)
+        return shape(location)
+    return shape(location) + doublet.ratio * shape(doublet.second(location))
+
+
+def window_lines(omega: np.ndarray, params: list, pair: np.ndarray | None,
+                 asymmetry: np.ndarray | None) -> np.ndarray:
+    """(n, W) peaks on their windows' grids `omega` (W,): `params` (α, c, γ, η), each (n, 1)
+    in window units, with their doublets' second lines (`pair` (n, 6), `Window`; None: none)
+    and asymmetries ((n, 1) or None)."""
+    amplitude, location, width, lorentzian = params
+    shape = lambda c: (profile(omega, amplitude, c, width, lorentzian, xp=np) if asymmetry is None
+                       else skewed_profile(omega, amplitude, c, width, lorentzian, asymmetry, np))
+    if pair is None:
+        return shape(location)
+    return shape(location) + pair[:, :1] * shape(second_location(location, pair))
 
 
 def main_line(x, params, xp: ModuleType = np):

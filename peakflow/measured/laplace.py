@@ -29,18 +29,20 @@ from peakflow.core.correlated import logit_normal_loc
 
 
 def joint_covariance(hess: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """(M, 4K, 4K) (JᵀMJ)⁻¹ of each window (float64, symmetric): the joint Laplace covariance
-    of all its peaks; unused slots' rows and columns are those of the identity.
+    """(M, DK, DK) (JᵀMJ)⁻¹ of each window (float64, symmetric): the joint Laplace covariance
+    of all its peaks; unused coordinates' rows and columns are those of the identity.
 
     Args:
-      hess: (M, 4K, 4K) JᵀMJ of each window at its optimum; mask: (M, K) the peaks in use.
+      hess: (M, DK, DK) JᵀMJ of each window at its optimum (D = 4, or 5 with asymmetries);
+      mask: (M, K) the peaks in use, or (M, DK) the coordinates in use.
     """
-    slots = mask.shape[1]
-    unused = np.repeat(~mask, 4, axis=1).astype(np.float64)            # (M, 4K)
+    size = hess.shape[-1]
+    used = mask if mask.shape[1] == size else np.repeat(mask, size // mask.shape[1], axis=1)
+    unused = (~used).astype(np.float64)                                  # (M, DK)
     scale = np.sqrt(np.maximum(np.diagonal(hess, axis1=1, axis2=2), 1e-300)) + unused
     # equilibrate, add a tiny ridge, invert: (JᵀMJ)⁻¹ is then finite even where it is singular
     norm = hess / scale[:, :, None] / scale[:, None, :]
-    norm = norm + np.eye(4 * slots)[None] * (1e-8 + unused[:, :, None])
+    norm = norm + np.eye(size)[None] * (1e-8 + unused[:, :, None])
     cov = np.linalg.inv(norm) / scale[:, :, None] / scale[:, None, :]
     return 0.5 * (cov + np.swapaxes(cov, -1, -2))
 
@@ -57,14 +59,15 @@ def joint_correlation(cov: np.ndarray) -> np.ndarray:
 
 def covariance_blocks(hess: np.ndarray, mask: np.ndarray,
                       cov: np.ndarray | None = None) -> np.ndarray:
-    """(M, K, 4, 4) each peak's block of (JᵀMJ)⁻¹ (float64), made positive definite.
+    """(M, K, D, D) each peak's block of (JᵀMJ)⁻¹ (float64), made positive definite.
 
     Args:
-      hess: (M, 4K, 4K) JᵀMJ of each window at its optimum; mask: (M, K) the peaks in use;
+      hess: (M, DK, DK) JᵀMJ of each window at its optimum; mask: (M, K) the peaks in use;
       cov: their `joint_covariance`, when already computed.
     """
     cov = joint_covariance(hess, mask) if cov is None else cov
-    blocks = np.stack([cov[:, 4 * i:4 * i + 4, 4 * i:4 * i + 4]
+    d = hess.shape[-1] // mask.shape[1]
+    blocks = np.stack([cov[:, d * i:d * i + d, d * i:d * i + d]
                        for i in range(mask.shape[1])], axis=1)
     values, vectors = np.linalg.eigh(blocks)                              # PD by construction
     values = np.maximum(values, 1e-12 * np.maximum(values.max(axis=-1, keepdims=True), 1e-30))
@@ -95,23 +98,53 @@ def _trils(blocks: np.ndarray, mask: np.ndarray, sd_bounds: np.ndarray) -> np.nd
 
 
 def laplace_posterior(loc: np.ndarray, hess: np.ndarray, kept: np.ndarray,
-                      sd_bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                      sd_bounds: np.ndarray, skewed: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each kept peak's q (see the module docstring).
 
     Args:
-      loc: (M, K, 4) the refined u; hess: (M, 4K, 4K) JᵀMJ at it; kept: (M, K) the peaks
+      loc: (M, K, D) the refined u; hess: (M, DK, DK) JᵀMJ at it; kept: (M, K) the peaks
         kept; sd_bounds: (4, 2) the sd range of each coordinate of u (`heads_sd_bounds`).
+      skewed: (M, K) the peaks whose asymmetry a (their 5th coordinate; D = 5) was fitted;
+        None with D = 4.
 
     Returns:
-      (loc (M, K, 4) float64 centred, scale_tril (M, K, 4, 4) float32, the windows' joint
-      correlation (M, 4K, 4K) float32 (`joint_correlation`)); entries of peaks not kept are
-      meaningless.
+      (loc (M, K, 4) float64 centred, scale_tril (M, K, 4, 4) float32 (the marginal of u: the
+      asymmetry integrated out), the windows' joint correlation (M, 4K, 4K) float32
+      (`joint_correlation`), the asymmetries (M, K, 7) (`asymmetry_stats`; zeros without));
+      entries of peaks not kept are meaningless.
     """
-    cov = joint_covariance(hess, kept)
-    tril = _trils(covariance_blocks(hess, kept, cov), kept, sd_bounds)
-    used = np.sqrt(np.sum(tril.astype(np.float64) ** 2, axis=-1))
-    out = np.array(loc, np.float64)
-    out[..., [0, 2]] -= 0.5 * used[..., [0, 2]] ** 2
+    slots = kept.shape[1]
+    skewed = np.zeros(kept.shape, bool) if skewed is None else skewed
+    d = hess.shape[-1] // slots
+    used = np.concatenate([np.repeat(kept[..., None], 4, axis=2), (kept & skewed)[..., None]],
+                          axis=2)[..., :d].reshape(len(kept), -1)
+    cov = joint_covariance(hess, used)
+    blocks = covariance_blocks(hess, kept, cov)
+    tril = _trils(blocks[..., :4, :4], kept, sd_bounds)
+    sds = np.sqrt(np.sum(tril.astype(np.float64) ** 2, axis=-1))
+    out = np.array(loc[..., :4], np.float64)
+    out[..., [0, 2]] -= 0.5 * sds[..., [0, 2]] ** 2
     eta = 1.0 / (1.0 + np.exp(-out[..., 3]))
-    out[..., 3] = logit_normal_loc(eta, used[..., 3])
-    return out, tril, joint_correlation(cov)
+    out[..., 3] = logit_normal_loc(eta, sds[..., 3])
+    stats = np.zeros(kept.shape + (7,))
+    if d == 5:
+        stats = np.where((kept & skewed)[..., None], asymmetry_stats(loc[..., 4], blocks), 0.0)
+    four = (d * np.arange(slots)[:, None] + np.arange(4)).ravel()
+    return out, tril, joint_correlation(cov[:, four][:, :, four]), stats
+
+
+def asymmetry_stats(value: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+    """(M, K, 7) each peak's asymmetry a: (â, its marginal sd, its sd given u, and the four
+    coefficients B of its regression on u), so that a = â + B·(u − û) + sd·ε draws it with
+    the rest of the peak (`peakflow.measured.results.PeakDraws`).
+
+    Args:
+      value: (M, K) â; blocks: (M, K, 5, 5) each peak's Laplace covariance.
+    """
+    inner = blocks[..., :4, :4] + 1e-12 * np.eye(4)
+    cross = blocks[..., 4, :4]
+    coef = np.linalg.solve(inner, cross[..., None])[..., 0]
+    sd = np.sqrt(np.maximum(blocks[..., 4, 4], 0.0))
+    given = np.sqrt(np.maximum(blocks[..., 4, 4] - np.sum(coef * cross, axis=-1), 0.0))
+    return np.concatenate([value[..., None], sd[..., None], given[..., None], coef], axis=-1)

@@ -9,6 +9,8 @@ from peakflow.measured.baseline import METHODS
 from peakflow.measured.doublet import Doublet, as_doublet
 from peakflow.measured.window_baseline import DEVIATION_SD, SMOOTHNESS
 
+SHAPES = ("symmetric", "asymmetric")
+
 
 @dataclass(frozen=True)
 class FitOptions:
@@ -44,6 +46,11 @@ class FitOptions:
         2θ axis in degrees (``"CuKa"``, ``"CoKa"``, ``"MoKa"``, ``"FeKa"``, ``"CrKa"``) or a
         `Doublet` (``Doublet(split=..., ratio=...)`` in x units); needs ``refine`` and not
         ``exact``.
+      shape: ``"symmetric"`` (pseudo-Voigt peaks) or ``"asymmetric"``: the refinement tries
+        one split pseudo-Voigt (half-widths γ(1 ∓ a)) in place of each window's closest pair
+        of components and keeps it where the data do not need two
+        (`peakflow.measured.asymmetry`); each peak then reports its ``asymmetry``. Needs
+        ``refine`` and not ``exact``.
     """
 
     baseline: str = "arpls"
@@ -60,8 +67,14 @@ class FitOptions:
     despike: bool = True
     seed: int = 0
     doublet: Doublet | Any = None
+    shape: str = "symmetric"
 
     def __post_init__(self):
+        if self.shape not in SHAPES:
+            raise ValueError(f"shape must be one of {SHAPES}, got {self.shape!r}")
+        if self.shape == "asymmetric" and (self.exact or not self.refine):
+            raise ValueError('shape="asymmetric" needs the refinement (refine=True) and not '
+                             "exact=True")
         object.__setattr__(self, "doublet", as_doublet(self.doublet))
         if self.doublet is not None and (self.exact or not self.refine):
             raise ValueError("doublet= needs the refinement (refine=True) and not exact=True: "

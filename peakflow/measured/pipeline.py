@@ -263,7 +263,8 @@ def _fit_scaled(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names
     batch = replace(predict_windows(trained, WindowBatch.of(good)),
                     pair=window_pairs(good, chosen))
     refined = np.array([o.refine and not o.exact for o in chosen])
-    batch = refine_windows(trained, batch, refined, options[0].smoothness if options else 0.0)
+    batch = refine_windows(trained, batch, refined, options[0].smoothness if options else 0.0,
+                           bool(options) and options[0].shape == "asymmetric")
     seed = as_key(options[0].seed if options else 0)
     batch = reweight_windows(trained, batch, np.array([o.exact for o in chosen]), seed,
                              options[0].smoothness if options else 0.0)
@@ -296,21 +297,22 @@ def predict_windows(trained: TrainedModel, batch: WindowBatch) -> WindowBatch:
 
 
 def refine_windows(trained: TrainedModel, batch: WindowBatch, spectra: np.ndarray,
-                   lam: float) -> WindowBatch:
+                   lam: float, asymmetric: bool = False) -> WindowBatch:
     """Step 6: joint refinement and pruning (`peakflow.measured.refine`) of the windows of
     the spectra where the (S,) mask `spectra` is set, all in one call, on their data points
-    with the baseline (Whittaker smoothness `lam`) marginalised."""
+    with the baseline (Whittaker smoothness `lam`) marginalised; with `asymmetric`, a split
+    pseudo-Voigt tried for each window's closest pair (`peakflow.measured.asymmetry`)."""
     rows = batch.rows_of(spectra)
     if not rows.size:
         return batch
     pred = batch.take(rows)[0]
     model = trained.config.model
-    refined, joint = refine_predictions(
+    refined, joint, skew = refine_predictions(
         pred, batch.points.take(rows), batch.deviation_sd[rows], trained.num_points,
         model.baseline_degree, lam, heads_sd_bounds(model.heads),
         None if batch.pair is None else batch.pair[rows],
-        np.repeat(np.arange(batch.counts.size), batch.counts)[rows])
-    return batch.with_rows(rows, refined, joint=joint)
+        np.repeat(np.arange(batch.counts.size), batch.counts)[rows], asymmetric)
+    return batch.with_rows(rows, refined, joint=joint, skew=skew)
 
 
 def reweight_windows(trained: TrainedModel, batch: WindowBatch, spectra: np.ndarray,

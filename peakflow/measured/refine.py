@@ -47,78 +47,22 @@ import numpy as np
 from peakflow.core.amortized import Prediction
 from peakflow.core.buckets import bucket_size
 from peakflow.core.correlated import CorrelatedQ
-from peakflow.measured.doublet import REACH, pair_proposals
+from peakflow.measured.asymmetry import compiled as compiled_merge
+from peakflow.measured.asymmetry import merge_chunk
+from peakflow.measured.doublet import pair_proposals
 from peakflow.measured.laplace import laplace_posterior
+from peakflow.measured.least_squares import levenberg_marquardt, normal_equations
 from peakflow.measured.points import FIELDS, WindowPoints
 from peakflow.measured.window_baseline import baseline_modes, prior_precision
-from peakflow.measured.window_model import Window, make_window, peak_curves, peak_jacobian
+from peakflow.measured.window_model import Window, make_window, peak_curves
 
 ITERATIONS = 8         # Levenberg-Marquardt steps of the first refinement
 SURE = 3.0             # a peak whose removal would cost SURE × PENALTY is not tried
 MAX_TRIES = 4          # removals tried per window at most (and at most its slots)
 REFIT = 4              # and after each trial removal
 PENALTY = 4.0 * math.log(252.0)  # χ² a peak must explain: BIC for 4 parameters, W − 4 points
-DAMPING = 1e-2         # initial Levenberg-Marquardt damping (relative to diag JᵀJ)
 BUCKETS = (1, 2, 4, 8)  # peak slots per compiled program (a window's count rounded up)
 CHUNK = 256            # windows per call
-# u = (log α, c, log γ, logit η) is kept inside these bounds (c: relative to the window)
-LOG_AMPLITUDE = (math.log(1e-4), math.log(20.0))
-LOG_WIDTH = (math.log(0.3), math.log(64.0))
-LOGIT = (-8.0, 8.0)
-
-
-def _clip(u: jax.Array, num_points: int, reach: float = 0.25) -> jax.Array:
-    """u inside its bounds; c at least `reach` windows left of the window (a doublet's main
-    line may be further than a single line: `peakflow.measured.doublet.REACH`)."""
-    lo = jnp.asarray([LOG_AMPLITUDE[0], -reach * num_points, LOG_WIDTH[0], LOGIT[0]])
-    hi = jnp.asarray([LOG_AMPLITUDE[1], 1.25 * num_points, LOG_WIDTH[1], LOGIT[1]])
-    return jnp.clip(u, lo, hi)
-
-
-def _residual(u: jax.Array, mask: jax.Array, win: Window) -> jax.Array:
-    """(P,) the window's points minus its masked peaks u (K, 4), in noise sds."""
-    each = peak_curves(u, win)
-    return (win.values - jnp.sum(jnp.where(mask[:, None], each, 0.0), 0)) * win.weight
-
-
-def _chi2(r: jax.Array, win: Window) -> jax.Array:
-    """rᵀMr: the χ² of the whitened residual r (P,) with the baseline marginalised."""
-    rb = win.basis.T @ r
-    return r @ r - rb @ win.gram @ rb
-
-
-def _normal_equations(u, mask, win: Window):
-    """(χ² (), JᵀMJ (4K, 4K), JᵀMr (4K,)) at u, M the marginal precision of the window's
-    points given its baseline prior; masked peaks' columns are zero."""
-    d = jax.vmap(peak_jacobian, (None, 0, None, None))(win.omega, u, win.half, win.pair)
-    d = jnp.where(mask[:, None, None], d, 0.0)
-    r = (win.values - jnp.sum(d[..., 0], axis=0)) * win.weight          # ∂/∂log α = the peak
-    jac = -jnp.einsum("kpi,p->pki", d, win.weight).reshape(r.shape[0], -1)  # (P, 4K)
-    jb, rb = jac.T @ win.basis, win.basis.T @ r
-    return (r @ r - rb @ win.gram @ rb, jac.T @ jac - jb @ win.gram @ jb.T,
-            jac.T @ r - jb @ win.gram @ rb)
-
-
-def _levenberg_marquardt(u, mask, win: Window, num_points: int, steps: int):
-    """`steps` damped Gauss-Newton steps on the masked peaks; returns (u, χ²)."""
-    inactive = jnp.repeat(~mask, 4).astype(u.dtype)
-
-    def step(carry, _):
-        u, damping, chi2 = carry
-        _, hess, grad = _normal_equations(u, mask, win)
-        diag = jnp.diagonal(hess) + 1e-9
-        system = hess + jnp.diag(damping * diag + inactive)
-        delta = jnp.linalg.solve(system, -grad).reshape(u.shape)
-        trial = _clip(u + delta, num_points, 0.25 if win.pair is None else REACH)
-        trial_chi2 = _chi2(_residual(trial, mask, win), win)
-        better = trial_chi2 < chi2
-        return (jnp.where(better, trial, u), jnp.where(better, damping / 3.0, damping * 4.0),
-                jnp.where(better, trial_chi2, chi2)), None
-
-    chi2 = _chi2(_residual(u, mask, win), win)
-    (u, _, chi2), _ = jax.lax.scan(step, (u, jnp.asarray(DAMPING, u.dtype), chi2), None,
-                                   length=steps)
-    return u, chi2
 
 
 def _evidence(u, mask, win: Window, hess: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -136,7 +80,7 @@ def _candidate(u, mask, win: Window, by_energy: jax.Array) -> jax.Array:
     (the least the data would miss). A shoulder split off a broad peak can be as
     undetermined as the peak itself (the pair trade height); the energy picks the shoulder
     there."""
-    sd, energy = _evidence(u, mask, win, _normal_equations(u, mask, win)[1])
+    sd, energy = _evidence(u, mask, win, normal_equations(u, mask, win)[1])
     usable = mask & jnp.isfinite(sd)
     return jnp.where(by_energy, jnp.argmin(jnp.where(usable, energy, jnp.inf)),
                      jnp.argmax(jnp.where(usable, sd, -1.0)))
@@ -167,14 +111,14 @@ def prune_window(u, mask, chi2, win: Window, num_points: int, tries: int = 2):
         u, mask, chi2, dropped = carry
         weakest = _candidate(u, mask, win, round_ % 2 == 1)
         fewer = mask & (jnp.arange(mask.shape[0]) != weakest)
-        refit, refit_chi2 = _levenberg_marquardt(u, fewer, win, num_points, REFIT)
+        refit, refit_chi2 = levenberg_marquardt(u, fewer, win, num_points, REFIT)
         drop = jnp.any(mask) & (refit_chi2 - chi2 < PENALTY)
         return (jnp.where(drop, refit, u), jnp.where(drop, fewer, mask),
                 jnp.where(drop, refit_chi2, chi2), dropped | drop), None
 
     carry = (u, mask, chi2, jnp.zeros((), bool))
     (u, mask, chi2, dropped), _ = jax.lax.scan(prune, carry, jnp.arange(tries))
-    return u, mask, chi2, dropped, _normal_equations(u, mask, win)[1]
+    return u, mask, chi2, dropped, normal_equations(u, mask, win)[1]
 
 
 @functools.lru_cache(maxsize=16)
@@ -193,8 +137,8 @@ def _compiled(num_points: int, degree: int, lam: float, grouped: bool, doublet: 
 
     def first(u, mask, omega, values, weight, half, prior, pair):
         win = window(omega, values, weight, half, prior, pair)
-        u, chi2 = _levenberg_marquardt(u, mask, win, num_points, ITERATIONS)
-        hess = _normal_equations(u, mask, win)[1]
+        u, chi2 = levenberg_marquardt(u, mask, win, num_points, ITERATIONS)
+        hess = normal_equations(u, mask, win)[1]
         return u, mask, chi2, _has_weak_peak(u, mask, win, hess), hess
 
     def more(u, mask, chi2, omega, values, weight, half, prior, pair):
@@ -225,8 +169,9 @@ def _refine_chunk(programs, u, mask, points: tuple, prior, pair, bucket: int):
 
 def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.ndarray,
                        num_points: int, degree: int, lam: float, sd_bounds: np.ndarray,
-                       pair: np.ndarray | None = None, spectrum: np.ndarray | None = None
-                       ) -> tuple[Prediction, np.ndarray]:
+                       pair: np.ndarray | None = None, spectrum: np.ndarray | None = None,
+                       asymmetric: bool = False
+                       ) -> tuple[Prediction, np.ndarray, np.ndarray]:
     """Every window's peaks refined and pruned, batched by peak-count bucket and number of
     data points (`points_bucket`).
 
@@ -242,12 +187,15 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
         then fitted as the pair of lines, after the proposals that are second lines of
         others are dropped or moved to their main lines (`doublet.pair_proposals`);
         spectrum: (M,) the spectrum of each window (for that step; None: all one).
+      asymmetric: then try one split pseudo-Voigt for each window's closest pair of peaks
+        (`peakflow.measured.asymmetry`).
 
     Returns:
       The `Prediction` with each window's kept peaks first in their slots (policy order),
       their q the Laplace approximation, ``num_peaks`` the kept count and ``k_probs`` counting
-      only kept peaks (see the module docstring); and (M, 4K, 4K) the correlations between
-      every coordinate of every slot of each window (`laplace.joint_correlation`), in the
+      only kept peaks (see the module docstring); (M, 4K, 4K) the correlations between
+      every coordinate of every slot of each window (`laplace.joint_correlation`), and (M, K,
+      7) each peak's asymmetry (`laplace.asymmetry_stats`; zeros for symmetric peaks), in the
       same slot order.
     """
     if not isinstance(pred.q, CorrelatedQ):
@@ -257,9 +205,11 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
     if np.any(pair[:, 0] > 0):
         pred = _paired(pred, pair, np.zeros(count, np.int64) if spectrum is None else spectrum,
                        num_points)
-    loc = np.array(pred.q.loc, np.float32)
-    kept = np.zeros((count, k_max), bool)
-    hessians = np.zeros((count, 4 * k_max, 4 * k_max))
+    dims = 5 if asymmetric else 4
+    loc = np.zeros((count, k_max, dims), np.float32)
+    loc[..., :4] = pred.q.loc
+    kept, skewed = np.zeros((count, k_max), bool), np.zeros((count, k_max), bool)
+    hessians = np.zeros((count, dims * k_max, dims * k_max))
     share = baseline_modes(num_points, degree, float(lam))[1]
     prior = prior_precision(share, deviation_sd, num_points)
     sizes = np.array([points_bucket(int(c), num_points) for c in points.counts], np.int64)
@@ -280,16 +230,22 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
             chunk = points.take(take, size)
             arrays = tuple(np.asarray(getattr(chunk, f), np.float64) for f in FIELDS)
             with jax.enable_x64(True):
-                u, mask, hess = _refine_chunk(programs, loc[take, :bucket].astype(np.float64),
+                u, mask, hess = _refine_chunk(programs, loc[take, :bucket, :4].astype(np.float64),
                                               mask, arrays, prior[take], pair[take], bucket)
+                if asymmetric:
+                    u, mask, skew, hess = merge_chunk(
+                        compiled_merge(num_points, degree, float(lam), kind, two), u, mask,
+                        arrays, prior[take], pair[take])
+                    skewed[part, :bucket] = skew[:part.size]
             n = part.size
             loc[part, :bucket] = u[:n]
             kept[part, :bucket] = mask[:n]
-            hessians[part, :4 * bucket, :4 * bucket] = hess[:n]
-    loc, tril, joint = laplace_posterior(loc, hessians, kept, sd_bounds)
+            hessians[part, :dims * bucket, :dims * bucket] = hess[:n]
+    loc, tril, joint, skew = laplace_posterior(loc, hessians, kept, sd_bounds,
+                                               skewed if asymmetric else None)
     tril = np.where(kept[..., None, None], tril, np.asarray(pred.q.scale_tril, np.float32))
     return _compact(pred, np.where(kept[..., None], loc, pred.q.loc).astype(np.float32), tril,
-                    kept, joint)
+                    kept, joint, skew)
 
 
 def points_bucket(count: int, num_points: int) -> int:
@@ -308,13 +264,15 @@ def _paired(pred: Prediction, pair: np.ndarray, spectrum: np.ndarray,
 
 
 def _compact(pred: Prediction, loc: np.ndarray, tril: np.ndarray, kept: np.ndarray,
-             joint: np.ndarray | None = None) -> tuple[Prediction, np.ndarray | None]:
-    """Kept peaks moved to the first slots (and their rows of `joint`); P(K) recomputed over
-    them."""
+             joint: np.ndarray | None = None, skew: np.ndarray | None = None):
+    """Kept peaks moved to the first slots (and their rows of `joint` and `skew`); P(K)
+    recomputed over them; returns (prediction, joint, skew)."""
     count, k_max = kept.shape
     order = np.argsort(~kept, axis=1, kind="stable")         # kept slots first, in order
     loc = np.take_along_axis(loc, order[..., None], axis=1)
     tril = np.take_along_axis(tril, order[..., None, None], axis=1)
+    if skew is not None:
+        skew = np.take_along_axis(skew, order[..., None], axis=1)
     if joint is not None:
         coords = (4 * order[..., None] + np.arange(4)).reshape(count, 4 * k_max)
         joint = np.take_along_axis(np.take_along_axis(joint, coords[:, :, None], axis=1),
@@ -326,7 +284,7 @@ def _compact(pred: Prediction, loc: np.ndarray, tril: np.ndarray, kept: np.ndarr
     upper = np.concatenate([np.ones((count, 1)), survival], axis=1)
     k_probs = np.clip(upper - np.concatenate([survival, np.zeros((count, 1))], axis=1), 0, 1)
     return pred._replace(q=CorrelatedQ(loc, tril), num_peaks=num_peaks.astype(np.int32),
-                         k_probs=k_probs.astype(np.float32)), joint
+                         k_probs=k_probs.astype(np.float32)), joint, skew
 
 
 def heads_sd_bounds(heads) -> np.ndarray:

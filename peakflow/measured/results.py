@@ -7,20 +7,19 @@ import csv
 import functools
 import json
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-import jax
 import numpy as np
 
-from peakflow.core.correlated import CorrelatedQ, peaks_of
 from peakflow.core.lineshape import Peaks
 from peakflow.core.seeds import Seed, as_generator
 from peakflow.io import atomic_write
 from peakflow.measured.doublet import line_profile
+from peakflow.measured.draws import PeakDraws
 from peakflow.measured.table import Columns
 
-PEAK_COLUMNS = ("location", "fwhm", "amplitude", "area", "lorentzian", "width")
+PEAK_COLUMNS = ("location", "fwhm", "amplitude", "area", "lorentzian", "width", "asymmetry")
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,10 @@ class PeakTable(Columns):
 
     ``location``, ``fwhm``, ``width`` (γ: Lorentzian half-width = Gaussian sd) in x units,
     ``amplitude`` (height) in y units, ``area`` in x·y units, ``lorentzian`` η in [0, 1]; each
-    with its posterior sd in ``<name>_sd``. ``probability`` is the posterior probability that
+    with its posterior sd in ``<name>_sd``; ``asymmetry`` a of a split pseudo-Voigt (half-widths
+    γ(1 − a) left of the location, γ(1 + a) right of it; 0 and sd 0 for symmetric peaks,
+    ``FitOptions(shape="asymmetric")``), whose location is its maximum and whose FWHM and area
+    are those of the symmetric peak of width γ. ``probability`` is the posterior probability that
     the peak exists: P(K >= j) of its window, for the j-th peak the policy added there (peaks
     added late, to explain little, have low values). ``window`` is the window that reported it.
     """
@@ -48,6 +50,13 @@ class PeakTable(Columns):
     width_sd: np.ndarray
     probability: np.ndarray
     window: np.ndarray
+    asymmetry: np.ndarray = None  # type: ignore[assignment]  # zeros when not given
+    asymmetry_sd: np.ndarray = None  # type: ignore[assignment]
+
+    def __post_init__(self):
+        for name in ("asymmetry", "asymmetry_sd"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.zeros(np.shape(self.location)))
 
     def __len__(self) -> int:
         return int(self.location.size)
@@ -63,92 +72,6 @@ class PeakTable(Columns):
         names = [f.name for f in self.__dataclass_fields__.values()]
         return [{name: _scalar(getattr(self, name)[i]) for name in names}
                 for i in range(len(self))]
-
-
-@dataclass(frozen=True)
-class PeakDraws:
-    """Each reported peak's joint posterior, to draw from: its variational posterior in its
-    window's units (``q``: `CorrelatedQ` or `PeakQ`, fields (P, ...), in `PeakTable` order)
-    and the maps to the caller's units, each (P,): ``origin`` (x of the window's grid point
-    0), ``grid_step`` (x units per grid point), ``y_scale`` (y units per window unit).
-
-    Peaks refined together in one window are drawn jointly: ``group`` (P,) names the row of
-    ``joint`` (G, 4K, 4K) that holds the correlations between all coordinates of all slots
-    of the peak's window (`peakflow.measured.laplace.joint_correlation`), ``slot`` (P,) the
-    peak's slot there; group −1: the peak is independent of the others."""
-
-    q: Any
-    origin: np.ndarray
-    grid_step: np.ndarray
-    y_scale: np.ndarray
-    group: np.ndarray | None = None
-    slot: np.ndarray | None = None
-    joint: np.ndarray | None = None
-
-    def sample(self, rng: np.random.Generator, num: int) -> Peaks:
-        """`num` joint draws of every peak: `Peaks` with fields (num, P) in the caller's
-        units (η clipped to [0, 1]); peaks of one refined window jointly, others
-        independently."""
-        d = self.q.host_sample(rng, num) if self._independent() else self._joint_sample(rng, num)
-        return Peaks(amplitude=d.amplitude * self.y_scale,
-                     location=self.origin + d.location * self.grid_step,
-                     width=np.abs(d.width) * self.grid_step,
-                     lorentzian=np.clip(d.lorentzian, 0.0, 1.0))
-
-    def _independent(self) -> bool:
-        if self.group is None or not isinstance(self.q, CorrelatedQ):
-            return True
-        _, counts = np.unique(self.group[self.group >= 0], return_counts=True)
-        return not np.any(counts > 1)
-
-    def _joint_sample(self, rng: np.random.Generator, num: int) -> Peaks:
-        """Draws in the window's units, the peaks of each group jointly: each peak's own
-        (clipped) sds with its window's correlations."""
-        loc = np.asarray(self.q.loc, np.float64)
-        tril = np.asarray(self.q.scale_tril, np.float64)
-        eps = rng.standard_normal((num,) + loc.shape)
-        u = loc + np.einsum("pij,npj->npi", tril, eps)
-        assert self.group is not None and self.slot is not None and self.joint is not None
-        for g in np.unique(self.group[self.group >= 0]):
-            idx = np.flatnonzero(self.group == g)
-            if idx.size < 2:
-                continue
-            sd = np.sqrt(np.sum(tril[idx] ** 2, axis=-1)).ravel()          # (4m,)
-            coords = (4 * self.slot[idx, None] + np.arange(4)).ravel()
-            corr = np.asarray(self.joint[g], np.float64)[np.ix_(coords, coords)]
-            factor = _psd_factor(sd[:, None] * corr * sd[None, :])
-            flat = eps[:, idx].reshape(num, -1) @ factor.T
-            u[:, idx] = loc[idx] + flat.reshape(num, idx.size, 4)
-        return peaks_of(u)
-
-    def take(self, index: np.ndarray) -> PeakDraws:
-        """The draws of the peaks at `index` (P',), in that order."""
-        pick = lambda a: np.asarray(a)[index]
-        maybe = lambda a: None if a is None else pick(a)
-        return replace(self, q=jax.tree.map(pick, self.q), origin=pick(self.origin),
-                       grid_step=pick(self.grid_step), y_scale=pick(self.y_scale),
-                       group=maybe(self.group), slot=maybe(self.slot))
-
-    @staticmethod
-    def concatenate(first: PeakDraws, second: PeakDraws) -> PeakDraws:
-        both = lambda a, b: np.concatenate([np.asarray(a), np.asarray(b)])
-        joint = group = slot = None
-        if (first.joint is not None and second.joint is not None and second.group is not None
-                and first.joint.shape[1:] == second.joint.shape[1:]):
-            shifted = np.where(second.group >= 0, second.group + len(first.joint), -1)
-            joint, group = both(first.joint, second.joint), both(first.group, shifted)
-            slot = both(first.slot, second.slot)
-        return PeakDraws(q=jax.tree.map(both, first.q, second.q),
-                         origin=both(first.origin, second.origin),
-                         grid_step=both(first.grid_step, second.grid_step),
-                         y_scale=both(first.y_scale, second.y_scale),
-                         group=group, slot=slot, joint=joint)
-
-
-def _psd_factor(cov: np.ndarray) -> np.ndarray:
-    """A factor F with F Fᵀ = `cov` (d, d), its negative eigenvalues (rounding) set to 0."""
-    values, vectors = np.linalg.eigh(0.5 * (cov + cov.T))
-    return vectors * np.sqrt(np.maximum(values, 0.0))
 
 
 @dataclass(frozen=True)
@@ -254,7 +177,8 @@ class SpectrumFit:
         second line when the fit has a ``doublet``."""
         p = self.peaks
         return line_profile(self.x[None, :], p.amplitude[:, None], p.location[:, None],
-                            p.width[:, None], p.lorentzian[:, None], self.doublet)
+                            p.width[:, None], p.lorentzian[:, None], self.doublet,
+                            p.asymmetry[:, None] if np.any(p.asymmetry) else None)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary: peaks, windows' P(K), noise, grid step, flags."""

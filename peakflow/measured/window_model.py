@@ -16,17 +16,20 @@ from peakflow.measured.window_baseline import at_points
 
 def peak_jacobian(omega: jax.Array, u: jax.Array, half: jax.Array | None = None,
                   pair: jax.Array | None = None) -> jax.Array:
-    """(P, 4) the derivatives with respect to u (4,) of the peak as points at omega (P,) see
+    """(P, D) the derivatives with respect to u (D,) of the peak as points at omega (P,) see
     it (`mean_profile`), in closed form (what ``jax.jacfwd`` gives, at about a third of its
-    cost). At single points, with z = (ω − c)/γ, L = 1/(1 + z²), G = exp(−z²/2) and
-    s' = −2ηzL² − (1 − η)zG the shape's slope in z: ∂/∂log α = the peak, ∂/∂c = −α s'/γ,
-    ∂/∂log γ = −α z s', ∂/∂logit η = α (L − G) η(1 − η). For groups (`half` δ (P,)) the
-    first column, which is also the peak the residual subtracts, is the group's exact mean
+    cost). u = (log α, c, log γ, logit η), and with D = 5 the asymmetry a of a split
+    pseudo-Voigt (`skewed_profile`: half-width γ' = γ(1 + a s), s the side of c). At single
+    points, with z = (ω − c)/γ', L = 1/(1 + z²), G = exp(−z²/2) and s' = −2ηzL² − (1 − η)zG
+    the shape's slope in z: ∂/∂log α = the peak, ∂/∂c = −α s'/γ', ∂/∂log γ = −α z s',
+    ∂/∂logit η = α (L − G) η(1 − η), ∂/∂a = −α z s' s/(1 + a s). For groups (`half` δ (P,))
+    the first column, which is also the peak the residual subtracts, is the group's exact mean
     (`mean_profile`) and the others are taken at the group's centre: they differ from the
     group's by O(δ²/γ²) (≤ 1 % for the groups `window_points` makes on peaks of 12 grid
     points FWHM), which changes Gauss-Newton's steps, not its optimum, and the Laplace sds by
     less than that. With a doublet (`pair` (6,), `Window`), the peak is the pair of lines and
     the second line's column of c carries d(its position)/dc."""
+    skew = u.shape[-1] == 5
     if pair is not None:
         second, slope = second_of(u, pair)
         other = peak_jacobian(omega, second, half)
@@ -34,15 +37,20 @@ def peak_jacobian(omega: jax.Array, u: jax.Array, half: jax.Array | None = None,
     if half is not None:
         jac = peak_jacobian(omega, u)
         mean = mean_profile(omega, half, jnp.exp(u[0]), u[1], jnp.exp(u[2]), jax.nn.sigmoid(u[3]),
-                          jnp, True)
+                          jnp, True, u[4] if skew else None)
         return jac.at[:, 0].set(mean)
     alpha, width, eta = jnp.exp(u[0]), jnp.exp(u[2]), jax.nn.sigmoid(u[3])
-    z = (omega - u[1]) / width
+    side = jnp.where(omega < u[1], -1.0, 1.0)
+    stretch = 1.0 + u[4] * side if skew else 1.0
+    z = (omega - u[1]) / (width * stretch)
     lorentz, gauss = 1.0 / (1.0 + z * z), jnp.exp(-0.5 * z * z)
     slope = -z * (2.0 * eta * lorentz * lorentz + (1.0 - eta) * gauss)
     peak = alpha * (eta * lorentz + (1.0 - eta) * gauss)
-    return jnp.stack([peak, -alpha * slope / width, -alpha * z * slope,
-                      alpha * (lorentz - gauss) * eta * (1.0 - eta)], axis=-1)
+    columns = [peak, -alpha * slope / (width * stretch), -alpha * z * slope,
+               alpha * (lorentz - gauss) * eta * (1.0 - eta)]
+    if skew:
+        columns.append(-alpha * z * slope * side / stretch)
+    return jnp.stack(columns, axis=-1)
 
 
 class Window(NamedTuple):
@@ -81,11 +89,11 @@ def second_of(u: jax.Array, pair: jax.Array) -> tuple[jax.Array, jax.Array]:
 
 
 def peak_curves(u: jax.Array, win: Window) -> jax.Array:
-    """(K, P) each peak u (K, 4) as the window's points see it (`mean_profile`), with its
-    doublet's second line when the window has one."""
+    """(K, P) each peak u (K, D) as the window's points see it (`mean_profile`; D = 5: split
+    pseudo-Voigts), with its doublet's second line when the window has one."""
     model = lambda v: mean_profile(win.omega, 0.0 if win.half is None else win.half,
                                  jnp.exp(v[0]), v[1], jnp.exp(v[2]), jax.nn.sigmoid(v[3]),
-                                 jnp, win.half is not None)
+                                 jnp, win.half is not None, v[4] if v.shape[-1] == 5 else None)
     if win.pair is None:
         return jax.vmap(model)(u)
     return jax.vmap(model)(u) + win.pair[0] * jax.vmap(model)(second_of(u, win.pair)[0])

@@ -30,8 +30,9 @@ def test_the_posterior_means_are_the_refined_values():
     hess = np.einsum("mwi,mwj->mij", jac, jac) * 50.0
     loc = np.array([[[np.log(0.8), 100.0, np.log(4.0), 0.5]]])
     bounds = np.array([[1e-3, 1.0], [1e-3, 5.0], [1e-3, 1.0], [1e-2, 5.0]])
-    out, tril, corr = laplace_posterior(loc, hess, np.ones((1, 1), bool), bounds)
+    out, tril, corr, skew = laplace_posterior(loc, hess, np.ones((1, 1), bool), bounds)
     np.testing.assert_allclose(np.diagonal(corr[0]), 1.0, rtol=1e-6)
+    assert not skew.any()                           # no asymmetries fitted
     u = out[0, 0][:, None] + tril[0, 0].astype(np.float64) @ rng.normal(size=(4, 200000))
     assert np.mean(np.exp(u[0])) == pytest.approx(0.8, rel=3e-3)
     assert np.mean(u[1]) == pytest.approx(100.0, abs=3e-3)

@@ -1,0 +1,185 @@
+"""One asymmetric peak instead of a symmetric pair (``FitOptions(shape="asymmetric")``).
+
+A real band a little asymmetric is fitted by the symmetric pseudo-Voigt as a main component plus
+a companion on its broader side. After the refinement and pruning (`peakflow.measured.refine`)
+every peak's asymmetry a is freed and refitted with the rest (`RELAX` Levenberg-Marquardt
+steps from a = 0), then each window tries, for its closest pair of components of similar
+width (centres within
+`REACH` × the larger FWHM, widths within `WIDTH_RATIO`), one split pseudo-Voigt in their place
+(`peakflow.core.lineshape.skewed_profile`: half-widths γ(1 ∓ a)), started at the pair's summed
+curve (its maximum, its half-widths left and right) and refitted with every other peak of the
+window by Levenberg-Marquardt (`STEPS`). The asymmetric peak stands when χ² rises by less than
+the BIC price of the parameters it saves (`PRICE` = ln 252 per parameter: 3 for a pair of
+symmetric peaks), so a pair of real peaks, which one asymmetric peak cannot mimic, stays a
+pair. Each window tries the closest pair together with every peak linked to it by the same
+rule (a band split in three), then, whether or not that stood, the closest pair that remains
+(`ROUNDS`).
+
+The merged peak's Laplace posterior then has five coordinates (`peakflow.measured.laplace`);
+its FWHM and area are those of the symmetric peak of width γ, its location c is its maximum.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from peakflow.core.buckets import bucket_size
+from peakflow.core.lineshape import fwhm_ratio
+from peakflow.measured.least_squares import levenberg_marquardt, normal_equations
+from peakflow.measured.window_baseline import baseline_modes
+from peakflow.measured.window_model import Window, make_window, peak_curves
+
+REACH = 1.0         # candidate pairs: centres within this many (larger) FWHMs ...
+WIDTH_RATIO = 3.0   # ... and widths within this factor
+RELAX = 8           # Levenberg-Marquardt steps with every asymmetry freed
+STEPS = 30          # and of a merged fit (from a start farther away)
+ROUNDS = 2          # merges tried per window: its linked group, then its closest pair
+PRICE = math.log(252.0)  # χ² per parameter saved (BIC on a window)
+
+
+def _start(u: jax.Array, i, absorb: jax.Array, win: Window) -> jax.Array:
+    """u (K, 5) with peak i replaced by one split pseudo-Voigt shaped like the sum of peak i
+    and the peaks `absorb` ((K,) bool) at the window's points: its maximum (height and place)
+    and its half-widths at half maximum on either side (a = (right − left) / (right +
+    left))."""
+    each = peak_curves(u, win)
+    curve = each[i] + jnp.sum(jnp.where(absorb[:, None], each, 0.0), axis=0)
+    top = jnp.argmax(curve)
+    height, centre = curve[top], win.omega[top]
+    below = curve < 0.5 * height
+    left = centre - jnp.max(jnp.where(below & (win.omega < centre), win.omega, -jnp.inf))
+    right = jnp.min(jnp.where(below & (win.omega > centre), win.omega, jnp.inf)) - centre
+    fallback = 0.5 * jnp.exp(u[i, 2]) * fwhm_ratio(jax.nn.sigmoid(u[i, 3]))
+    left = jnp.where(jnp.isfinite(left), left, fallback)
+    right = jnp.where(jnp.isfinite(right), right, fallback)
+    half = 0.5 * fwhm_ratio(jax.nn.sigmoid(u[i, 3]))
+    merged = jnp.stack([jnp.log(height), centre, jnp.log(0.5 * (left + right) / half),
+                        u[i, 3], jnp.clip((right - left) / (right + left), -0.6, 0.6)])
+    return u.at[i].set(merged)
+
+
+def merge(u, mask, skewed, chi2, win: Window, num_points: int, into, absorb):
+    """One merge tried in one window (see the module docstring).
+
+    Args:
+      u: (K, 5) its peaks (a = 0 where not `skewed`); mask: (K,) those in use; skewed: (K,)
+        the asymmetric ones; chi2: () their χ²; win: the window; num_points: W.
+      into: () int, the peak that becomes the merged one (< 0: nothing to try); absorb: (K,)
+        bool, the peaks merged into it.
+
+    Returns:
+      (u, mask, skewed, χ², merged ()).
+    """
+    slots = jnp.arange(u.shape[0])
+    i = jnp.maximum(into, 0)
+    fewer = mask & ~absorb
+    now = (skewed | (slots == i)) & fewer
+    active = jnp.concatenate([jnp.ones((u.shape[0], 4), bool), now[:, None]], axis=1)
+    new, new_chi2 = levenberg_marquardt(_start(u, i, absorb, win), fewer, win, num_points,
+                                        STEPS, active)
+    gone = absorb & mask
+    saved = (jnp.sum(jnp.where(gone, 4.0 + skewed, 0.0)) - (~skewed[i]).astype(u.dtype))
+    merged = (into >= 0) & jnp.any(gone) & (new_chi2 - chi2 < saved * PRICE)
+    return (jnp.where(merged, new, u), jnp.where(merged, fewer, mask),
+            jnp.where(merged, now, skewed), jnp.where(merged, new_chi2, chi2), merged)
+
+
+@functools.lru_cache(maxsize=16)
+def compiled(num_points: int, degree: int, lam: float, grouped: bool, doublet: bool):
+    """Batched, jitted programs (call them under ``jax.enable_x64``): ``relax(u, mask, omega,
+    values, weight, half, prior, pair)``: (u, χ²) after `RELAX` steps with every peak's
+    asymmetry free; ``try_merge(u, mask, skewed, chi2, omega, values, weight, half, prior,
+    pair, into, absorb)`` (`merge`) and
+    ``curvature(u, mask, skewed, omega, values, weight, half, prior, pair)``: (χ², JᵀMJ
+    (5K, 5K) with the a of symmetric peaks inactive)."""
+    table = jnp.asarray(baseline_modes(num_points, degree, lam)[0])
+
+    def window(omega, values, weight, half, prior, pair):
+        return make_window(omega, values, weight, half if grouped else None, table, prior,
+                           pair if doublet else None)
+
+    def try_merge(u, mask, skewed, chi2, omega, values, weight, half, prior, pair, into,
+                  absorb):
+        return merge(u, mask, skewed, chi2, window(omega, values, weight, half, prior, pair),
+                     num_points, into, absorb)
+
+    def relax(u, mask, omega, values, weight, half, prior, pair):
+        win = window(omega, values, weight, half, prior, pair)
+        return levenberg_marquardt(u, mask, win, num_points, RELAX)
+
+    def curvature(u, mask, skewed, omega, values, weight, half, prior, pair):
+        active = jnp.concatenate([jnp.ones((u.shape[0], 4), bool), skewed[:, None]], axis=1)
+        chi2, hess, _ = normal_equations(u, mask, window(omega, values, weight, half, prior,
+                                                         pair), active)
+        return chi2, hess
+
+    return jax.jit(jax.vmap(relax)), jax.jit(jax.vmap(try_merge)), jax.jit(jax.vmap(curvature))
+
+
+def candidates(u: np.ndarray, mask: np.ndarray, whole: bool) -> tuple[np.ndarray, np.ndarray]:
+    """What each window tries (`merge`): its closest pair of peaks in use, relative to the
+    larger FWHM, of similar widths (within `WIDTH_RATIO`) and within `REACH`; with `whole`,
+    every peak linked to that pair by the same rule (a band split in three) goes too. The
+    tallest is kept.
+
+    Args:
+      u: (n, K, D) the windows' peaks; mask: (n, K) those in use.
+
+    Returns:
+      (into (n,) int, −1: nothing to try; absorb (n, K) bool).
+    """
+    count, slots = u.shape[:2]
+    size = np.exp(u[..., 2]) * fwhm_ratio(1.0 / (1.0 + np.exp(-u[..., 3])), np)
+    wide = np.maximum(size[:, :, None], size[:, None, :])
+    apart = np.abs(u[:, :, None, 1] - u[:, None, :, 1]) / wide
+    link = (mask[:, :, None] & mask[:, None, :] & (apart < REACH) & ~np.eye(slots, dtype=bool)
+            & (wide < WIDTH_RATIO * np.minimum(size[:, :, None], size[:, None, :])))
+    closest = np.argmin(np.where(link, apart, np.inf).reshape(count, -1), axis=1)
+    seed = np.zeros((count, slots), bool)
+    rows = np.arange(count)
+    seed[rows, closest // slots] = seed[rows, closest % slots] = True
+    group = seed & link.any(axis=2)
+    for _ in range(slots if whole else 0):            # everything linked to the pair
+        group = group | np.any(group[:, :, None] & link, axis=1)
+    height = np.where(group, u[..., 0], -np.inf)
+    into = np.argmax(height, axis=1)
+    absorb = group & (np.arange(slots)[None] != into[:, None])
+    return np.where(absorb.any(axis=1), into, -1).astype(np.int32), absorb
+
+
+def merge_chunk(programs, u: np.ndarray, mask: np.ndarray, points: tuple, prior: np.ndarray,
+                pair: np.ndarray):
+    """Every peak's asymmetry freed and refitted, then merges tried in a chunk of refined
+    windows (`ROUNDS`: the linked group, then the closest pair), then each window's JᵀMJ in
+    five coordinates.
+
+    Args:
+      programs: `compiled`'s; u: (n, K, 4) refined peaks; mask: (n, K); points, prior, pair:
+        the windows' arrays as the refinement's programs take them.
+
+    Returns:
+      (u (n, K, 5), mask, skewed (n, K), JᵀMJ (n, 5K, 5K)), numpy.
+    """
+    relax, try_merge, curvature = programs
+    u = np.concatenate([u, np.zeros(u.shape[:2] + (1,))], axis=2)
+    u, chi2 = (np.array(a) for a in relax(u, mask, *points, prior, pair))
+    skewed = mask.copy()
+    rows = np.arange(len(u))
+    for round_ in range(ROUNDS):       # the whole linked group first, then the closest pair
+        into, _ = candidates(u[rows], mask[rows], round_ == 0)
+        rows = rows[into >= 0]
+        if not rows.size:
+            break
+        take = np.resize(rows, bucket_size(rows.size, 8, halves=False))
+        out = try_merge(u[take], mask[take], skewed[take], chi2[take],
+                        *(a[take] for a in points), prior[take], pair[take],
+                        *candidates(u[take], mask[take], round_ == 0))
+        for whole, new in zip((u, mask, skewed, chi2), out[:4]):
+            whole[rows] = np.asarray(new)[:rows.size]
+    hess = np.array(curvature(u, mask, skewed, *points, prior, pair)[1])
+    return u, mask, skewed, hess

@@ -1,0 +1,82 @@
+"""Least squares on one window's peaks: the residual and χ² with the window's baseline
+marginalised (rᵀMr), the normal equations JᵀMJ and Levenberg-Marquardt steps, for peaks of D = 4
+coordinates u = (log α, c, log γ, logit η) or D = 5 (with the asymmetry a of a split
+pseudo-Voigt); `peakflow.measured.refine` and `peakflow.measured.asymmetry` build on them."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+
+from peakflow.measured.doublet import REACH
+from peakflow.measured.window_model import Window, peak_curves, peak_jacobian
+
+DAMPING = 1e-2         # initial Levenberg-Marquardt damping (relative to diag JᵀJ)
+# u is kept inside these bounds (c: relative to the window)
+LOG_AMPLITUDE = (math.log(1e-4), math.log(20.0))
+LOG_WIDTH = (math.log(0.3), math.log(64.0))
+LOGIT = (-8.0, 8.0)
+SKEW_MAX = 0.9         # |a|: half-widths differing by up to 19×
+
+
+def clip_peaks(u: jax.Array, num_points: int, reach: float = 0.25) -> jax.Array:
+    """u (K, D) inside its bounds; c at least `reach` windows left of the window (a doublet's
+    main line may be further than a single line: `peakflow.measured.doublet.REACH`)."""
+    lo = [LOG_AMPLITUDE[0], -reach * num_points, LOG_WIDTH[0], LOGIT[0], -SKEW_MAX]
+    hi = [LOG_AMPLITUDE[1], 1.25 * num_points, LOG_WIDTH[1], LOGIT[1], SKEW_MAX]
+    d = u.shape[-1]
+    return jnp.clip(u, jnp.asarray(lo[:d]), jnp.asarray(hi[:d]))
+
+
+def residual(u: jax.Array, mask: jax.Array, win: Window) -> jax.Array:
+    """(P,) the window's points minus its masked peaks u (K, D), in noise sds."""
+    each = peak_curves(u, win)
+    return (win.values - jnp.sum(jnp.where(mask[:, None], each, 0.0), 0)) * win.weight
+
+
+def chi2_of(r: jax.Array, win: Window) -> jax.Array:
+    """rᵀMr: the χ² of the whitened residual r (P,) with the baseline marginalised."""
+    rb = win.basis.T @ r
+    return r @ r - rb @ win.gram @ rb
+
+
+def normal_equations(u, mask, win: Window, active: jax.Array | None = None):
+    """(χ² (), JᵀMJ (DK, DK), JᵀMr (DK,)) at u (K, D), M the marginal precision of the
+    window's points given its baseline prior; masked peaks' columns, and those of the
+    coordinates not `active` ((K, D); None: all), are zero."""
+    d = jax.vmap(peak_jacobian, (None, 0, None, None))(win.omega, u, win.half, win.pair)
+    d = jnp.where(mask[:, None, None], d, 0.0)
+    r = (win.values - jnp.sum(d[..., 0], axis=0)) * win.weight          # ∂/∂log α = the peak
+    if active is not None:
+        d = jnp.where(active[:, None, :], d, 0.0)
+    jac = -jnp.einsum("kpi,p->pki", d, win.weight).reshape(r.shape[0], -1)  # (P, DK)
+    jb, rb = jac.T @ win.basis, win.basis.T @ r
+    return (r @ r - rb @ win.gram @ rb, jac.T @ jac - jb @ win.gram @ jb.T,
+            jac.T @ r - jb @ win.gram @ rb)
+
+
+def levenberg_marquardt(u, mask, win: Window, num_points: int, steps: int,
+                        active: jax.Array | None = None):
+    """`steps` damped Gauss-Newton steps on the masked peaks u (K, D), only their `active`
+    coordinates ((K, D); None: all) moving; returns (u, χ²)."""
+    usable = mask[:, None] if active is None else mask[:, None] & active
+    inactive = (~jnp.broadcast_to(usable, u.shape)).reshape(-1).astype(u.dtype)
+
+    def step(carry, _):
+        u, damping, chi2 = carry
+        _, hess, grad = normal_equations(u, mask, win, active)
+        diag = jnp.diagonal(hess) + 1e-9
+        system = hess + jnp.diag(damping * diag + inactive)
+        delta = jnp.linalg.solve(system, -grad).reshape(u.shape)
+        trial = clip_peaks(u + delta, num_points, 0.25 if win.pair is None else REACH)
+        trial_chi2 = chi2_of(residual(trial, mask, win), win)
+        better = trial_chi2 < chi2
+        return (jnp.where(better, trial, u), jnp.where(better, damping / 3.0, damping * 4.0),
+                jnp.where(better, trial_chi2, chi2)), None
+
+    chi2 = chi2_of(residual(u, mask, win), win)
+    (u, _, chi2), _ = jax.lax.scan(step, (u, jnp.asarray(DAMPING, u.dtype), chi2), None,
+                                   length=steps)
+    return u, chi2
