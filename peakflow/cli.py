@@ -4,6 +4,7 @@
                          [--baseline {arpls,asls,snip,none}] [--fwhm W] [--x-col C] [--y-col C]
                          [--laser NM] [--calibration CAL.json] [--exact] [--no-despike]
                          [--no-refine] [--seed N] [--doublet CuKa|SPLIT,RATIO]
+                         [--shape symmetric|asymmetric]
     peakflow calibrate FILE [--standard polystyrene|neon|silicon|P1,P2,...] [--laser NM]
                             [--model auto|offset|linear|quadratic|cubic] [--out CAL.json]
     peakflow map FILE [--out RESULT.nc] [--plot] [--axis FILE] [--model DIR] [--baseline ...]
@@ -162,6 +163,9 @@ def _add_common(command: argparse.ArgumentParser) -> None:
                               "CuKa, CoKa, MoKa, FeKa or CrKa (K-alpha1/2 on a 2-theta axis in "
                               "degrees), or SPLIT,RATIO (a second line SPLIT x units away, "
                               "RATIO times as high)")
+    command.add_argument("--shape", default="symmetric", choices=["symmetric", "asymmetric"],
+                         help="peak shape: pseudo-Voigt, or a split pseudo-Voigt per peak where "
+                              "the data want one (asymmetric bands as one peak each)")
     command.add_argument("--seed", type=int, default=0,
                          help="seed of the fit's random numbers (default 0): padding noise, "
                               "the draws behind the sds, the exactness step")
@@ -183,7 +187,7 @@ def _options(args: argparse.Namespace):
     return FitOptions(baseline=args.baseline, fwhm=args.fwhm, exact=args.exact,
                       x_range=tuple(args.x_range) if args.x_range else None,
                       despike=not args.no_despike, refine=not args.no_refine,
-                      seed=args.seed, doublet=doublet)
+                      seed=args.seed, doublet=doublet, shape=args.shape)
 
 
 def _column(value: str | None) -> str | int | None:

@@ -3,8 +3,9 @@
 A real band a little asymmetric is fitted by the symmetric pseudo-Voigt as a main component plus
 a companion on its broader side. After the refinement and pruning (`peakflow.measured.refine`)
 every peak's asymmetry a is freed and refitted with the rest (`RELAX` Levenberg-Marquardt
-steps from a = 0), then each window tries, for its closest pair of components of similar
-width (centres within
+steps from a = 0; peaks broader than a quarter of the window (`BROAD`), which stand for the
+background more than for a band, stay symmetric, as do the coarse pass's), then each window
+tries, for its closest pair of components of similar width (centres within
 `REACH` × the larger FWHM, widths within `WIDTH_RATIO`), one split pseudo-Voigt in their place
 (`peakflow.core.lineshape.skewed_profile`: half-widths γ(1 ∓ a)), started at the pair's summed
 curve (its maximum, its half-widths left and right) and refitted with every other peak of the
@@ -40,6 +41,7 @@ RELAX = 8           # Levenberg-Marquardt steps with every asymmetry freed
 STEPS = 30          # and of a merged fit (from a start farther away)
 ROUNDS = 2          # merges tried per window: its linked group, then its closest pair
 PRICE = math.log(252.0)  # χ² per parameter saved (BIC on a window)
+BROAD = 0.25        # peaks broader than this many windows (background-like) stay symmetric
 
 
 def _start(u: jax.Array, i, absorb: jax.Array, win: Window) -> jax.Array:
@@ -92,9 +94,9 @@ def merge(u, mask, skewed, chi2, win: Window, num_points: int, into, absorb):
 @functools.lru_cache(maxsize=16)
 def compiled(num_points: int, degree: int, lam: float, grouped: bool, doublet: bool):
     """Batched, jitted programs (call them under ``jax.enable_x64``): ``relax(u, mask, omega,
-    values, weight, half, prior, pair)``: (u, χ²) after `RELAX` steps with every peak's
-    asymmetry free; ``try_merge(u, mask, skewed, chi2, omega, values, weight, half, prior,
-    pair, into, absorb)`` (`merge`) and
+    values, weight, half, prior, pair)``: (u, χ², skewed) after `RELAX` steps with the
+    asymmetry of every peak narrower than `BROAD` windows free; ``try_merge(u, mask, skewed,
+    chi2, omega, values, weight, half, prior, pair, into, absorb)`` (`merge`) and
     ``curvature(u, mask, skewed, omega, values, weight, half, prior, pair)``: (χ², JᵀMJ
     (5K, 5K) with the a of symmetric peaks inactive)."""
     table = jnp.asarray(baseline_modes(num_points, degree, lam)[0])
@@ -110,7 +112,10 @@ def compiled(num_points: int, degree: int, lam: float, grouped: bool, doublet: b
 
     def relax(u, mask, omega, values, weight, half, prior, pair):
         win = window(omega, values, weight, half, prior, pair)
-        return levenberg_marquardt(u, mask, win, num_points, RELAX)
+        skewed = mask & (jnp.exp(u[:, 2]) * fwhm_ratio(jax.nn.sigmoid(u[:, 3]))
+                         < BROAD * num_points)
+        active = jnp.concatenate([jnp.ones((u.shape[0], 4), bool), skewed[:, None]], axis=1)
+        return (*levenberg_marquardt(u, mask, win, num_points, RELAX, active), skewed)
 
     def curvature(u, mask, skewed, omega, values, weight, half, prior, pair):
         active = jnp.concatenate([jnp.ones((u.shape[0], 4), bool), skewed[:, None]], axis=1)
@@ -167,8 +172,7 @@ def merge_chunk(programs, u: np.ndarray, mask: np.ndarray, points: tuple, prior:
     """
     relax, try_merge, curvature = programs
     u = np.concatenate([u, np.zeros(u.shape[:2] + (1,))], axis=2)
-    u, chi2 = (np.array(a) for a in relax(u, mask, *points, prior, pair))
-    skewed = mask.copy()
+    u, chi2, skewed = (np.array(a) for a in relax(u, mask, *points, prior, pair))
     rows = np.arange(len(u))
     for round_ in range(ROUNDS):       # the whole linked group first, then the closest pair
         into, _ = candidates(u[rows], mask[rows], round_ == 0)

@@ -15,12 +15,23 @@ so the model at the starting parameters is exactly the fit's peaks (`SpectrumFit
 and lmfit refits the same four numbers per peak that peakflow reports. A fit with a doublet
 (``doublet=``) adds each peak's second line (prefixes ``p{i}g2_``, ``p{i}l2_``), its centre
 an expression of the main one (Bragg's law at λ₂, or a constant offset) and its areas the
-doublet's ratio times the main line's.
+doublet's ratio times the main line's. An asymmetric peak (``shape="asymmetric"``) is one
+`split_pseudo_voigt` model (prefix ``p{i}s_``, its second line ``p{i}s2_``) whose parameters
+are tied to the peak's own (``p{i}height``, ``p{i}eta``, ``p{i}g_center``, ``p{i}g_sigma``)
+and its asymmetry ``p{i}asymmetry``.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from peakflow.core.lineshape import skewed_profile
+from peakflow.measured.least_squares import SKEW_MAX
+
+
+def split_pseudo_voigt(x, height, center, sigma, eta, asymmetry):
+    """peakflow's asymmetric peak (`skewed_profile`) as an lmfit model function."""
+    return skewed_profile(x, height, center, sigma, eta, asymmetry, np)
 
 
 def to_lmfit(fit):
@@ -61,6 +72,19 @@ def to_lmfit(fit):
                    min=0.0, max=1.0)
         params.add(f"p{i}g_center", value=float(peaks.location[i]), min=lo, max=hi)
         params.add(f"p{i}g_sigma", value=float(peaks.width[i]), min=1e-12 * (hi - lo))
+        if peaks.asymmetry[i]:
+            params.add(f"p{i}asymmetry", value=float(peaks.asymmetry[i]), min=-SKEW_MAX,
+                       max=SKEW_MAX)
+            for tag, centre, share in lines:
+                part = lmfit.Model(split_pseudo_voigt, prefix=f"p{i}s{tag}_")
+                model = part if model is None else model + part
+                params.add(f"p{i}s{tag}_center",
+                           expr=centre.format(c=f"p{i}g_center") if tag else f"p{i}g_center")
+                params.add(f"p{i}s{tag}_height", expr=f"{share}*p{i}height")
+                for name in ("sigma", "eta", "asymmetry"):
+                    source = {"sigma": f"p{i}g_sigma"}.get(name, f"p{i}{name}")
+                    params.add(f"p{i}s{tag}_{name}", expr=source)
+            continue
         for tag, centre, share in lines:
             gauss = GaussianModel(prefix=f"p{i}g{tag}_")
             lorentz = LorentzianModel(prefix=f"p{i}l{tag}_")

@@ -27,6 +27,8 @@ import numpy as np
 
 from peakflow.core.correlated import logit_normal_loc
 
+SKEW_SD_MAX = 0.6  # an asymmetry's sd is at most its range (`least_squares.SKEW_MAX`)
+
 
 def joint_covariance(hess: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """(M, DK, DK) (JᵀMJ)⁻¹ of each window (float64, symmetric): the joint Laplace covariance
@@ -147,4 +149,6 @@ def asymmetry_stats(value: np.ndarray, blocks: np.ndarray) -> np.ndarray:
     coef = np.linalg.solve(inner, cross[..., None])[..., 0]
     sd = np.sqrt(np.maximum(blocks[..., 4, 4], 0.0))
     given = np.sqrt(np.maximum(blocks[..., 4, 4] - np.sum(coef * cross, axis=-1), 0.0))
+    shrink = np.minimum(1.0, SKEW_SD_MAX / np.maximum(sd, 1e-300))  # undetermined: a's range
+    sd, given, coef = sd * shrink, given * shrink, coef * shrink[..., None]
     return np.concatenate([value[..., None], sd[..., None], given[..., None], coef], axis=-1)

@@ -18,7 +18,7 @@ DAMPING = 1e-2         # initial Levenberg-Marquardt damping (relative to diag J
 LOG_AMPLITUDE = (math.log(1e-4), math.log(20.0))
 LOG_WIDTH = (math.log(0.3), math.log(64.0))
 LOGIT = (-8.0, 8.0)
-SKEW_MAX = 0.9         # |a|: half-widths differing by up to 19×
+SKEW_MAX = 0.6         # |a|: half-widths differing by up to 4×
 
 
 def clip_peaks(u: jax.Array, num_points: int, reach: float = 0.25) -> jax.Array:

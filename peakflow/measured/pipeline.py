@@ -24,7 +24,8 @@ units and run, with the bundled real-data model by default:
    windows whose residual is far above the noise (``unexplained``) (`assemble`);
 8. when some window's residual is far above the noise (typically a band much broader than
    the grid suits, which the window's polynomial baseline partly absorbs), fits the residual
-   again on a grid ``coarse`` (4) times coarser and adds what it finds.
+   again on a grid ``coarse`` (4) times coarser and adds what it finds, when that lowers the
+   spectrum's χ².
 
 With ``exact=True`` every window's amortized posterior is reweighted towards its exact
 posterior instead of step 6 (`peakflow.measured.window_exactness`): started from the
@@ -230,13 +231,15 @@ def _second_pass(fits: list[SpectrumFit], trained: TrainedModel,
     redo = [i for i, f in enumerate(fits)
             if f.error is None and np.any(f.windows.chi2 > MISFIT_CHI2)]
     wider = [replace(options, fwhm=options.coarse * TARGET_FWHM * fits[i].grid_step,
-                     baseline="none", x_range=None) for i in redo]
+                     baseline="none", x_range=None, shape="symmetric") for i in redo]
     residuals = [(fits[i].y - fits[i].fitted, fits[i].x) for i in redo]
     broad = _fit_pass(residuals, trained, [fits[i].name for i in redo], wider)
     fits = list(fits)
     for i, extra in zip(redo, broad):
         if extra.error is None:
-            fits[i] = combine_passes(fits[i], extra)
+            both = combine_passes(fits[i], extra)
+            if both.chi2 < fits[i].chi2:   # what the coarse pass adds must fit the residual
+                fits[i] = both
     return fits
 
 

@@ -276,12 +276,15 @@ class SpectrumFit:
                  f"{'location':>22} {'FWHM':>20} {'amplitude':>20} {'area':>20} {'eta':>12}"
                  f" {'P(exists)':>10}"]
         p = self.peaks
+        skewed = bool(np.any(p.asymmetry))
+        lines[-1] += f" {'asymmetry':>14}" if skewed else ""
         for i in range(len(p)):
             cells = [f"{getattr(p, c)[i]:.6g} ± {getattr(p, c + '_sd')[i]:.2g}"
                      for c in ("location", "fwhm", "amplitude", "area")]
             cells.append(f"{p.lorentzian[i]:.2f} ± {p.lorentzian_sd[i]:.2f}")
+            cells.append(f"{p.asymmetry[i]:+.2f} ± {p.asymmetry_sd[i]:.2f}" if skewed else "")
             lines.append(" ".join(f"{c:>20}" for c in cells[:4]) + f" {cells[4]:>14}"
-                         f" {p.probability[i]:>10.3f}")
+                         f" {p.probability[i]:>10.3f}" + (f" {cells[5]:>14}" if skewed else ""))
         return "\n".join(lines)
 
 
