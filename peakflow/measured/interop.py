@@ -105,9 +105,10 @@ def to_inference_data(fit, n: int = 500, *, seed=0):
 
     Posterior variables with dims (chain, draw, peak), one chain, in the caller's units:
     ``amplitude``, ``location``, ``width`` (γ), ``lorentzian`` (η), ``fwhm``, ``area`` —
-    each peak's four parameters drawn jointly (`SpectrumFit.sample`), peaks independently —
-    and ``exists`` (each peak drawn present with its reported probability), with ``K``
-    (chain, draw) the number present. ``az.summary`` and ``az.plot_posterior`` work on it.
+    each peak's four parameters drawn jointly (`SpectrumFit.sample`; the peaks of a refined
+    window jointly), and its ``asymmetry`` when the fit has asymmetric peaks — and
+    ``exists`` (each peak drawn present with its reported probability), with ``K`` (chain,
+    draw) the number present. ``az.summary`` and ``az.plot_posterior`` work on it.
 
     Raises:
       ValueError: a fit without draws (a failed fit).
@@ -118,11 +119,15 @@ def to_inference_data(fit, n: int = 500, *, seed=0):
     from peakflow.core.seeds import as_generator
 
     rng = as_generator(seed)
-    draws = fit.draws.sample(rng, n) if fit.draws is not None else fit.sample(n)
+    if fit.draws is None:
+        fit.sample(n)                   # raises: no draws
+    draws, asymmetry = fit.draws.sample_with_asymmetry(rng, n)
     values = {"amplitude": draws.amplitude, "location": draws.location,
               "width": draws.width, "lorentzian": draws.lorentzian,
               "fwhm": draws.width * fwhm_ratio(draws.lorentzian, np),
               "area": area(draws.amplitude, draws.width, draws.lorentzian)}
+    if np.any(fit.peaks.asymmetry):
+        values["asymmetry"] = asymmetry
     values["exists"] = rng.uniform(size=draws.amplitude.shape) < fit.peaks.probability
     posterior = {name: value[None] for name, value in values.items()}
     posterior["K"] = values["exists"].sum(axis=1)[None]
