@@ -28,6 +28,7 @@ from peakflow.measured.resample import TARGET_FWHM, data_step
 from peakflow.measured.results import PeakTable, SpectrumFit, WindowTable
 from peakflow.measured.tiling import merge
 from peakflow.measured.window_baseline import baseline_modes, marginal_baseline, prior_precision
+from peakflow.measured.window_model import shirley_step
 from peakflow.runtime.trained import TrainedModel
 
 BACKGROUND_RSD = 0.25   # a broad peak whose height sd exceeds this fraction of it ...
@@ -67,7 +68,7 @@ def derived_sds(q, y_scale: np.ndarray, grid_step: float | np.ndarray,
     return amp.std(axis=0), size.std(axis=0), area(amp, gamma, eta).std(axis=0)
 
 
-def window_fits(batch: WindowBatch, mean: Peaks, degree: int, lam: float
+def window_fits(batch: WindowBatch, mean: Peaks, degree: int, lam: float, step: float = 0.0
                 ) -> tuple[np.ndarray, np.ndarray]:
     """Each window's fit at the posterior mean: the baseline the model marginalised (the
     posterior mean of its cubic and smooth deviation given the peaks,
@@ -77,7 +78,9 @@ def window_fits(batch: WindowBatch, mean: Peaks, degree: int, lam: float
     Args:
       batch: the windows (values (M, W), points, baseline deviation sds) with their
         predictions; mean: the posterior means, fields (M, K); degree, lam: the cubic's
-        degree and the removed baseline's Whittaker smoothness.
+        degree and the removed baseline's Whittaker smoothness; step: a Shirley background's
+        direction (`peakflow.measured.window_model.shirley_step`; 0: none), its scale
+        marginalised with the rest and its curve part of the baseline.
 
     Returns:
       (baseline (M, W), in the windows' normalised units; χ² (M,): the χ² of
@@ -104,11 +107,22 @@ def window_fits(batch: WindowBatch, mean: Peaks, degree: int, lam: float
                 asymmetry=None if skew is None else skew[two])
     table, share = baseline_modes(size, degree, lam)
     prior = prior_precision(share, batch.deviation_sd, size)
-    coef, chi2, dof = marginal_baseline(points.omega, points.values - at_points, points.weight,
-                                        table, prior)
+    steps = None
+    if step:
+        u = np.stack([np.log(np.maximum(mean.amplitude, 1e-300)), mean.location,
+                      np.log(np.maximum(mean.width, 1e-300)),
+                      np.log(mean.lorentzian / np.maximum(1 - mean.lorentzian, 1e-300))], -1)
+        grid = np.arange(size, dtype=np.float64)
+        steps = [np.stack([shirley_step(w[m], u[m], present[m], step, np)
+                           for m in range(len(u))])
+                 for w in (points.omega, np.broadcast_to(grid, (len(u), size)))]
+    coef, chi2, dof, k = marginal_baseline(points.omega, points.values - at_points,
+                                           points.weight, table, prior,
+                                           None if steps is None else steps[0])
     n = points.counts
     spent = dof + 4 * np.asarray(batch.pred.num_peaks)
-    return coef @ table.T, chi2 / np.maximum(n - spent, np.maximum(n / 2, 1))
+    curve = coef @ table.T + (0.0 if steps is None else k[:, None] * steps[1])
+    return curve, chi2 / np.maximum(n - spent, np.maximum(n / 2, 1))
 
 
 def _asymmetry(batch: WindowBatch, rows: np.ndarray, slot) -> np.ndarray | None:
@@ -265,7 +279,8 @@ def assemble_many(prepared: list[Prepared], batch: WindowBatch, trained: Trained
     mean, sd = (Peaks(*(np.asarray(v, np.float64) for v in m)) for m in (q.mean(), q.sd()))
     size = mean.width * fwhm_ratio(mean.lorentzian, np)
     degree = trained.config.model.baseline_degree
-    polynomial, chi2_all = window_fits(batch, mean, degree, options[0].smoothness)
+    polynomial, chi2_all = window_fits(batch, mean, degree, options[0].smoothness,
+                                       options[0].shirley)
     part = lambda tree, i: jax.tree.map(lambda a: a[offsets[i]:offsets[i + 1]], tree)
     preds, khats = batch.split(batch.pred), batch.split(batch.khat)
     selected = [select_peaks(prep, pred, part(mean, i), part(sd, i), part(size, i),

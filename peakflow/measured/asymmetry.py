@@ -92,7 +92,8 @@ def merge(u, mask, skewed, chi2, win: Window, num_points: int, into, absorb):
 
 
 @functools.lru_cache(maxsize=16)
-def compiled(num_points: int, degree: int, lam: float, grouped: bool, doublet: bool):
+def compiled(num_points: int, degree: int, lam: float, grouped: bool, doublet: bool,
+             step: float = 0.0):
     """Batched, jitted programs (call them under ``jax.enable_x64``): ``relax(u, mask, omega,
     values, weight, half, prior, pair)``: (u, χ², skewed) after `RELAX` steps with the
     asymmetry of every peak narrower than `BROAD` windows free; ``try_merge(u, mask, skewed,
@@ -103,7 +104,7 @@ def compiled(num_points: int, degree: int, lam: float, grouped: bool, doublet: b
 
     def window(omega, values, weight, half, prior, pair):
         return make_window(omega, values, weight, half if grouped else None, table, prior,
-                           pair if doublet else None)
+                           pair if doublet else None, step)
 
     def try_merge(u, mask, skewed, chi2, omega, values, weight, half, prior, pair, into,
                   absorb):

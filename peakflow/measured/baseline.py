@@ -17,6 +17,7 @@ from peakflow.measured.arpls import arpls_many
 from peakflow.measured.window_baseline import SMOOTHNESS
 
 METHODS = BASELINE_METHODS  # the choices of `remove_baseline` and the CLI
+REMOVED = ("arpls", "asls", "snip")  # the others remove nothing (Shirley: fitted with peaks)
 
 
 def remove_baseline(y: np.ndarray, method: str = "arpls", lam: float | None = None,
@@ -26,7 +27,8 @@ def remove_baseline(y: np.ndarray, method: str = "arpls", lam: float | None = No
     Args:
       y: (n,) intensities on a uniform grid on which peaks are a few to ~20 points wide
         (as after `peakflow.measured.resample.resample`).
-      method: ``"arpls"`` (default), ``"asls"``, ``"snip"`` or ``"none"``.
+      method: ``"arpls"`` (default), ``"asls"``, ``"snip"``; ``"none"``, ``"shirley"`` and
+        ``"shirley-ke"`` remove nothing (the Shirley step is fitted with the peaks).
       lam: smoothness of the Whittaker methods; default 1e5, whose smoother passes
         variations slower than ~110 points (about 9 FWHM of a peak on the model grid), so the
         baseline follows curvature over a few peak widths while the asymmetric weights keep
@@ -56,7 +58,7 @@ def remove_baselines(spectra: list[np.ndarray], method: str = "arpls", lam: floa
     spectra = [np.asarray(y, np.float64) for y in spectra]
     lam = SMOOTHNESS if lam is None else lam
     bases = [np.zeros_like(y) for y in spectra]
-    todo = [i for i, y in enumerate(spectra) if method != "none" and y.size >= 8]
+    todo = [i for i, y in enumerate(spectra) if method in REMOVED and y.size >= 8]
     if method == "arpls":
         for i, base in zip(todo, arpls_many([spectra[i] for i in todo], lam)):
             bases[i] = base

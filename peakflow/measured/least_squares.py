@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 
 from peakflow.measured.doublet import REACH
-from peakflow.measured.window_model import Window, peak_curves, peak_jacobian
+from peakflow.measured.window_model import Window, peak_curves, peak_jacobian, shirley_step
 
 DAMPING = 1e-2         # initial Levenberg-Marquardt damping (relative to diag JᵀJ)
 # u is kept inside these bounds (c: relative to the window)
@@ -42,6 +42,23 @@ def chi2_of(r: jax.Array, win: Window) -> jax.Array:
     return r @ r - rb @ win.gram @ rb
 
 
+def _project(v: jax.Array, win: Window) -> jax.Array:
+    """Mv: v (P, ...) with its part the baseline explains removed."""
+    return v - win.basis @ (win.gram @ (win.basis.T @ v))
+
+
+def marginal_chi2(u, mask, win: Window) -> jax.Array:
+    """χ² of the window's points given the peaks u, the baseline marginalised, and with a
+    Shirley background (``win.step``) its scale k too (flat prior: χ² falls by
+    (sᵀMr)² / sᵀMs, s the step of `shirley_step`)."""
+    r = residual(u, mask, win)
+    chi2 = chi2_of(r, win)
+    if not win.step:
+        return chi2
+    ms = _project(shirley_step(win.omega, u, mask, win.step) * win.weight, win)
+    return chi2 - (ms @ r) ** 2 / jnp.maximum(ms @ ms, 1e-30)
+
+
 def normal_equations(u, mask, win: Window, active: jax.Array | None = None):
     """(χ² (), JᵀMJ (DK, DK), JᵀMr (DK,)) at u (K, D), M the marginal precision of the
     window's points given its baseline prior; masked peaks' columns, and those of the
@@ -53,8 +70,14 @@ def normal_equations(u, mask, win: Window, active: jax.Array | None = None):
         d = jnp.where(active[:, None, :], d, 0.0)
     jac = -jnp.einsum("kpi,p->pki", d, win.weight).reshape(r.shape[0], -1)  # (P, DK)
     jb, rb = jac.T @ win.basis, win.basis.T @ r
-    return (r @ r - rb @ win.gram @ rb, jac.T @ jac - jb @ win.gram @ jb.T,
-            jac.T @ r - jb @ win.gram @ rb)
+    chi2, hess, grad = (r @ r - rb @ win.gram @ rb, jac.T @ jac - jb @ win.gram @ jb.T,
+                        jac.T @ r - jb @ win.gram @ rb)
+    if win.step:     # the step's scale marginalised too (its dependence on u left out)
+        ms = _project(shirley_step(win.omega, u, mask, win.step) * win.weight, win)
+        norm, jms, msr = jnp.maximum(ms @ ms, 1e-30), jac.T @ ms, ms @ r
+        chi2, hess = chi2 - msr * msr / norm, hess - jnp.outer(jms, jms) / norm
+        grad = grad - jms * msr / norm
+    return chi2, hess, grad
 
 
 def levenberg_marquardt(u, mask, win: Window, num_points: int, steps: int,
@@ -71,12 +94,12 @@ def levenberg_marquardt(u, mask, win: Window, num_points: int, steps: int,
         system = hess + jnp.diag(damping * diag + inactive)
         delta = jnp.linalg.solve(system, -grad).reshape(u.shape)
         trial = clip_peaks(u + delta, num_points, 0.25 if win.pair is None else REACH)
-        trial_chi2 = chi2_of(residual(trial, mask, win), win)
+        trial_chi2 = marginal_chi2(trial, mask, win)
         better = trial_chi2 < chi2
         return (jnp.where(better, trial, u), jnp.where(better, damping / 3.0, damping * 4.0),
                 jnp.where(better, trial_chi2, chi2)), None
 
-    chi2 = chi2_of(residual(u, mask, win), win)
+    chi2 = marginal_chi2(u, mask, win)
     (u, _, chi2), _ = jax.lax.scan(step, (u, jnp.asarray(DAMPING, u.dtype), chi2), None,
                                    length=steps)
     return u, chi2

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from peakflow.measured.baseline import METHODS
+from peakflow.measured.baseline import METHODS, REMOVED
 from peakflow.measured.doublet import Doublet, as_doublet
 from peakflow.measured.window_baseline import DEVIATION_SD, SMOOTHNESS
 
@@ -17,7 +17,11 @@ class FitOptions:
     """Settings of the measured-spectrum path (see `peakflow.measured.pipeline`).
 
     Attributes:
-      baseline: removed before fitting: ``"arpls"``, ``"asls"``, ``"snip"`` or ``"none"``.
+      baseline: removed before fitting: ``"arpls"``, ``"asls"``, ``"snip"`` or ``"none"``; or
+        ``"shirley"``: nothing removed, a Shirley background (each point raised by k times
+        the peak area below it: an XPS spectrum on a binding-energy axis) fitted with the
+        peaks in the refinement, its scale k marginalised in every window with the cubic
+        (``"shirley-ke"``: the area above it, kinetic energy axes).
       baseline_lam: smoothness of the Whittaker baselines on the model grid (None: default).
       baseline_sd: prior sd, in noise sds, of the smooth deviation from the removed baseline
         that each window marginalises (`peakflow.measured.window_baseline`); None: 0.35 with a
@@ -72,6 +76,10 @@ class FitOptions:
     def __post_init__(self):
         if self.shape not in SHAPES:
             raise ValueError(f"shape must be one of {SHAPES}, got {self.shape!r}")
+        if self.baseline.startswith("shirley") and (self.exact or not self.refine):
+            raise ValueError(f'baseline="{self.baseline}" needs the refinement (refine=True) '
+                             "and not exact=True: the Shirley step is fitted with the peaks "
+                             "there")
         if self.shape == "asymmetric" and (self.exact or not self.refine):
             raise ValueError('shape="asymmetric" needs the refinement (refine=True) and not '
                              "exact=True")
@@ -89,7 +97,13 @@ class FitOptions:
         """κ: the baseline deviation's prior sd in noise sds (``baseline_sd`` resolved)."""
         if self.baseline_sd is not None:
             return float(self.baseline_sd)
-        return 0.0 if self.baseline == "none" else DEVIATION_SD
+        return DEVIATION_SD if self.baseline in REMOVED else 0.0
+
+    @property
+    def shirley(self) -> float:
+        """The direction of the Shirley step fitted with the peaks: +1 rising with x
+        (``baseline="shirley"``, binding energy), −1 falling (``"shirley-ke"``), 0 none."""
+        return {"shirley": 1.0, "shirley-ke": -1.0}.get(self.baseline, 0.0)
 
     @property
     def smoothness(self) -> float:

@@ -267,7 +267,8 @@ def _fit_scaled(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names
                     pair=window_pairs(good, chosen))
     refined = np.array([o.refine and not o.exact for o in chosen])
     batch = refine_windows(trained, batch, refined, options[0].smoothness if options else 0.0,
-                           bool(options) and options[0].shape == "asymmetric")
+                           bool(options) and options[0].shape == "asymmetric",
+                           options[0].shirley if options else 0.0)
     seed = as_key(options[0].seed if options else 0)
     batch = reweight_windows(trained, batch, np.array([o.exact for o in chosen]), seed,
                              options[0].smoothness if options else 0.0)
@@ -300,11 +301,12 @@ def predict_windows(trained: TrainedModel, batch: WindowBatch) -> WindowBatch:
 
 
 def refine_windows(trained: TrainedModel, batch: WindowBatch, spectra: np.ndarray,
-                   lam: float, asymmetric: bool = False) -> WindowBatch:
+                   lam: float, asymmetric: bool = False, step: float = 0.0) -> WindowBatch:
     """Step 6: joint refinement and pruning (`peakflow.measured.refine`) of the windows of
     the spectra where the (S,) mask `spectra` is set, all in one call, on their data points
     with the baseline (Whittaker smoothness `lam`) marginalised; with `asymmetric`, a split
-    pseudo-Voigt tried for each window's closest pair (`peakflow.measured.asymmetry`)."""
+    pseudo-Voigt tried for each window's closest pair (`peakflow.measured.asymmetry`); a
+    Shirley background of direction `step` fitted with the peaks (0: none)."""
     rows = batch.rows_of(spectra)
     if not rows.size:
         return batch
@@ -314,7 +316,7 @@ def refine_windows(trained: TrainedModel, batch: WindowBatch, spectra: np.ndarra
         pred, batch.points.take(rows), batch.deviation_sd[rows], trained.num_points,
         model.baseline_degree, lam, heads_sd_bounds(model.heads),
         None if batch.pair is None else batch.pair[rows],
-        np.repeat(np.arange(batch.counts.size), batch.counts)[rows], asymmetric)
+        np.repeat(np.arange(batch.counts.size), batch.counts)[rows], asymmetric, step)
     return batch.with_rows(rows, refined, joint=joint, skew=skew)
 
 

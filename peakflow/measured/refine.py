@@ -122,18 +122,20 @@ def prune_window(u, mask, chi2, win: Window, num_points: int, tries: int = 2):
 
 
 @functools.lru_cache(maxsize=16)
-def _compiled(num_points: int, degree: int, lam: float, grouped: bool, doublet: bool = False):
+def _compiled(num_points: int, degree: int, lam: float, grouped: bool, doublet: bool = False,
+              step: float = 0.0):
     """Two batched programs for windows of `num_points` grid points whose points are single
     data points or (`grouped`) group means, and whose peaks are single lines or (`doublet`)
-    pairs, jitted; call them (and trace them) under ``jax.enable_x64``: ``first(u, mask,
-    omega, values, weight, half, prior, pair)`` refines (`ITERATIONS` steps) and returns (u,
-    mask, χ², whether a peak is weak (`_has_weak_peak`), JᵀMJ); ``more(u, mask, chi2, omega,
-    values, weight, half, prior, pair)`` tries two removals (`prune_window`)."""
+    pairs, with a Shirley background of direction `step` (0: none), jitted; call them (and
+    trace them) under ``jax.enable_x64``: ``first(u, mask, omega, values, weight, half,
+    prior, pair)`` refines (`ITERATIONS` steps) and returns (u, mask, χ², whether a peak is
+    weak (`_has_weak_peak`), JᵀMJ); ``more(u, mask, chi2, omega, values, weight, half, prior,
+    pair)`` tries two removals (`prune_window`)."""
     table = jnp.asarray(baseline_modes(num_points, degree, lam)[0])
 
     def window(omega, values, weight, half, prior, pair):
         return make_window(omega, values, weight, half if grouped else None, table, prior,
-                       pair if doublet else None)
+                           pair if doublet else None, step)
 
     def first(u, mask, omega, values, weight, half, prior, pair):
         win = window(omega, values, weight, half, prior, pair)
@@ -170,7 +172,7 @@ def _refine_chunk(programs, u, mask, points: tuple, prior, pair, bucket: int):
 def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.ndarray,
                        num_points: int, degree: int, lam: float, sd_bounds: np.ndarray,
                        pair: np.ndarray | None = None, spectrum: np.ndarray | None = None,
-                       asymmetric: bool = False
+                       asymmetric: bool = False, step: float = 0.0
                        ) -> tuple[Prediction, np.ndarray, np.ndarray]:
     """Every window's peaks refined and pruned, batched by peak-count bucket and number of
     data points (`points_bucket`).
@@ -189,6 +191,8 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
         spectrum: (M,) the spectrum of each window (for that step; None: all one).
       asymmetric: then try one split pseudo-Voigt for each window's closest pair of peaks
         (`peakflow.measured.asymmetry`).
+      step: a Shirley background fitted with the peaks (`window_model.shirley_step`): +1
+        rising with x, −1 falling, 0 none.
 
     Returns:
       The `Prediction` with each window's kept peaks first in their slots (policy order),
@@ -222,7 +226,7 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
         smaller = BUCKETS[BUCKETS.index(bucket) - 1] if bucket > 1 else 0
         rows = np.flatnonzero((pred.num_peaks > smaller) & (pred.num_peaks <= bucket)
                               & (sizes == size) & (grouped == kind) & (doubled == two))
-        programs = _compiled(num_points, degree, float(lam), kind, two)
+        programs = _compiled(num_points, degree, float(lam), kind, two, float(step))
         for lo in range(0, rows.size, CHUNK):
             part = rows[lo:lo + CHUNK]
             take = np.resize(part, bucket_size(part.size, 8))
@@ -234,8 +238,8 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
                                               mask, arrays, prior[take], pair[take], bucket)
                 if asymmetric:
                     u, mask, skew, hess = merge_chunk(
-                        compiled_merge(num_points, degree, float(lam), kind, two), u, mask,
-                        arrays, prior[take], pair[take])
+                        compiled_merge(num_points, degree, float(lam), kind, two, float(step)),
+                        u, mask, arrays, prior[take], pair[take])
                     skewed[part, :bucket] = skew[:part.size]
             n = part.size
             loc[part, :bucket] = u[:n]

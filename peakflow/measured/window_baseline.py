@@ -96,8 +96,8 @@ CHUNK = 256  # windows per host-side block (bounds the (chunk, P, B) basis array
 
 
 def marginal_baseline(omega: np.ndarray, residual: np.ndarray, weight: np.ndarray,
-                      table: np.ndarray, prior: np.ndarray
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                      table: np.ndarray, prior: np.ndarray, extra: np.ndarray | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Each window's baseline given its peaks: the posterior mean of its coefficients, the
     χ² of the points with the baseline marginalised, and the effective number of baseline
     parameters the data determine.
@@ -106,13 +106,17 @@ def marginal_baseline(omega: np.ndarray, residual: np.ndarray, weight: np.ndarra
       omega, residual, weight: (M, P) the points' grid positions, the data minus the peaks
         (window units) and 1 / noise sd (0: padding).
       table: (W, B) from `baseline_modes`; prior: (M, B) from `prior_precision`.
+      extra: (M, P) one more baseline column at the points, with a flat prior on its scale
+        k (a Shirley step: `peakflow.measured.window_model.shirley_step`), or None.
 
     Returns:
-      (coefficients (M, B): the baseline on the window's grid is ``coefficients @ table.T``;
-      χ² (M,) = rᵀMr of the whitened residual; dof (M,) = tr((BᵀB + Λ)⁻¹BᵀB)).
+      (coefficients (M, B): the baseline on the window's grid is ``coefficients @ table.T``
+      (plus k times the extra column); χ² (M,) = rᵀMr of the whitened residual; dof (M,) =
+      tr((BᵀB + Λ)⁻¹BᵀB) (+ 1 with the extra column); k (M,), 0 without).
     """
     count, width = residual.shape[0], table.shape[1]
     coef, chi2, dof = np.zeros((count, width)), np.zeros(count), np.zeros(count)
+    scale = np.zeros(count)
     for lo in range(0, count, CHUNK):
         part = slice(lo, lo + CHUNK)
         basis, gram = weighted_basis(omega[part], weight[part], table, prior[part])
@@ -122,7 +126,17 @@ def marginal_baseline(omega: np.ndarray, residual: np.ndarray, weight: np.ndarra
         coef[part] = np.einsum("mbc,mc->mb", gram, rb)
         chi2[part] = np.sum(r ** 2, axis=1) - np.einsum("mb,mb->m", rb, coef[part])
         dof[part] = np.einsum("mbc,mcb->m", gram, normal)
-    return coef, chi2, dof
+        if extra is not None:        # k = sᵀMr / sᵀMs, the others refitted given it
+            s = extra[part] * weight[part]
+            gs = np.einsum("mbc,mpc,mp->mb", gram, basis, s)
+            ms = s - np.einsum("mpb,mb->mp", basis, gs)
+            norm = np.maximum(np.sum(ms * s, axis=1), 1e-30)
+            k = np.sum(ms * r, axis=1) / norm
+            coef[part] -= k[:, None] * gs
+            chi2[part] -= k * k * norm
+            dof[part] += 1.0
+            scale[part] = k
+    return coef, chi2, dof, scale
 
 
 def weighted_basis(omega: np.ndarray, weight: np.ndarray, table: np.ndarray,

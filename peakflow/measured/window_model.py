@@ -4,10 +4,12 @@ and the marginalised baseline (`peakflow.measured.refine` fits them)."""
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import scipy.special
 
 from peakflow.core.lineshape import mean_profile
 from peakflow.measured.doublet import second_line
@@ -60,7 +62,9 @@ class Window(NamedTuple):
     points times the weights; gram: (B, B) (basisᵀbasis + Λ)⁻¹ (`window_baseline`); half:
     (P,) δ of grouped points, None for single data points; pair: (6,) the window's doublet
     (ratio, λ₂/λ₁ or 0, split, x at grid point 0, x per grid point:
-    `peakflow.measured.doublet`; and its intensity scale, unused here), None without one."""
+    `peakflow.measured.doublet`; and its intensity scale, unused here), None without one;
+    step: a Shirley background fitted with the peaks (`shirley_step`): +1 rising with x
+    (binding energy), −1 falling, 0 none."""
 
     omega: jax.Array
     values: jax.Array
@@ -69,16 +73,18 @@ class Window(NamedTuple):
     gram: jax.Array
     half: jax.Array | None
     pair: jax.Array | None = None
+    step: float = 0.0
 
 
-def make_window(omega, values, weight, half, table, prior, pair=None) -> Window:
+def make_window(omega, values, weight, half, table, prior, pair=None, step=0.0) -> Window:
     """The `Window` of one window's points (`half` None: single data points; `pair` None: no
-    doublet); table (W, B), prior (B,) its precisions."""
+    doublet; `step` the Shirley background's direction, 0: none); table (W, B), prior (B,)
+    its precisions."""
     basis = at_points(table, omega, jnp) * weight[:, None]
     normal = basis.T @ basis
     ridge = 1e-10 * (jnp.trace(normal) / normal.shape[0] + 1.0)
     gram = jnp.linalg.inv(normal + jnp.diag(prior + ridge))
-    return Window(omega, values, weight, basis, gram, half, pair)
+    return Window(omega, values, weight, basis, gram, half, pair, step)
 
 
 def second_of(u: jax.Array, pair: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -97,3 +103,19 @@ def peak_curves(u: jax.Array, win: Window) -> jax.Array:
     if win.pair is None:
         return jax.vmap(model)(u)
     return jax.vmap(model)(u) + win.pair[0] * jax.vmap(model)(second_of(u, win.pair)[0])
+
+
+def shirley_step(omega, u: jax.Array, mask: jax.Array, direction: float, xp=jnp):
+    """(P,) the Shirley background of the peaks u (K, D) in use (`mask` (K,)) at omega (P,),
+    before its scale k: at each point the area of the peaks on its low side (`direction` +1:
+    below it, as on a binding-energy axis; −1: above it, kinetic energy), Σ α γ [π η (1/2 +
+    atan(z)/π) + √(2π)(1 − η) Φ(z)], z = ±(ω − c)/γ (the pseudo-Voigt's cumulative area)."""
+    alpha, centre, width = xp.exp(u[:, 0:1]), u[:, 1:2], xp.exp(u[:, 2:3])
+    eta = 1.0 / (1.0 + xp.exp(-u[:, 3:4]))
+    z = direction * (omega[None, :] - centre) / width
+    erf = jax.scipy.special.erf if xp is jnp else scipy.special.erf
+    gauss = 0.5 * (1.0 + erf(z / math.sqrt(2.0)))
+    cumulative = alpha * width * (math.pi * eta * (0.5 + xp.arctan(z) / math.pi)
+                                  + math.sqrt(2.0 * math.pi) * (1.0 - eta) * gauss)
+    return xp.sum(xp.where(mask[:, None], cumulative, 0.0), axis=0)
+

@@ -67,7 +67,7 @@ def test_points_likelihood_is_minus_half_the_marginal_chi2():
     peaks = Peaks(*(np.array([v, 0.2]) for v in (0.6, 29.0, 4.5, 0.5)))
     mask = np.array([True, False])
     model = mean_profile(omega, half, 0.6, 29.0, 4.5, 0.5, xp=np)
-    _, chi2, _ = marginal_baseline(omega, values - model, weight, table, prior)
+    _, chi2, _, _ = marginal_baseline(omega, values - model, weight, table, prior)
     basis, gram = weighted_basis(omega, weight, table, prior)
     with jax.enable_x64(True):
         data = PointData(*(jnp.asarray(a[0]) for a in (omega, values, weight, basis, gram,

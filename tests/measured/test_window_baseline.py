@@ -37,7 +37,7 @@ def test_marginal_chi2_is_the_minimum_of_the_penalised_least_squares():
     weight[1, 80:] = 0.0                                   # padding
     residual = rng.normal(size=(2, 90))
     prior = prior_precision(share, np.array([0.7, 0.3]), 64)
-    coef, chi2, dof = marginal_baseline(omega, residual, weight, table, prior)
+    coef, chi2, dof, _ = marginal_baseline(omega, residual, weight, table, prior)
     for m in range(2):
         basis = at_points(table, omega[m]) * weight[m, :, None]
         design = np.vstack([basis, np.diag(np.sqrt(prior[m]))])
