@@ -20,9 +20,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 Range = tuple[float, float]
-# measured spectra's baseline choices: removed before fitting (arpls, asls, snip), none, or a
-# Shirley step fitted with the peaks (rising with x, as on binding energy; or with -ke, falling)
-BASELINE_METHODS = ("arpls", "asls", "snip", "none", "shirley", "shirley-ke")
+BASELINE_METHODS = ("arpls", "asls", "snip", "none", "shirley", "shirley-ke")  # measured
 
 
 @dataclass(frozen=True)

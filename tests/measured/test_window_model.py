@@ -1,6 +1,6 @@
-"""The Shirley background fitted with the peaks (``baseline="shirley"``): its step is the
-peaks' cumulative area, and XPS-like spectra on it give the peaks' areas where a removed
-baseline does not."""
+"""A window's peak model (`peakflow.measured.window_model`): the Shirley background fitted with
+the peaks (``baseline="shirley"``), whose step is the peaks' cumulative area; XPS-like spectra
+on it give the peaks' areas where a removed baseline does not."""
 
 import numpy as np
 import pytest
