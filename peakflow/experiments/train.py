@@ -162,6 +162,9 @@ def train(config: Config, workdir: Path, per_call: int | None = None,
         lambda n: jax.jit(multi_step(step_fn, n), donate_argnums=0))
     init_key, data_key = jax.random.split(jax.random.PRNGKey(config.train.seed))
 
+    for lost in checkpoint.drop_unreadable(mngr):
+        print(f"checkpoint step {lost} was not written whole (the run was killed): dropped",
+              flush=True)
     if mngr.latest_step() is not None:
         check_resumable(Config.from_dict(checkpoint.read_meta(mngr)["config"]), config)
         state = checkpoint.restore_state(mngr, config)

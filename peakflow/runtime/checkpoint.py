@@ -36,7 +36,24 @@ def save(mngr: ocp.CheckpointManager, state: TrainState, config: Config,
     items = {"params": ocp.args.StandardSave(state.params), "meta": ocp.args.JsonSave(meta)}
     if with_optimizer:
         items["opt_state"] = ocp.args.StandardSave(state.opt_state)
+    if step in mngr.all_steps():   # what a killed run left at this step: written again
+        mngr.delete(step)
     mngr.save(step, args=ocp.args.Composite(**items), force=True)
+
+
+def drop_unreadable(mngr: ocp.CheckpointManager) -> list[int]:
+    """Deletes the newest steps whose metadata cannot be read (a run killed while writing
+    one can leave a step directory without its items), so that resuming starts from the
+    newest whole checkpoint; returns the steps deleted."""
+    dropped = []
+    for step in sorted(mngr.all_steps(), reverse=True):
+        try:
+            read_meta(mngr, step)
+            break
+        except Exception:  # noqa: BLE001 - any failure to read makes the step unusable
+            mngr.delete(step)
+            dropped.append(step)
+    return dropped
 
 
 def read_meta(mngr: ocp.CheckpointManager, step: int | None = None) -> dict[str, Any]:

@@ -32,6 +32,26 @@ def test_round_trip(tmp_path, tiny_config):
     assert meta["metrics"] == {"k_accuracy": 0.5}
 
 
+def test_a_step_left_half_written_is_dropped_and_written_again(tmp_path, tiny_config):
+    init, _ = peakflow.core.make_train(tiny_config)
+    state = init(jax.random.PRNGKey(0))
+    mngr = checkpoint.manager(tmp_path / "ckpt")
+    checkpoint.save(mngr, state, tiny_config)
+    mngr.wait_until_finished()
+    mngr.close()
+    (tmp_path / "ckpt" / "2").mkdir()               # as a run killed while writing step 2
+    mngr = checkpoint.manager(tmp_path / "ckpt")
+    assert mngr.latest_step() == 2
+    assert checkpoint.drop_unreadable(mngr) == [2]
+    assert mngr.latest_step() == 0
+    assert int(checkpoint.restore_state(mngr, tiny_config).step) == 0
+    (tmp_path / "ckpt" / "2").mkdir()
+    checkpoint.save(mngr, state._replace(step=state.step + 2), tiny_config)   # no "exists"
+    mngr.wait_until_finished()
+    assert checkpoint.read_meta(mngr)["step"] == 2
+    mngr.close()
+
+
 def test_model_directory_loads_for_inference(tiny_model_dir, tiny_config):
     config, params, _ = checkpoint.load_params(tiny_model_dir)
     assert config == tiny_config
