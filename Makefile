@@ -79,7 +79,9 @@ TYPED := peakflow/__init__.py peakflow/extras.py peakflow/io.py peakflow/map_io.
 	peakflow/grid/infer.py peakflow/grid/exactness.py peakflow/grid/posterior.py \
 	peakflow/reference/finetune.py peakflow/measured/options.py peakflow/measured/pipeline.py \
 	peakflow/measured/batch.py peakflow/measured/intensity.py peakflow/measured/results.py \
-	peakflow/measured/maps.py
+	peakflow/measured/maps.py peakflow/display.py peakflow/reports/__init__.py \
+	peakflow/reports/fits_page.py peakflow/reports/map_page.py peakflow/reports/page.py \
+	peakflow/reports/compact.py
 lint: $(STAMP)
 	$(PYTHON) -m ruff check peakflow tests
 	$(PYTHON) -m mypy $(TYPED)

@@ -9,6 +9,7 @@
     >>> fits = peakflow.fit_many([(y1, x1), (y2, x2)])       # many, in one batched pass
     >>> result = peakflow.fit_map(cube, x)     # a map (..., n) on one axis → xarray Dataset
     >>> bands = peakflow.band_maps(result)     # peaks matched across pixels: band images
+    >>> peakflow.report(fits, "report.html")    # one HTML page: summary, figures, tables
 
 `peakflow.__all__` holds what fitting needs: the entry points, their results and options,
 file readers, model loading and checks, exports. Everything else lives in its layer's
@@ -22,9 +23,10 @@ namespace, each importing only the layers below it:
 * `peakflow.grid` — spectra on a model's grid: `infer`, `Posterior`, the exactness step `reweight`;
 * `peakflow.measured` — measured spectra: `fit`, `fit_many`, `SpectrumFit`, `fit_map`,
   `band_maps`;
-* `peakflow.io`, `peakflow.cli`, `peakflow.plotting`, `peakflow.metrics`,
-  `peakflow.reliability`, `peakflow.reference` (SVI, NUTS, least squares and `finetune`),
-  `peakflow.experiments` on top.
+* `peakflow.io`, `peakflow.cli`, `peakflow.plotting`, `peakflow.reports` (HTML pages of fits
+  and maps), `peakflow.metrics`, `peakflow.reliability`, `peakflow.reference` (SVI, NUTS,
+  least squares and `finetune`), `peakflow.experiments` on top; `peakflow.display` (figures
+  as PNG, HTML tables) below every layer that shows results.
 
 Names are imported on first use (PEP 562 ``__getattr__``), so ``import peakflow`` and
 ``peakflow --help`` do not load JAX until something needs it.
@@ -56,6 +58,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
         fits_to_dataframe,
     )
     from peakflow.reference import finetune
+    from peakflow.reports import report
     from peakflow.runtime import (
         CheckReport,
         ModelIntegrityError,
@@ -93,11 +96,12 @@ _EXPORTS = {
     "load_model": "peakflow.runtime",
     "read_map": "peakflow.map_io",
     "read_spectrum": "peakflow.io",
+    "report": "peakflow.reports",
     "reweight": "peakflow.grid",
 }
-_SUBMODULES = {"axes", "cli", "columns", "config", "core", "experiments", "extras", "grid", "io",
-               "map_io", "measured", "metadata", "metrics", "plotting", "reference",
-               "reliability", "runtime", "standards"}
+_SUBMODULES = {"axes", "cli", "columns", "config", "core", "display", "experiments", "extras",
+               "grid", "io", "map_io", "measured", "metadata", "metrics", "plotting",
+               "reference", "reliability", "reports", "runtime", "standards"}
 
 
 def __getattr__(name: str) -> Any:
@@ -144,6 +148,7 @@ __all__ = [
     "load_model",
     "read_map",
     "read_spectrum",
+    "report",
     "reweight",
 ]
 

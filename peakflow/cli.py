@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", type=Path, default=Path("."), metavar="DIR",
                      help="output folder (default: the current folder)")
     fit.add_argument("--plot", action="store_true", help="also write a PNG of each fit")
+    fit.add_argument("--report", type=Path, default=None, metavar="REPORT.html",
+                     help="also write one self-contained HTML page of this run's files: a "
+                          "sortable summary (flagged and failed first) and each fit's figure "
+                          "and tables")
     fit.add_argument("--x-col", default=None, help="x column of a table, by name or index")
     fit.add_argument("--y-col", default=None, help="y column of a table, by name or index")
     fit.add_argument("--laser", type=float, default=None, metavar="NM",
@@ -130,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
     maps.add_argument("--axis", default=None, metavar="FILE",
                       help="the spectral axis (text or .npy) when FILE has none (.npy)")
     maps.add_argument("--plot", action="store_true", help="also write a page of band images")
+    maps.add_argument("--report", type=Path, default=None, metavar="REPORT.html",
+                      help="also write an HTML page: failed pixels, the bands, their images "
+                           "and histograms")
     maps.add_argument("--variable", default="area",
                       choices=["area", "amplitude", "location", "fwhm", "components"],
                       help="what the band images show (default area)")
@@ -232,6 +239,8 @@ def run_fit(args: argparse.Namespace) -> int:
             tqdm.write(f"{fit.name}: {fit.num_peaks} peak(s){flag}{chosen}")
     if written:
         write_combined(written, args.out)
+    if args.report is not None:
+        _write_report(fits, failures, args)
     for path, problem in failures.items():
         print(f"peakflow: {path}: {problem}", file=sys.stderr)
     if not args.quiet:
@@ -239,6 +248,20 @@ def run_fit(args: argparse.Namespace) -> int:
         print(f"{len(written)} of {len(todo)} file(s) fitted{where}"
               + (f", {len(failures)} failed" if failures else ""), file=sys.stderr)
     return 1 if failures else 0
+
+
+def _write_report(fits: list, failures: dict[str, str], args: argparse.Namespace) -> None:
+    """`peakflow.report` of the run's fits, with the files that could not be read listed
+    as failed."""
+    from peakflow.measured.results import failed_fit
+    from peakflow.reports import report
+
+    fitted = {f.name for f in fits}
+    unread = [failed_fit(problem, path, 0) for path, problem in failures.items()
+              if path not in fitted]
+    path = report(fits + unread, args.report)
+    if not args.quiet:
+        print(f"report: {path}", file=sys.stderr)
 
 
 def _fit_groups(spectra: list, names: list[str], args: argparse.Namespace) -> list:
@@ -293,6 +316,11 @@ def run_map(args: argparse.Namespace) -> int:
         with atomic_write(written[-1]) as temporary:
             figure.savefig(temporary, dpi=110)
         plt.close(figure)
+    if args.report is not None:
+        from peakflow.reports import map_report
+
+        written.append(map_report(result, bands, args.report, variable=args.variable,
+                                  title=f"peakflow map report: {Path(args.file).name}"))
     failed = int((result["error"] != "").sum())
     if not args.quiet:
         print(f"{result['num_peaks'].size - failed} of {result['num_peaks'].size} pixel(s) "

@@ -22,10 +22,16 @@ def test_cli_writes_tables_and_plots_and_reports_bad_files(tmp_path, capsys):
     bad.write_text("this is not a spectrum\n")
     out = tmp_path / "out"
     status = cli_main(["fit", str(good), str(bad), str(comma), str(tmp_path / "missing.csv"),
-                       "--out", str(out), "--plot", "--quiet"])
+                       "--out", str(out), "--plot", "--quiet", "--report",
+                       str(out / "report.html")])
     assert status == 1
     err = capsys.readouterr().err
     assert "bad.txt: contains no rows of numbers" in err and "missing.csv: no such file" in err
+    page = (out / "report.html").read_text()            # every file, the failures with why
+    assert page.count('<tr class="failed"') == 2 and page.count("data-i=") == 4
+    assert "failed: contains no rows of numbers" in page and "no such file" in page
+    for name in ("good.csv", "comma.txt", "bad.txt", "missing.csv"):
+        assert f">{name}</span>" in page
     for stem in ("good", "comma"):
         assert (out / f"{stem}.png").stat().st_size > 10_000
         with open(out / f"{stem}.peaks.csv") as handle:
@@ -66,7 +72,10 @@ def test_cli_map_writes_the_dataset_band_images_and_a_plot(tmp_path, capsys):
     source = tmp_path / "wire_export.txt"
     source.write_text("\n".join(lines) + "\n")
     out = tmp_path / "out" / "result.nc"
-    assert cli_main(["map", str(source), "--out", str(out), "--plot", "--quiet"]) == 0
+    assert cli_main(["map", str(source), "--out", str(out), "--plot", "--quiet",
+                     "--report", str(tmp_path / "map.html")]) == 0
+    page = (tmp_path / "map.html").read_text()
+    assert "12 pixels (y 3 × x 4): 12 fitted" in page and page.count("data:image/png") == 2
     with xr.open_dataset(out) as result:
         assert result["location"].dims == ("y", "x", "peak")
         assert np.all(result["num_peaks"].values >= 3)

@@ -15,18 +15,19 @@ LAYERS = {
     "config": [],
     "core": ["config"],
     "runtime": ["core", "config"],
-    "grid": ["runtime", "core", "config"],
-    "measured": ["io", "extras", "standards", "runtime", "core", "config"],
+    "grid": ["runtime", "core", "config", "display"],
+    "measured": ["io", "extras", "standards", "runtime", "core", "config", "display"],
     "io": ["extras", "columns", "metadata", "axes"],
     "standards": [],
     "columns": [],
     "metadata": [],
     "axes": ["columns"],
     "extras": [],
+    "display": [],
     "map_io": ["io", "extras"],
 }
-TOP = ("cli", "cli_outputs", "plotting", "metrics", "reliability", "reference", "experiments",
-       "__init__", "__main__")
+TOP = ("cli", "cli_outputs", "plotting", "reports", "metrics", "reliability", "reference",
+       "experiments", "__init__", "__main__")
 
 
 def imports() -> dict[str, set[str]]:

@@ -153,6 +153,12 @@ class Posterior:
 
         return posterior_to_inference_data(self, n, seed=seed)
 
+    def _repr_html_(self) -> str:
+        """Notebook display: figure and table (`peakflow.grid.posterior_view.posterior_html`)."""
+        from peakflow.grid.posterior_view import posterior_html
+
+        return posterior_html(self)
+
     def __repr__(self) -> str:
         if self.num_peaks.ndim:
             return (f"Posterior(batch of {self.num_peaks.shape[0]} spectra, "

@@ -266,6 +266,13 @@ class SpectrumFit:
             band_frame(self.bands, self.name).drop(columns="spectrum").to_csv(temporary,
                                                                               index=False)
 
+    def _repr_html_(self) -> str:
+        """Notebook display: summary, flags, figure and tables
+        (`peakflow.measured.fit_view.fit_html`)."""
+        from peakflow.measured.fit_view import fit_html
+
+        return fit_html(self)
+
     def __repr__(self) -> str:
         if self.error:
             return f"SpectrumFit({self.name or 'spectrum'}: error: {self.error})"
