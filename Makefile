@@ -81,7 +81,7 @@ TYPED := peakflow/__init__.py peakflow/extras.py peakflow/io.py peakflow/map_io.
 	peakflow/measured/batch.py peakflow/measured/intensity.py peakflow/measured/results.py \
 	peakflow/measured/maps.py peakflow/display.py peakflow/reports/__init__.py \
 	peakflow/reports/fits_page.py peakflow/reports/map_page.py peakflow/reports/page.py \
-	peakflow/reports/compact.py
+	peakflow/reports/compact.py peakflow/runtime/saved_programs.py
 lint: $(STAMP)
 	$(PYTHON) -m ruff check peakflow tests
 	$(PYTHON) -m mypy $(TYPED)

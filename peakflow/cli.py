@@ -336,11 +336,13 @@ def run_check(args: argparse.Namespace) -> int:
     """`peakflow check`: manifest and self-test of each model; 1 if any fails."""
     from peakflow.runtime.compile_cache import ENV, enable_compile_cache
     from peakflow.runtime.integrity import ModelIntegrityError
+    from peakflow.runtime.saved_programs import SUBFOLDER
     from peakflow.runtime.sealed import check_model
     from peakflow.runtime.trained import GRID_MODEL, MEASURED_MODEL
 
     folder = enable_compile_cache()
-    print(f"compilation cache: {folder if folder else 'off'} (move or turn off with {ENV})")
+    print(f"compilation cache: {folder if folder else 'off'} (move or turn off with {ENV}); "
+          f"traced programs in {folder / SUBFOLDER if folder else '-'}")
     failed = 0
     for model in args.models or [GRID_MODEL, MEASURED_MODEL]:
         try:

@@ -33,6 +33,7 @@ import numpy as np
 from jax import lax
 
 from peakflow.core.buckets import bucket_size
+from peakflow.runtime.saved_programs import Saved
 
 CHUNK = 256                      # spectra per batch
 ROW_SIZES = (16, 32, 64, 128, CHUNK)  # batch sizes after regrouping
@@ -122,7 +123,6 @@ def _weights(y: jax.Array, base: jax.Array, real: jax.Array) -> tuple[jax.Array,
     return jnp.where(real, weights, 0.0), count < 2
 
 
-@partial(jax.jit, static_argnames=("steps",))
 def _iterate(y, real, weights, base, done, iteration, bands, max_iter, tol, steps: int):
     """Up to `steps` arPLS iterations of a batch, stopping early when all rows are done.
 
@@ -153,6 +153,9 @@ def _iterate(y, real, weights, base, done, iteration, bands, max_iter, tol, step
     weights, base, done, iteration, _ = lax.while_loop(
         keep_going, step, (weights, base, done, iteration, 0))
     return weights, base, done, iteration
+
+
+_ITERATE = Saved(jax.jit(partial(_iterate, steps=ROUND)), "arpls_iterate", ROUND)
 
 
 def arpls_many(spectra: list[np.ndarray], lam: float = 1e5, max_iter: int = 50,
@@ -214,8 +217,8 @@ def _batch(spectra: list[np.ndarray], length: int, bands, lam: float, max_iter: 
         pick = np.concatenate([active, np.full(size - active.size, active[0])])
         done = np.zeros(size, bool)
         done[active.size:] = True                      # fillers: computed, never used
-        w, b, d, it = _iterate(y[:, pick], real[:, pick], weights[:, pick], base[:, pick],
-                               done, iteration, bands, max_iter, tol, ROUND)
+        w, b, d, it = _ITERATE(y[:, pick], real[:, pick], weights[:, pick], base[:, pick],
+                               done, iteration, bands, max_iter, tol)
         w, b, d = np.asarray(w), np.asarray(b), np.asarray(d)
         n = active.size
         weights[:, active], base[:, active] = w[:, :n], b[:, :n]

@@ -55,6 +55,7 @@ from peakflow.measured.least_squares import levenberg_marquardt, normal_equation
 from peakflow.measured.points import FIELDS, WindowPoints
 from peakflow.measured.window_baseline import baseline_modes, prior_precision
 from peakflow.measured.window_model import Window, make_window, peak_curves
+from peakflow.runtime.saved_programs import Saved
 
 ITERATIONS = 8         # Levenberg-Marquardt steps of the first refinement
 SURE = 3.0             # a peak whose removal would cost SURE × PENALTY is not tried
@@ -147,7 +148,9 @@ def _compiled(num_points: int, degree: int, lam: float, grouped: bool, doublet: 
         return prune_window(u, mask, chi2, window(omega, values, weight, half, prior, pair),
                             num_points, 2)
 
-    return jax.jit(jax.vmap(first)), jax.jit(jax.vmap(more))
+    static = (num_points, degree, lam, grouped, doublet, step)
+    return (Saved(jax.jit(jax.vmap(first)), "refine_first", static),
+            Saved(jax.jit(jax.vmap(more)), "refine_more", static))
 
 
 def _refine_chunk(programs, u, mask, points: tuple, prior, pair, bucket: int):

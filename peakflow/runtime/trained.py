@@ -37,6 +37,7 @@ from peakflow.core.sharding import batch_sharding, data_mesh, replicated
 from peakflow.core.signal import estimate_noise
 from peakflow.runtime.checkpoint import load_params
 from peakflow.runtime.compile_cache import enable_compile_cache
+from peakflow.runtime.saved_programs import Saved
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 GRID_MODEL = MODELS / "default"  # the paper's 500-point setting (`peakflow.infer`)
@@ -94,9 +95,13 @@ class TrainedModel:
     def _stepwise(self):
         """(start residual, advance some rows one step, summarise), each jitted."""
         policy = make_policy(self.config.policy, self.config.model.family)
-        return (jax.jit(functools.partial(start_residual, config=self.config)),
-                jax.jit(functools.partial(advance_rows, policy.apply, config=self.config)),
-                jax.jit(functools.partial(summarise, config=self.config)))
+        static = self.config.to_json()  # what the traces close over
+        return (Saved(jax.jit(functools.partial(start_residual, config=self.config)),
+                      "start_residual", static),
+                Saved(jax.jit(functools.partial(advance_rows, policy.apply, config=self.config)),
+                      "advance_rows", static),
+                Saved(jax.jit(functools.partial(summarise, config=self.config)), "summarise",
+                      static))
 
     def _predict_early(self, spectra: jax.Array, noise: jax.Array, count: int) -> Prediction:
         """The mean-rollout `Prediction`, each row stopping as soon as it has surely stopped.

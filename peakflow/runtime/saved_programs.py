@@ -1,0 +1,125 @@
+"""Traced once per machine, not once per process: peakflow's jitted programs saved as
+StableHLO (`jax.export`) beside the persistent compilation cache.
+
+JAX's persistent cache (`peakflow.runtime.compile_cache`) keeps compiled executables, but a new
+process still traces every Python function and lowers it before it can look the executable
+up, and for peakflow's programs (the policy's steps, the refinement's Levenberg–Marquardt
+loops, arPLS) that tracing and lowering costs more than the compilation the cache saves
+(~15 s of a fresh process's first 150 spectra). A `Saved` program therefore exports itself the
+first time it meets a new argument signature, writes the serialized program to
+``<cache>/peakflow-programs/``, and every later process deserializes it and runs it through
+``jax.jit(exported.call)``: no tracing of peakflow's code, a lowering that only embeds the
+saved module, and an executable the persistent cache already holds.
+
+A saved program is found by a digest of: its name and the static values it closes over, the
+arguments' tree, shapes and dtypes, the x64 setting, the backend, the JAX version, and the
+source of the whole peakflow package (any edit to peakflow makes new entries, so a stale
+program never runs). Entries are written to a temporary name and renamed (processes may
+share the folder); one that cannot be read is exported again. With the cache off
+(``PEAKFLOW_CACHE_DIR=0``) or more than one device (sharded programs), a `Saved` program is
+the plain jitted function.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from peakflow.core.amortized import Prediction
+from peakflow.core.correlated import CorrelatedQ
+from peakflow.core.lineshape import Peaks
+from peakflow.core.variational import PeakQ
+from peakflow.runtime.compile_cache import cache_folder
+
+SUBFOLDER = "peakflow-programs"
+for _tuple in (Prediction, CorrelatedQ, Peaks, PeakQ):  # the containers programs exchange
+    jax.export.register_namedtuple_serialization(
+        _tuple, serialized_name=f"{_tuple.__module__}.{_tuple.__name__}")
+
+
+@functools.lru_cache(maxsize=1)
+def source_digest() -> str:
+    """sha256 of every peakflow source file (path and content), computed once."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def program_folder() -> Path | None:
+    """Where saved programs live (``<persistent cache>/peakflow-programs``), or None when
+    the persistent cache is off or the programs would be sharded over several devices."""
+    folder = cache_folder()
+    if folder is None or jax.device_count() > 1:
+        return None
+    return folder / SUBFOLDER
+
+
+class Saved:
+    """A jitted function whose traced program is saved on first use and loaded by later
+    processes (see the module docstring). Call it as the function itself.
+
+    Args:
+      jitted: the ``jax.jit`` function (static arguments bound, e.g. with functools.partial).
+      name: a name for its files; static: the values its trace depends on besides the
+        arguments and peakflow's source (a config, window size, ...), as a hashable.
+    """
+
+    def __init__(self, jitted: Any, name: str, static: Any = None):
+        self.jitted, self.name, self.static = jitted, name, repr(static)
+        self._calls: dict[tuple, Callable] = {}  # argument signature → program
+
+    def __call__(self, *args, **kwargs):
+        leaves, tree = jax.tree.flatten((args, kwargs))
+        key = (tree, tuple((np.shape(v), str(np.result_type(v)), isinstance(v, (int, float)))
+                           for v in leaves), bool(jax.config.jax_enable_x64))
+        call = self._calls.get(key)
+        if call is None:
+            call = self._calls[key] = self._program(key, args, kwargs)
+        return call(*args, **kwargs)
+
+    def _program(self, key: tuple, args: tuple, kwargs: dict) -> Callable:
+        folder = program_folder()
+        if folder is None:
+            return self.jitted
+        digest = hashlib.sha256("\n".join([
+            source_digest(), jax.__version__, jax.default_backend(), self.name, self.static,
+            repr(key)]).encode()).hexdigest()[:32]
+        path = folder / f"{self.name}-{digest}.jaxexport"
+        exported = _load(path)
+        if exported is None:
+            exported = jax.export.export(self.jitted)(*args, **kwargs)
+            try:
+                _store(path, exported.serialize())
+            except ImportError:  # no flatbuffers: JAX cannot serialize; trace per process
+                return self.jitted
+        return jax.jit(exported.call)
+
+
+def _load(path: Path):
+    """The exported program at `path`, or None (absent or unreadable)."""
+    try:
+        return jax.export.deserialize(bytearray(path.read_bytes()))
+    except Exception:  # absent, or corrupt: that may fail anywhere in the flatbuffer reader
+        return None
+
+
+def _store(path: Path, data: bytes | bytearray) -> None:
+    """Writes `data` to `path` via a temporary name; a folder that cannot be written is
+    ignored (the program is then exported again by the next process)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        temporary.write_bytes(bytes(data))
+        os.replace(temporary, path)
+    except OSError:
+        return

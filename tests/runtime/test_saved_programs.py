@@ -1,0 +1,95 @@
+"""Programs traced once per machine: saved on first use, loaded (not traced) by later
+processes, never stale, and the same results as the plain jitted function."""
+
+import json
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from conftest import run_python
+
+from peakflow.core.lineshape import Peaks
+from peakflow.runtime import saved_programs
+from peakflow.runtime.saved_programs import Saved
+
+
+def _curve(peaks: Peaks, x):
+    return jnp.sum(peaks.amplitude[:, None] * jnp.exp(-0.5 * ((x[None] - peaks.location[:, None])
+                                                              / peaks.width[:, None]) ** 2), 0)
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(saved_programs, "cache_folder", lambda: tmp_path)
+    return tmp_path / saved_programs.SUBFOLDER
+
+
+def _args(n: int):
+    peaks = Peaks(*(jnp.full(3, v, jnp.float32) for v in (1.0, 20.0, 3.0, 0.5)))
+    return peaks, jnp.arange(n, dtype=jnp.float32)
+
+
+def test_a_program_is_saved_then_loaded_without_tracing(folder, monkeypatch):
+    plain = jax.jit(_curve)
+    first = Saved(jax.jit(_curve), "curve", static=1)
+    np.testing.assert_array_equal(first(*_args(50)), plain(*_args(50)))
+    assert len(list(folder.iterdir())) == 1
+    first(*_args(50))                                    # the same signature: nothing new
+    first(*_args(60))                                    # a new shape: a new program
+    assert len(list(folder.iterdir())) == 2
+
+    def never(*_, **__):
+        raise AssertionError("traced again")
+
+    monkeypatch.setattr(jax.export, "export", never)     # a later process loads, never traces
+    later = Saved(jax.jit(_curve), "curve", static=1)
+    np.testing.assert_array_equal(later(*_args(60)), plain(*_args(60)))
+
+
+def test_other_static_values_or_sources_make_other_programs(folder, monkeypatch):
+    Saved(jax.jit(_curve), "curve", static=1)(*_args(50))
+    Saved(jax.jit(_curve), "curve", static=2)(*_args(50))
+    assert len(list(folder.iterdir())) == 2
+    monkeypatch.setattr(saved_programs, "source_digest", lambda: "peakflow was edited")
+    Saved(jax.jit(_curve), "curve", static=1)(*_args(50))
+    assert len(list(folder.iterdir())) == 3
+
+
+def test_a_corrupt_file_is_saved_again(folder):
+    Saved(jax.jit(_curve), "curve")(*_args(50))
+    (path,) = folder.iterdir()
+    path.write_bytes(b"not a program")
+    np.testing.assert_array_equal(Saved(jax.jit(_curve), "curve")(*_args(50)),
+                                  jax.jit(_curve)(*_args(50)))
+    assert path.read_bytes() != b"not a program"
+
+
+def test_without_a_cache_it_is_the_jitted_function(monkeypatch):
+    monkeypatch.setattr(saved_programs, "cache_folder", lambda: None)
+    jitted = jax.jit(_curve)
+    saved = Saved(jitted, "curve")
+    saved(*_args(10))
+    assert saved._program((), (), {}) is jitted
+
+
+CHILD = """
+import json, sys, jax, numpy as np, peakflow
+from peakflow.experiments.bench_measured import mixed_spectra
+if sys.argv[1] == "forbid":            # this process must load every program, trace none
+    def never(*_, **__):
+        raise AssertionError("a program was traced again")
+    jax.export.export = never
+fits = peakflow.fit_many(mixed_spectra(6, 3))
+print("RESULT" + json.dumps([f.peaks.location.tolist() + f.peaks.area_sd.tolist() for f in fits]))
+"""
+
+
+def test_a_second_process_loads_every_program_and_fits_the_same(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
+    env |= {"PEAKFLOW_CACHE_DIR": str(tmp_path / "cache")}
+    runs = [run_python(["-c", CHILD, mode], env=env) for mode in ("save", "forbid")]
+    first, second = (json.loads(r.stdout.split("RESULT")[1]) for r in runs)
+    assert first == second and sum(len(f) for f in first) > 20
+    assert len(list((tmp_path / "cache" / saved_programs.SUBFOLDER).iterdir())) >= 5
