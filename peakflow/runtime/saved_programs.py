@@ -80,7 +80,7 @@ class Saved:
 
     def __call__(self, *args, **kwargs):
         leaves, tree = jax.tree.flatten((args, kwargs))
-        key = (tree, tuple((np.shape(v), str(np.result_type(v)), isinstance(v, (int, float)))
+        key = (tree, tuple((np.shape(v), str(getattr(v, "dtype", type(v).__name__)))
                            for v in leaves), bool(jax.config.jax_enable_x64))
         call = self._calls.get(key)
         if call is None:
