@@ -4,19 +4,19 @@
                          [--baseline {arpls,asls,snip,none}] [--fwhm W] [--x-col C] [--y-col C]
                          [--laser NM] [--calibration CAL.json] [--exact] [--no-despike]
                          [--no-refine] [--seed N] [--doublet CuKa|SPLIT,RATIO]
-                         [--shape symmetric|asymmetric]
+                         [--shape symmetric|asymmetric] [--report REPORT.html]
     peakflow calibrate FILE [--standard polystyrene|neon|silicon|P1,P2,...] [--laser NM]
                             [--model auto|offset|linear|quadratic|cubic] [--out CAL.json]
     peakflow map FILE [--out RESULT.nc] [--plot] [--axis FILE] [--model DIR] [--baseline ...]
                       [--fwhm W] [--x-range LO HI] [--max-peaks N] [--variable area] [--exact]
-                      [--no-despike] [--no-refine]
-    peakflow check [MODEL_DIR...]
+                      [--no-despike] [--no-refine] [--report REPORT.html]
+    peakflow check [MODEL_DIR...]    |    peakflow warmup [--model DIR]
 
 For each file, ``fit`` writes ``<stem>.peaks.csv`` and ``<stem>.peaks.json`` (location, FWHM,
 amplitude, area, Lorentzian fraction and γ, each with its sd, and P(K) of the window that found
-each peak), ``<stem>.bands.csv`` (one row per band: `SpectrumFit.bands`) and, with ``--plot``,
-``<stem>.png``; when two inputs share a stem (``a/s.txt``, ``b/s.txt``), the outputs keep the
-inputs' folders below their common folder (``OUT/a/s.peaks.csv``, ``OUT/b/s.peaks.csv``).
+each peak), ``<stem>.bands.csv`` (one row per band) and, with ``--plot``, ``<stem>.png``;
+``--report`` writes one HTML page of them all (`peakflow.report`). Inputs sharing a stem
+(``a/s.txt``, ``b/s.txt``) keep their folders below their common one (``OUT/a/s.peaks.csv``).
 ``peaks.csv`` and ``bands.csv`` in ``--out`` hold every file's peaks and bands in one table
 each with a ``spectrum`` column (and ``peaks.parquet`` when pyarrow is installed); with
 ``--resume`` they hold the files fitted in that run (`peakflow.cli_outputs`). The files' windows go
@@ -45,7 +45,8 @@ laser wavelength in the file's metadata) a wavelength axis becomes Raman shift.
 
 ``check`` verifies each model directory (default: both bundled models) against its checksum
 manifest and reruns its self-test batch (`peakflow.check_model`); the exit status is 1 when
-any model is damaged or its outputs differ from the stored ones.
+any model is damaged or its outputs differ from the stored ones. ``warmup`` fills the caches
+(`peakflow.experiments.warmup`) so that later processes load instead of compile.
 """
 
 from __future__ import annotations
@@ -57,7 +58,13 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from peakflow.cli_outputs import output_stems, outputs, write_combined, write_fit
+from peakflow.cli_outputs import (
+    output_stems,
+    outputs,
+    write_combined,
+    write_fit,
+    write_report,
+)
 from peakflow.config import BASELINE_METHODS
 from peakflow.extras import require
 from peakflow.io import SpectrumFileError, atomic_write, read_spectrum
@@ -121,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--y-col", default=None, help="y column of a table, by name or index")
     cal.add_argument("--out", type=Path, default=None, metavar="CAL.json",
                      help="where to write it (default: FILE's stem + .calibration.json)")
+    warm = commands.add_parser("warmup", help="compile and save the programs of the usual "
+                                              "calls ahead of time (once per machine)")
+    warm.add_argument("--model", default=None, help="model directory (default: bundled broad)")
     check = commands.add_parser("check", help="verify models' checksums and rerun their "
                                               "self-test batch")
     check.add_argument("models", nargs="*", metavar="MODEL_DIR",
@@ -240,7 +250,9 @@ def run_fit(args: argparse.Namespace) -> int:
     if written:
         write_combined(written, args.out)
     if args.report is not None:
-        _write_report(fits, failures, args)
+        path = write_report(fits, failures, args.report)
+        if not args.quiet:
+            print(f"report: {path}", file=sys.stderr)
     for path, problem in failures.items():
         print(f"peakflow: {path}: {problem}", file=sys.stderr)
     if not args.quiet:
@@ -248,20 +260,6 @@ def run_fit(args: argparse.Namespace) -> int:
         print(f"{len(written)} of {len(todo)} file(s) fitted{where}"
               + (f", {len(failures)} failed" if failures else ""), file=sys.stderr)
     return 1 if failures else 0
-
-
-def _write_report(fits: list, failures: dict[str, str], args: argparse.Namespace) -> None:
-    """`peakflow.report` of the run's fits, with the files that could not be read listed
-    as failed."""
-    from peakflow.measured.results import failed_fit
-    from peakflow.reports import report
-
-    fitted = {f.name for f in fits}
-    unread = [failed_fit(problem, path, 0) for path, problem in failures.items()
-              if path not in fitted]
-    path = report(fits + unread, args.report)
-    if not args.quiet:
-        print(f"report: {path}", file=sys.stderr)
 
 
 def _fit_groups(spectra: list, names: list[str], args: argparse.Namespace) -> list:
@@ -391,6 +389,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_check(args)
     if args.command == "calibrate":
         return run_calibrate(args)
+    if args.command == "warmup":
+        from peakflow.experiments.warmup import main as warm
+
+        return warm([] if args.model is None else ["--model", args.model])
     return 2  # pragma: no cover - argparse enforces the sub-command
 
 

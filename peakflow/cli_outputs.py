@@ -66,3 +66,15 @@ def write_combined(fits: list, out: Path) -> None:
         return
     with atomic_write(out / "peaks.parquet") as temporary:
         fits_to_dataframe(fits).to_parquet(temporary, index=False)
+
+
+def write_report(fits: list, failures: dict[str, str], path: Path) -> Path:
+    """`peakflow.report` of the run's fits, with the files that could not be read (in
+    `failures`, path → problem, and not among `fits`) listed as failed; returns its path."""
+    from peakflow.measured.results import failed_fit
+    from peakflow.reports import report
+
+    fitted = {f.name for f in fits}
+    unread = [failed_fit(problem, name, 0) for name, problem in failures.items()
+              if name not in fitted]
+    return report(fits + unread, path)
