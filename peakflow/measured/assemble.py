@@ -257,7 +257,8 @@ def window_table(prep: Prepared, pred: Prediction, chi2: np.ndarray, k_max: int,
 
 
 def assemble_many(prepared: list[Prepared], batch: WindowBatch, trained: TrainedModel,
-                  options: list[FitOptions], names: list) -> list[SpectrumFit]:
+                  options: list[FitOptions], names: list,
+                  degree: int | None = None) -> list[SpectrumFit]:
     """Step 7 of `peakflow.measured.pipeline`: the batch's window predictions → one fit per
     spectrum.
 
@@ -270,7 +271,7 @@ def assemble_many(prepared: list[Prepared], batch: WindowBatch, trained: Trained
       batch: their windows with their predictions (and k̂ where the exactness step ran).
       trained: the model that made them.
       options: each fit's options (``tolerance``; the first one's ``seed``); names: carried
-        into the results.
+        into the results; degree: the windows' polynomial baseline (None: the model's).
     """
     if not prepared:
         return []
@@ -278,7 +279,7 @@ def assemble_many(prepared: list[Prepared], batch: WindowBatch, trained: Trained
     q = batch.pred.q
     mean, sd = (Peaks(*(np.asarray(v, np.float64) for v in m)) for m in (q.mean(), q.sd()))
     size = mean.width * fwhm_ratio(mean.lorentzian, np)
-    degree = trained.config.model.baseline_degree
+    degree = trained.config.model.baseline_degree if degree is None else degree
     polynomial, chi2_all = window_fits(batch, mean, degree, options[0].smoothness,
                                        options[0].shirley)
     part = lambda tree, i: jax.tree.map(lambda a: a[offsets[i]:offsets[i + 1]], tree)

@@ -25,7 +25,9 @@ units and run, with the bundled real-data model by default:
 8. when some window's residual is far above the noise (typically a band much broader than
    the grid suits, which the window's polynomial baseline partly absorbs), fits the residual
    again on a grid ``coarse`` (4) times coarser and adds what it finds, when that lowers the
-   spectrum's χ².
+   spectrum's χ². The first pass's baseline stays: the second pass's windows marginalise no
+   polynomial, so its components cannot be paid for by a baseline bent below the data (with
+   one, RRUFF quartz's baseline sank 108 noise sds under the data's lower hull).
 
 With ``exact=True`` every window's amortized posterior is reweighted towards its exact
 posterior instead of step 6 (`peakflow.measured.window_exactness`): started from the
@@ -225,7 +227,7 @@ def fit_options(options: FitOptions | None, values: dict[str, Any]) -> FitOption
 def _second_pass(fits: list[SpectrumFit], trained: TrainedModel,
                  options: FitOptions) -> list[SpectrumFit]:
     """Step 8: bands too broad for the first grid leave a smooth residual; fit it on a grid
-    ``options.coarse`` times coarser and add what it finds."""
+    ``options.coarse`` times coarser, with no polynomial baseline, and add what it finds."""
     if options.coarse is None:
         return fits
     redo = [i for i, f in enumerate(fits)
@@ -233,7 +235,7 @@ def _second_pass(fits: list[SpectrumFit], trained: TrainedModel,
     wider = [replace(options, fwhm=options.coarse * TARGET_FWHM * fits[i].grid_step,
                      baseline="none", x_range=None, shape="symmetric") for i in redo]
     residuals = [(fits[i].y - fits[i].fitted, fits[i].x) for i in redo]
-    broad = _fit_pass(residuals, trained, [fits[i].name for i in redo], wider)
+    broad = _fit_pass(residuals, trained, [fits[i].name for i in redo], wider, polynomial=False)
     fits = list(fits)
     for i, extra in zip(redo, broad):
         if extra.error is None:
@@ -244,19 +246,22 @@ def _second_pass(fits: list[SpectrumFit], trained: TrainedModel,
 
 
 def _fit_pass(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names: list,
-              options: list[FitOptions], raise_errors: bool = False) -> list[SpectrumFit]:
+              options: list[FitOptions], raise_errors: bool = False,
+              polynomial: bool = True) -> list[SpectrumFit]:
     """Steps 1-7 for every ``(y, x)`` pair, each at the grid its options imply, on
     intensities brought near 1 by a power of two (`peakflow.measured.intensity`); the fits
-    are scaled back."""
+    are scaled back. Without `polynomial` the windows marginalise no polynomial baseline
+    (the second pass: the first pass's residual has no baseline left to explain)."""
     exponents = [unit_exponent(item[0]) for item in spectra]
     spectra = [scale_input(item, e) for item, e in zip(spectra, exponents)]
     options = [scale_options(o, e) for o, e in zip(options, exponents)]
-    fits = _fit_scaled(spectra, trained, names, options, raise_errors)
+    fits = _fit_scaled(spectra, trained, names, options, raise_errors, polynomial)
     return [scale_fit(fit, e) for fit, e in zip(fits, exponents)]
 
 
 def _fit_scaled(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names: list,
-                options: list[FitOptions], raise_errors: bool = False) -> list[SpectrumFit]:
+                options: list[FitOptions], raise_errors: bool = False,
+                polynomial: bool = True) -> list[SpectrumFit]:
     """Steps 1-7 (see `_fit_pass`): every window of the call in one `WindowBatch` through
     the policy, the refinement and the exactness step, split per spectrum by `assemble_many`."""
     prepared = prepare_many(spectra, trained.config.sim, options, raise_errors)
@@ -266,13 +271,15 @@ def _fit_scaled(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names
     batch = replace(predict_windows(trained, WindowBatch.of(good)),
                     pair=window_pairs(good, chosen))
     refined = np.array([o.refine and not o.exact for o in chosen])
+    degree = trained.config.model.baseline_degree if polynomial else -1
     batch = refine_windows(trained, batch, refined, options[0].smoothness if options else 0.0,
                            bool(options) and options[0].shape == "asymmetric",
-                           options[0].shirley if options else 0.0)
+                           options[0].shirley if options else 0.0, degree)
     seed = as_key(options[0].seed if options else 0)
     batch = reweight_windows(trained, batch, np.array([o.exact for o in chosen]), seed,
                              options[0].smoothness if options else 0.0)
-    assembled = iter(assemble_many(good, batch, trained, chosen, [names[i] for i in ok]))
+    assembled = iter(assemble_many(good, batch, trained, chosen, [names[i] for i in ok],
+                                   degree))
     return [next(assembled) if isinstance(prep, Prepared)
             else failed_fit(prep, name, trained.k_max)
             for prep, name in zip(prepared, names)]
@@ -301,12 +308,14 @@ def predict_windows(trained: TrainedModel, batch: WindowBatch) -> WindowBatch:
 
 
 def refine_windows(trained: TrainedModel, batch: WindowBatch, spectra: np.ndarray,
-                   lam: float, asymmetric: bool = False, step: float = 0.0) -> WindowBatch:
+                   lam: float, asymmetric: bool = False, step: float = 0.0,
+                   degree: int | None = None) -> WindowBatch:
     """Step 6: joint refinement and pruning (`peakflow.measured.refine`) of the windows of
     the spectra where the (S,) mask `spectra` is set, all in one call, on their data points
     with the baseline (Whittaker smoothness `lam`) marginalised; with `asymmetric`, a split
     pseudo-Voigt tried for each window's closest pair (`peakflow.measured.asymmetry`); a
-    Shirley background of direction `step` fitted with the peaks (0: none)."""
+    Shirley background of direction `step` fitted with the peaks (0: none); `degree`: the
+    polynomial each window marginalises (None: the model's; negative: none)."""
     rows = batch.rows_of(spectra)
     if not rows.size:
         return batch
@@ -314,7 +323,7 @@ def refine_windows(trained: TrainedModel, batch: WindowBatch, spectra: np.ndarra
     model = trained.config.model
     refined, joint, skew = refine_predictions(
         pred, batch.points.take(rows), batch.deviation_sd[rows], trained.num_points,
-        model.baseline_degree, lam, heads_sd_bounds(model.heads),
+        model.baseline_degree if degree is None else degree, lam, heads_sd_bounds(model.heads),
         None if batch.pair is None else batch.pair[rows],
         np.repeat(np.arange(batch.counts.size), batch.counts)[rows], asymmetric, step)
     return batch.with_rows(rows, refined, joint=joint, skew=skew)
