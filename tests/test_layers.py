@@ -5,6 +5,8 @@ lists only ``peakflow.config`` and ``peakflow.core`` imports, and so on up the l
 """
 
 import ast
+import functools
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import peakflow
@@ -30,8 +32,18 @@ TOP = ("cli", "cli_outputs", "plotting", "reports", "metrics", "reliability", "r
        "experiments", "__init__", "__main__")
 
 
+@functools.cache
 def imports() -> dict[str, set[str]]:
-    """Module name (dotted, without ``peakflow.``) -> the peakflow modules it imports."""
+    """Module name (dotted, without ``peakflow.``) -> the peakflow modules it imports.
+
+    Parsed in a fresh thread: CPython 3.11's AST validation compares its recursion depth with
+    the thread's, and once in CI, late in the test run, the main thread's count was off
+    ("SystemError: AST constructor recursion depth mismatch" on valid code)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(_imports).result()
+
+
+def _imports() -> dict[str, set[str]]:
     graph = {}
     for path in PACKAGE.rglob("*.py"):
         name = ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
