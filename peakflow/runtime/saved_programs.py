@@ -78,6 +78,11 @@ class Saved:
         self.jitted, self.name, self.static = jitted, name, repr(static)
         self._calls: dict[tuple, Callable] = {}  # argument signature → program
 
+    @property
+    def signatures(self) -> int:
+        """How many argument signatures (each its own program) it has met."""
+        return len(self._calls)
+
     def __call__(self, *args, **kwargs):
         leaves, tree = jax.tree.flatten((args, kwargs))
         key = (tree, tuple((np.shape(v), str(getattr(v, "dtype", type(v).__name__)))

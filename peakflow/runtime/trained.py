@@ -86,10 +86,18 @@ class TrainedModel:
         return np.full(np.shape(spectra)[0], sim.noise, np.float32)
 
     @functools.cached_property
-    def _predict(self):
-        policy = make_policy(self.config.policy, self.config.model.family)
-        return jax.jit(functools.partial(amortized_posterior, policy.apply, config=self.config),
-                       static_argnames=("num_paths",))
+    def _predict_programs(self) -> dict[int, Saved]:
+        return {}
+
+    def _predict(self, num_paths: int) -> Saved:
+        """The jitted amortized pass with `num_paths` trajectories (a `Saved` program)."""
+        if num_paths not in self._predict_programs:
+            apply: Any = make_policy(self.config.policy, self.config.model.family).apply
+            self._predict_programs[num_paths] = Saved(
+                jax.jit(functools.partial(amortized_posterior, apply, config=self.config,
+                                          num_paths=num_paths)),
+                "amortized_posterior", (self.config.to_json(), num_paths))
+        return self._predict_programs[num_paths]
 
     @functools.cached_property
     def _stepwise(self):
@@ -179,8 +187,7 @@ class TrainedModel:
         if early_exit and key is None and self.k_max >= EARLY_MIN_K:
             out = self._predict_early(padded, levels, n)
         else:
-            out = self._predict(self._device_params, padded, key=key, num_paths=num_paths,
-                                noise=levels)
+            out = self._predict(num_paths)(self._device_params, padded, key=key, noise=levels)
         return jax.tree.map(lambda a: np.asarray(a)[:n], out._replace(fitted=None))
 
     def predict(self, spectra: Any, *, noise: np.ndarray | None = None,

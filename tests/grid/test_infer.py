@@ -131,11 +131,11 @@ def test_model_argument_and_wrong_grid(tiny_model_dir):
 def test_no_recompilation_across_batch_sizes():
     model = peakflow.load_model()
     peakflow.infer(np.zeros((3, W)), model=model)
-    before = model._predict._cache_size()
+    before = model._predict(32).signatures
     for n in (1, 5, 8):
         peakflow.infer(np.zeros((n, W)), model=model)
     peakflow.infer(np.zeros(W), model=model)
-    assert model._predict._cache_size() == before
+    assert model._predict(32).signatures == before
 
 
 def test_memory_mapped_input_is_streamed_in_chunks(tmp_path, batch, post):
