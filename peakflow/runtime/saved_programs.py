@@ -14,10 +14,11 @@ saved module, and an executable the persistent cache already holds.
 A saved program is found by a digest of: its name and the static values it closes over, the
 arguments' tree, shapes and dtypes, the x64 setting, the backend, the JAX version, and the
 source of the whole peakflow package (any edit to peakflow makes new entries, so a stale
-program never runs). Entries are written to a temporary name and renamed (processes may
-share the folder); one that cannot be read is exported again. With the cache off
-(``PEAKFLOW_CACHE_DIR=0``) or more than one device (sharded programs), a `Saved` program is
-the plain jitted function.
+program never runs; each source has its own subfolder, and those of other sources that no
+process used for `STALE_DAYS` are removed when a new one is started). Entries are written to
+a temporary name and renamed (processes may share the folder); one that cannot be read is
+exported again. With the cache off (``PEAKFLOW_CACHE_DIR=0``) or more than one device
+(sharded programs), a `Saved` program is the plain jitted function.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -39,6 +42,7 @@ from peakflow.core.variational import PeakQ
 from peakflow.runtime.compile_cache import cache_folder
 
 SUBFOLDER = "peakflow-programs"
+STALE_DAYS = 30  # other sources' programs unused this long are removed
 for _tuple in (Prediction, CorrelatedQ, Peaks, PeakQ):  # the containers programs exchange
     jax.export.register_namedtuple_serialization(
         _tuple, serialized_name=f"{_tuple.__module__}.{_tuple.__name__}")
@@ -56,12 +60,34 @@ def source_digest() -> str:
 
 
 def program_folder() -> Path | None:
-    """Where saved programs live (``<persistent cache>/peakflow-programs``), or None when
-    the persistent cache is off or the programs would be sharded over several devices."""
+    """Where this peakflow source's saved programs live (``<persistent cache>/
+    peakflow-programs/<source digest>``), or None when the persistent cache is off or the
+    programs would be sharded over several devices."""
     folder = cache_folder()
     if folder is None or jax.device_count() > 1:
         return None
-    return folder / SUBFOLDER
+    return folder / SUBFOLDER / source_digest()[:16]
+
+
+def prune(folder: Path) -> None:
+    """Removes the other sources' program folders beside `folder` that no process has used
+    for `STALE_DAYS` (a folder is touched by the first process that loads from it)."""
+    limit = time.time() - STALE_DAYS * 86400
+    try:
+        for other in folder.parent.iterdir():
+            if other != folder and other.is_dir() and other.stat().st_mtime < limit:
+                shutil.rmtree(other, ignore_errors=True)
+    except OSError:
+        return
+
+
+@functools.lru_cache(maxsize=4)
+def _touch(folder: Path) -> None:
+    """Marks `folder` as used (once per process), so that `prune` keeps it."""
+    try:
+        os.utime(folder)
+    except OSError:
+        return
 
 
 class Saved:
@@ -101,7 +127,9 @@ class Saved:
             repr(key)]).encode()).hexdigest()[:32]
         path = folder / f"{self.name}-{digest}.jaxexport"
         exported = _load(path)
-        if exported is None:
+        if exported is not None:
+            _touch(folder)
+        else:
             exported = jax.export.export(self.jitted)(*args, **kwargs)
             try:
                 _store(path, exported.serialize())
@@ -122,7 +150,9 @@ def _store(path: Path, data: bytes | bytearray) -> None:
     """Writes `data` to `path` via a temporary name; a folder that cannot be written is
     ignored (the program is then exported again by the next process)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.is_dir():      # the first program of this source: tidy up
+            path.parent.mkdir(parents=True, exist_ok=True)
+            prune(path.parent)
         temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
         temporary.write_bytes(bytes(data))
         os.replace(temporary, path)

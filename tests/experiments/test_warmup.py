@@ -14,10 +14,10 @@ def test_warmup_fills_the_cache_and_a_second_one_only_loads(tmp_path):
     env |= {"PEAKFLOW_CACHE_DIR": str(tmp_path / "cache")}
     first = run_python(["-m", "peakflow.experiments.warmup", "--calls", "2"], env=env)
     assert "3 simulated spectra" not in first.stdout and "2 simulated spectra" in first.stdout
-    saved = sorted((tmp_path / "cache" / SUBFOLDER).iterdir())
+    saved = sorted((tmp_path / "cache" / SUBFOLDER).rglob("*.jaxexport"))
     assert len(saved) >= 5
     run_python(["-m", "peakflow.experiments.warmup", "--calls", "2"], env=env)
-    assert sorted((tmp_path / "cache" / SUBFOLDER).iterdir()) == saved  # nothing new
+    assert sorted((tmp_path / "cache" / SUBFOLDER).rglob("*.jaxexport")) == saved  # no new
 
 
 def test_without_a_cache_warmup_says_so_and_fits_nothing():

@@ -3,6 +3,7 @@ processes, never stale, and the same results as the plain jitted function."""
 
 import json
 import os
+import time
 
 import jax
 import jax.numpy as jnp
@@ -35,10 +36,10 @@ def test_a_program_is_saved_then_loaded_without_tracing(folder, monkeypatch):
     plain = jax.jit(_curve)
     first = Saved(jax.jit(_curve), "curve", static=1)
     np.testing.assert_array_equal(first(*_args(50)), plain(*_args(50)))
-    assert len(list(folder.iterdir())) == 1
+    assert len(list(folder.rglob('*.jaxexport'))) == 1
     first(*_args(50))                                    # the same signature: nothing new
     first(*_args(60))                                    # a new shape: a new program
-    assert len(list(folder.iterdir())) == 2
+    assert len(list(folder.rglob('*.jaxexport'))) == 2
 
     def never(*_, **__):
         raise AssertionError("traced again")
@@ -51,19 +52,31 @@ def test_a_program_is_saved_then_loaded_without_tracing(folder, monkeypatch):
 def test_other_static_values_or_sources_make_other_programs(folder, monkeypatch):
     Saved(jax.jit(_curve), "curve", static=1)(*_args(50))
     Saved(jax.jit(_curve), "curve", static=2)(*_args(50))
-    assert len(list(folder.iterdir())) == 2
+    assert len(list(folder.rglob('*.jaxexport'))) == 2
     monkeypatch.setattr(saved_programs, "source_digest", lambda: "peakflow was edited")
     Saved(jax.jit(_curve), "curve", static=1)(*_args(50))
-    assert len(list(folder.iterdir())) == 3
+    assert len(list(folder.rglob('*.jaxexport'))) == 3
 
 
 def test_a_corrupt_file_is_saved_again(folder):
     Saved(jax.jit(_curve), "curve")(*_args(50))
-    (path,) = folder.iterdir()
+    (path,) = folder.rglob("*.jaxexport")
     path.write_bytes(b"not a program")
     np.testing.assert_array_equal(Saved(jax.jit(_curve), "curve")(*_args(50)),
                                   jax.jit(_curve)(*_args(50)))
     assert path.read_bytes() != b"not a program"
+
+
+def test_other_sources_programs_unused_for_a_month_are_removed(folder):
+    old, recent = folder / "0000old", folder / "0000recent"
+    for other in (old, recent):
+        other.mkdir(parents=True)
+        (other / "p.jaxexport").write_bytes(b"x")
+    month = time.time() - (saved_programs.STALE_DAYS + 1) * 86400
+    os.utime(old, (month, month))
+    Saved(jax.jit(_curve), "curve")(*_args(50))       # this source's first program
+    assert not old.exists() and recent.exists()
+    assert saved_programs.program_folder().is_dir()
 
 
 def test_without_a_cache_it_is_the_jitted_function(monkeypatch):
@@ -92,4 +105,4 @@ def test_a_second_process_loads_every_program_and_fits_the_same(tmp_path):
     runs = [run_python(["-c", CHILD, mode], env=env) for mode in ("save", "forbid")]
     first, second = (json.loads(r.stdout.split("RESULT")[1]) for r in runs)
     assert first == second and sum(len(f) for f in first) > 20
-    assert len(list((tmp_path / "cache" / saved_programs.SUBFOLDER).iterdir())) >= 5
+    assert len(list((tmp_path / "cache" / saved_programs.SUBFOLDER).rglob("*.jaxexport"))) >= 5
