@@ -34,13 +34,15 @@ train: $(STAMP)
 	$(PYTHON) -m peakflow.experiments.train --preset $(PRESET) --workdir $(WORKDIR) \
 		$(if $(CONFIG),--config $(CONFIG)) $(if $(STEPS),--steps $(STEPS)) $(if $(SET),--set $(SET))
 
-# copy a finished run's model into the package: `make bundle` (default model, preset compact),
-# `make bundle PRESET=broad` (the real-data model)
+# copy a finished run's model into the package: `make bundle` (default model, preset compact;
+# its sds calibrated on held-out spectra), `make bundle PRESET=broad` (the real-data model)
 BUNDLE := $(if $(filter broad,$(PRESET)),broad,default)
 bundle:
 	rm -rf peakflow/models/$(BUNDLE)
 	cp -r $(WORKDIR)/model peakflow/models/$(BUNDLE)
 	$(PYTHON) -c "from peakflow.runtime.sealed import seal; seal('peakflow/models/$(BUNDLE)')"
+	$(if $(filter default,$(BUNDLE)),$(PYTHON) -m peakflow.experiments.calibrate_sds \
+		--model peakflow/models/default)
 
 # make fit FILES="a.txt b.csv" OUT=results: peak tables and plots for your own files
 fit: $(STAMP)

@@ -66,16 +66,29 @@ def logit_normal_moments(mu, sd, xp: ModuleType = jnp):
     return mean, square
 
 
-def logit_normal_loc(target, sd, steps: int = 40) -> np.ndarray:
-    """(...,) the mu at which sigmoid(N(mu, sd²)) has mean `target` (in (0, 1)), by bisection
-    (numpy; the mean rises monotonically with mu)."""
-    target = np.clip(np.asarray(target, np.float64), 1e-6, 1 - 1e-6)
+def logit_normal_loc(target, sd, steps: int = 16) -> np.ndarray:
+    """(...,) the mu at which sigmoid(N(mu, sd²)) has mean `target` (in (0, 1)); numpy.
+
+    Safeguarded Newton: the mean rises monotonically with mu, with slope E[η(1 − η)]
+    (Gauss-Hermite, as `logit_normal_moments`); a step that leaves the bracket known to hold
+    the root bisects it instead. Starts from the probit approximation of the mean,
+    sigmoid(mu / √(1 + π sd²/8)); 16 steps reach the root to 1e-10 of min(target, 1 − target)
+    for targets down to 1e-6 and sds up to 6 (3× faster than 40 bisections).
+    """
+    target, sd = np.broadcast_arrays(np.clip(np.asarray(target, np.float64), 1e-6, 1 - 1e-6),
+                                     np.asarray(sd, np.float64))
     lo, hi = np.full(target.shape, -40.0), np.full(target.shape, 40.0)
+    mu = np.log(target / (1.0 - target)) * np.sqrt(1.0 + np.pi * sd * sd / 8.0)
     for _ in range(steps):
-        mid = 0.5 * (lo + hi)
-        above = logit_normal_moments(mid, sd, np)[0] > target
-        lo, hi = np.where(above, lo, mid), np.where(above, mid, hi)
-    return 0.5 * (lo + hi)
+        mean, slope = np.zeros_like(mu), np.zeros_like(mu)
+        for node, weight in zip(_NODES, _WEIGHTS):
+            eta = 1.0 / (1.0 + np.exp(-(mu + sd * float(node))))
+            mean, slope = mean + float(weight) * eta, slope + float(weight) * eta * (1.0 - eta)
+        above = mean > target
+        lo, hi = np.where(above, lo, mu), np.where(above, mu, hi)
+        step = mu - (mean - target) / np.maximum(slope, 1e-300)
+        mu = np.where((step >= lo) & (step <= hi), step, 0.5 * (lo + hi))
+    return mu
 
 
 def to_vector(peaks: Peaks) -> jax.Array:
@@ -214,6 +227,22 @@ class CorrelatedQ(NamedTuple):
     def widen(self, factor: float) -> "CorrelatedQ":
         """The family with u's covariance scaled by factor² (same correlations)."""
         return self._replace(scale_tril=self.scale_tril * factor)
+
+    def scaled(self, factors) -> "CorrelatedQ":
+        """The family with the sd of each coordinate of u multiplied by `factors` (4,), the
+        correlations kept (row i of L times factor i), and the means of α, c, γ and η kept
+        (log α and log γ shifted by the change of half their variance, logit η moved to keep
+        the logit-normal's mean: `logit_normal_loc`); numpy in, numpy out."""
+        loc, tril = np.asarray(self.loc, np.float64), np.asarray(self.scale_tril, np.float64)
+        new = tril * np.asarray(factors, np.float64)[:, None]
+        before, after = self.scale().astype(np.float64), np.sqrt(np.sum(new * new, axis=-1))
+        shift = 0.5 * (before**2 - after**2)
+        loc = loc + np.stack([shift[..., 0], 0.0 * shift[..., 1], shift[..., 2],
+                              0.0 * shift[..., 3]], axis=-1)
+        eta = logit_normal_moments(loc[..., 3], before[..., 3], np)[0]
+        loc[..., 3] = np.where(np.isnan(eta), np.nan, logit_normal_loc(eta, after[..., 3]))
+        dtype = np.asarray(self.loc).dtype
+        return CorrelatedQ(loc.astype(dtype), new.astype(dtype))
 
 
 def peaks_of(u: np.ndarray) -> Peaks:

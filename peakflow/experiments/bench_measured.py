@@ -8,7 +8,8 @@ the median of ``--repeats`` timed calls after a first, untimed one):
 * end to end: spectra/s of `fit_many`;
 * the policy alone on the same windows (`TrainedModel.predict`, what `fit_many` sends it), in
   windows/s and in spectra/s, and the ratio end-to-end time / policy time;
-* the first pass's stages (prepare, policy, assemble) and the coarse second pass;
+* the first pass's stages (prepare, policy, refine and prune, assemble) and, as the rest of
+  the end-to-end time, the coarse second pass;
 * the peak resident memory of the process.
 
 With ``--map H W``: the same for a simulated H × W map of ``--map-points`` points on one axis
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import resource
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -34,11 +36,12 @@ from peakflow.experiments.realistic import realistic_spectrum
 from peakflow.measured.assemble import assemble_many
 from peakflow.measured.batch import WindowBatch
 from peakflow.measured.options import FitOptions
-from peakflow.measured.pipeline import predict_windows
+from peakflow.measured.pipeline import predict_windows, refine_windows, window_pairs
 from peakflow.measured.prepare import prepare_many
 from peakflow.runtime.trained import MEASURED_MODEL
 
 POINTS, PEAKS = (800, 2000), (3, 15)
+FIRST_PASS = ("prepare_s", "policy_s", "refine_s", "assemble_s")  # the stages timed
 
 
 def mixed_spectra(n: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -85,15 +88,19 @@ def timed(fn: Callable[[], object], repeats: int) -> tuple[float, object]:
 
 
 def stages(pairs, model, repeats: int, options: FitOptions | None = None) -> dict[str, float]:
-    """Seconds of each first-pass stage over all `pairs`, and the number of windows."""
+    """Seconds of each first-pass stage over all `pairs` (prepare, policy, refine with its
+    pruning, assemble), and the number of windows."""
     options, sim = options or FitOptions(), model.config.sim
     prep_s, prepared = timed(lambda: prepare_many(pairs, sim, [options] * len(pairs)), repeats)
     policy_s, batch = timed(lambda: predict_windows(model, WindowBatch.of(prepared)), repeats)
     count = len(prepared)
+    batch = replace(batch, pair=window_pairs(prepared, [options] * count))
+    refine_s, batch = timed(lambda: refine_windows(model, batch, np.ones(count, bool),
+                                                   options.smoothness), repeats)
     assemble_s, _ = timed(lambda: assemble_many(prepared, batch, model, [options] * count,
                                                 [None] * count), repeats)
-    return {"prepare_s": prep_s, "policy_s": policy_s, "assemble_s": assemble_s,
-            "windows": int(sum(p.windows.shape[0] for p in prepared))}
+    return {"prepare_s": prep_s, "policy_s": policy_s, "refine_s": refine_s,
+            "assemble_s": assemble_s, "windows": int(sum(p.windows.shape[0] for p in prepared))}
 
 
 def map_speed(model, shape: tuple[int, int], points: int, repeats: int,
@@ -189,7 +196,7 @@ def main(argv: list[str] | None = None) -> dict:
     pairs = mixed_spectra(args.n, args.seed)
     total_s, _ = timed(lambda: peakflow.fit_many(pairs, model=model), args.repeats)
     parts = stages(pairs, model, args.repeats)
-    second_s = max(total_s - parts["prepare_s"] - parts["policy_s"] - parts["assemble_s"], 0.0)
+    second_s = max(total_s - sum(parts[k] for k in FIRST_PASS), 0.0)
     out = {"spectra": args.n, "points": POINTS, "peaks": PEAKS, **parts,
            "end_to_end_s": total_s, "end_to_end_spectra_per_s": args.n / total_s,
            "policy_windows_per_s": parts["windows"] / parts["policy_s"],
@@ -204,7 +211,7 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"  policy alone   {out['policy_spectra_per_s']:>9.1f} spectra/s "
           f"({out['policy_windows_per_s']:.0f} windows/s); end to end / policy "
           f"{out['ratio_to_policy']:.2f}")
-    for name in ("prepare_s", "policy_s", "assemble_s", "second_pass_and_rest_s"):
+    for name in (*FIRST_PASS, "second_pass_and_rest_s"):
         print(f"  {name[:-2]:<24}{1e3 * out[name] / args.n:>8.2f} ms per spectrum")
     print(f"  peak RSS {out['peak_rss_mib']:.0f} MiB")
     if args.map:

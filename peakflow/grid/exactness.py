@@ -7,7 +7,7 @@ Student-t with the fitted scales: heavier tails than the posterior's), smooths t
 with ArviZ's Pareto-smoothed importance sampling (PSIS; `peakflow.runtime.reweighting`) and
 returns the `Posterior` with summaries
 from the weighted draws plus an `Importance` record: the draws, their weights, the effective
-sample size and the Pareto k̂ diagnostic per spectrum. k̂ > `KHAT_MAX` (0.63) means the
+sample size and the Pareto k̂ diagnostic per spectrum. k̂ > `KHAT_MAX` (0.65) means the
 weights cannot be trusted (q misses part of the exact posterior); such spectra are listed by
 ``Posterior.importance.trustworthy`` and can be handed to `peakflow.finetune`.
 """
@@ -41,6 +41,7 @@ from peakflow.runtime.reweighting import (
     Importance,
     importance_weights,
 )
+from peakflow.runtime.sd_scale import unscaled
 from peakflow.runtime.trained import TrainedModel, load_model
 
 
@@ -49,7 +50,8 @@ def _importance_batch(post: Posterior, spectra: np.ndarray, trained: TrainedMode
                       df: float | None) -> Importance:
     """Draws, smoothed log weights, k̂ and ESS for a batch posterior (leading N)."""
     counts = np.where(post.valid, post.num_peaks, 0)
-    w = importance_weights(post.q, counts, spectra, trained.assumed_noise(spectra),
+    proposal = unscaled(post.q, trained.sd_scale)  # the policy's own q (`runtime.sd_scale`)
+    w = importance_weights(proposal, counts, spectra, trained.assumed_noise(spectra),
                            trained.config, key, num_samples, rounds, widen, df)
     invalid = lambda a: np.where(post.valid, a, np.nan)
     return w._replace(log_weights=invalid(w.log_weights.T).T, ess=invalid(w.ess))

@@ -1,8 +1,10 @@
 """`peakflow.infer`: spectra on a model's grid in, number of peaks and per-peak posteriors out.
 
 The policy runs once per spectrum along its posterior-mean trajectory
-(`peakflow.core.amortized`), streamed through `TrainedModel.predict`. Rows with NaN or inf are
-reported, not fitted, and never cost the other rows their results.
+(`peakflow.core.amortized`), streamed through `TrainedModel.predict`; a model directory with
+``sd_scale.json`` has its posterior sds calibrated (`peakflow.runtime.sd_scale`: the ELBO's q
+is too narrow). Rows with NaN or inf are reported, not fitted, and never cost the other rows
+their results.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from peakflow.core.seeds import Seed, as_key
 from peakflow.grid.checks import check_input, read_chunk, report_bad_rows, report_misfits
 from peakflow.grid.exactness import reweight
 from peakflow.grid.posterior import Posterior, posterior_from_slots, squeeze
+from peakflow.runtime.sd_scale import scaled
 from peakflow.runtime.trained import CHUNK_SIZE, TrainedModel, load_model
 
 
@@ -45,7 +48,7 @@ def infer(spectra: Any, *, model: str | os.PathLike | TrainedModel | None = None
       exact: add the exactness step (`peakflow.grid.exactness.reweight`): importance-sample the
         exact posterior of the chosen K with the amortized posterior as proposal; summaries
         then come from the Pareto-smoothed weighted draws, and ``post.importance`` holds k̂,
-        the effective sample size and which spectra are ``trustworthy`` (k̂ ≤ `KHAT_MAX`, 0.63).
+        the effective sample size and which spectra are ``trustworthy`` (k̂ ≤ `KHAT_MAX`, 0.65).
 
     Returns:
       A `Posterior`; a single (W,) spectrum gives one without a leading axis. Its ``chi2``
@@ -75,8 +78,9 @@ def infer(spectra: Any, *, model: str | os.PathLike | TrainedModel | None = None
     pred = trained.predict(array, read=read, key=None if seed is None else as_key(seed),
                            chunk_size=chunk_size, progress=progress)
     report_bad_rows(errors, single)
-    post = posterior_from_slots(pred.q, np.asarray(pred.num_peaks), np.asarray(pred.k_probs),
-                                np.asarray(pred.log_lik), errors, trained.num_points)
+    post = posterior_from_slots(scaled(pred.q, trained.sd_scale), np.asarray(pred.num_peaks),
+                                np.asarray(pred.k_probs), np.asarray(pred.log_lik), errors,
+                                trained.num_points)
     chi2 = reduced_chi2(np.asarray(post.log_likelihood, np.float64),
                         np.concatenate(noises).astype(np.float64), trained.num_points)
     post = dataclasses.replace(post, chi2=chi2)

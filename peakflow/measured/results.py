@@ -86,7 +86,7 @@ class WindowTable(Columns):
         marginalised, at each point's noise sd (`peakflow.measured.assemble.window_fits`).
       unexplained: (M,) chi2 above `MISFIT_CHI2`, or the most probable K is K_max (there
         may be more peaks than the model can add).
-      khat: (M,) Pareto k̂ of the exactness step (``FitOptions(exact=True)``; above 0.63 its
+      khat: (M,) Pareto k̂ of the exactness step (``FitOptions(exact=True)``; above 0.65 its
         reweighted posterior cannot be trusted); NaN without the step or without peaks.
     """
 

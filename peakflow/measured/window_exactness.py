@@ -10,7 +10,7 @@ given), times the priors, for the window's chosen K. Each peak's
 posterior is then summarised by a correlated Gaussian in u = (log α, c, log γ, logit η)
 moment-matched to the weighted draws (`peakflow.core.importance.fit_proposal`), so the peak
 table's means, sds and derived sds (FWHM, area, amplitude) come from the reweighted posterior.
-Each window reports its Pareto k̂ (``WindowTable.khat``). Above `KHAT_MAX` (0.63) the weights
+Each window reports its Pareto k̂ (``WindowTable.khat``). Above `KHAT_MAX` (0.65) the weights
 cannot be trusted; there the weighted covariance is shrunk towards the unweighted covariance of
 the last round's (Student-t) draws, as the adaptive sampler does for its proposals
 (`peakflow.core.importance.SHRINK`): a deliberately wide answer, marked by its k̂.

@@ -38,6 +38,7 @@ from peakflow.core.signal import estimate_noise
 from peakflow.runtime.checkpoint import load_params
 from peakflow.runtime.compile_cache import enable_compile_cache
 from peakflow.runtime.saved_programs import Saved
+from peakflow.runtime.sd_scale import read_sd_scale
 
 MODELS = Path(__file__).resolve().parents[1] / "models"
 GRID_MODEL = MODELS / "default"  # the paper's 500-point setting (`peakflow.infer`)
@@ -65,6 +66,7 @@ class TrainedModel:
     params: Any
     path: str | None = None
     metrics: dict | None = None
+    sd_scale: tuple[float, ...] | None = None  # (4,) factors of q's sds (`runtime.sd_scale`)
 
     @property
     def num_points(self) -> int:
@@ -246,7 +248,9 @@ class TrainedModel:
 @functools.lru_cache(maxsize=8)
 def _load_cached(path: str) -> TrainedModel:
     config, params, meta = load_params(path)
-    return TrainedModel(config, params, path, meta.get("metrics"))
+    factors = read_sd_scale(path)
+    return TrainedModel(config, params, path, meta.get("metrics"),
+                        None if factors is None else tuple(factors.tolist()))
 
 
 def load_model(model: str | os.PathLike | TrainedModel | None = None,

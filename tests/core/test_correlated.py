@@ -7,7 +7,12 @@ import pytest
 from scipy import stats
 
 from peakflow.config import HeadConfig
-from peakflow.core.correlated import CorrelatedQ, corr_cholesky
+from peakflow.core.correlated import (
+    CorrelatedQ,
+    corr_cholesky,
+    logit_normal_loc,
+    logit_normal_moments,
+)
 from peakflow.core.heads import decode_heads, num_raw
 from peakflow.core.lineshape import PARAMETERS, Peaks
 
@@ -92,3 +97,27 @@ def test_samples_are_reparameterised():
     grad = jax.grad(f)(make_q().loc)
     assert np.all(np.isfinite(np.asarray(grad)))
     assert float(grad[0, 1]) == pytest.approx(1.0, rel=1e-4)  # log q is shift-invariant in c
+
+
+def test_scaled_multiplies_each_sd_and_keeps_correlations_and_means():
+    q = make_q()
+    factors = np.array([1.2, 1.5, 0.8, 1.9])
+    wide = q.scaled(factors)
+    np.testing.assert_allclose(wide.scale(), np.asarray(q.scale()) * factors, rtol=1e-5)
+    np.testing.assert_allclose(wide.correlation(), np.asarray(q.correlation()), atol=1e-5)
+    for name in PARAMETERS:   # the means of α, c, γ and η do not move
+        np.testing.assert_allclose(getattr(wide.mean(), name),
+                                   np.asarray(getattr(q.mean(), name)), rtol=1e-5)
+    back = wide.scaled(1.0 / factors)
+    np.testing.assert_allclose(back.scale_tril, q.scale_tril, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(back.loc, q.loc, rtol=1e-5, atol=1e-5)
+
+
+def test_logit_normal_loc_inverts_the_mean():
+    rng = np.random.default_rng(0)
+    target = np.concatenate([rng.uniform(0.0, 1.0, 500), 10.0 ** rng.uniform(-6, -1, 100),
+                             1.0 - 10.0 ** rng.uniform(-6, -1, 100)])
+    sd = rng.uniform(0.0, 6.0, target.size)
+    mean = logit_normal_moments(logit_normal_loc(target, sd), sd, np)[0]
+    np.testing.assert_allclose(mean, np.clip(target, 1e-6, 1 - 1e-6), rtol=1e-8, atol=1e-12)
+    assert logit_normal_loc(0.5, 2.0) == pytest.approx(0.0, abs=1e-12)
