@@ -1,15 +1,16 @@
 """Calibrated amortized sds: the per-coordinate factors a model's posterior sds are widened by.
 
-A posterior fitted by maximising the ELBO (the reverse KL) is narrower than the posterior it
-approximates. Measured on the bundled grid model (2,000 held-out spectra of its own simulator,
-seed 99, 4,000 matched peaks): the true u = (log α, c, log γ, logit η) lay within ±1.645 sd of
-q's mean for 0.83 / 0.84 / 0.83 / 0.71 of peaks instead of 0.90. A model directory may carry
-``sd_scale.json``: one factor per coordinate, f_i = (90th percentile of |z_i|) / 1.645 over
-such held-out peaks (z the standardised error; `peakflow.experiments.sd_scale` fits and writes
-it), by which `peakflow.infer` multiplies q's sds (`CorrelatedQ.scaled`: correlations and the
-means of α, c, γ and η kept). The exactness step samples from the policy's own q
-(`unscaled`): starting it from the widened q lowered the share of spectra with trustworthy k̂
-from 0.88 to 0.64 (measured).
+The amortized q's sds match the exact posterior's (MCMC: median ratio 0.96–1.01), but its
+means carry the network's own error (the amortization gap), so intervals of the exact width
+centred on them cover too little. Measured on the bundled grid model (2,000 held-out spectra of
+its own simulator, seed 99, 3,901 matched peaks): the true u = (log α, c, log γ, logit η) lay
+within ±1.645 sd of q's mean for 0.83 / 0.84 / 0.83 / 0.71 of peaks instead of 0.90. A model
+directory may carry ``sd_scale.json``: one factor per coordinate, f_i = (90th percentile of
+|z_i|) / 1.645 over such held-out peaks (z the standardised error;
+`peakflow.experiments.calibrate_sds` fits and writes it), by which `peakflow.infer` multiplies
+q's sds (`CorrelatedQ.scaled`: correlations and the means of α, c, γ and η kept). The
+exactness step samples from the policy's own q (`unscaled`): starting it from the widened q
+lowered the share of spectra with trustworthy k̂ from 0.88 to 0.64 (measured).
 """
 
 from __future__ import annotations
