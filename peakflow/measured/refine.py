@@ -62,7 +62,7 @@ SURE = 3.0             # a peak whose removal would cost SURE × PENALTY is not 
 MAX_TRIES = 4          # removals tried per window at most (and at most its slots)
 REFIT = 4              # and after each trial removal
 PENALTY = 4.0 * math.log(252.0)  # χ² a peak must explain: BIC for 4 parameters, W − 4 points
-BUCKETS = (1, 2, 4, 8)  # peak slots per compiled program (a window's count rounded up)
+BUCKETS = (1, 2, 4, 6, 8)  # peak slots per compiled program (a window's count rounded up)
 CHUNK = 256            # windows per call
 
 
@@ -153,16 +153,18 @@ def _compiled(num_points: int, degree: int, lam: float, grouped: bool, doublet: 
             Saved(jax.jit(jax.vmap(more)), "refine_more", static))
 
 
-def _refine_chunk(programs, u, mask, points: tuple, prior, pair, bucket: int):
-    """One chunk of windows of peak-count bucket `bucket`: refined, then the windows with a
-    weak peak pruned two tries at a time, those whose last tries removed a peak going on (at
-    most `bucket` tries each, at least 2); returns (u, mask, JᵀMJ) as numpy arrays."""
+def _refine_chunk(programs, u, mask, points: tuple, prior, pair, bucket: int, count: int):
+    """One chunk of windows of peak-count bucket `bucket`, its first `count` rows real (the
+    rest padding, refined with them but never pruned): refined, then the windows with a weak
+    peak pruned two tries at a time, those whose last tries removed a peak going on (at most
+    `bucket` tries each, at least 2); returns (u, mask, JᵀMJ) as numpy arrays."""
     first, more = programs
     u, mask, chi2, dropped, hess = (np.array(a) for a in first(u, mask, *points, prior, pair))
+    dropped[count:] = False
     tried = 0
     while tried < min(max(bucket, 2), MAX_TRIES) and dropped.any():
         rows = np.flatnonzero(dropped)
-        take = np.resize(rows, bucket_size(rows.size, 8, halves=False))
+        take = np.resize(rows, bucket_size(rows.size, 8))
         out = more(u[take], mask[take], chi2[take], *(a[take] for a in points), prior[take],
                    pair[take])
         dropped[:] = False
@@ -238,7 +240,8 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
             arrays = tuple(np.asarray(getattr(chunk, f), np.float64) for f in FIELDS)
             with jax.enable_x64(True):
                 u, mask, hess = _refine_chunk(programs, loc[take, :bucket, :4].astype(np.float64),
-                                              mask, arrays, prior[take], pair[take], bucket)
+                                              mask, arrays, prior[take], pair[take], bucket,
+                                              part.size)
                 if asymmetric:
                     u, mask, skew, hess = merge_chunk(
                         compiled_merge(num_points, degree, float(lam), kind, two, float(step)),
