@@ -11,7 +11,7 @@ from peakflow.core.amortized import Prediction
 from peakflow.core.correlated import CorrelatedQ
 from peakflow.core.lineshape import profile
 from peakflow.measured.points import WindowPoints
-from peakflow.measured.refine import heads_sd_bounds, refine_predictions
+from peakflow.measured.refine import _refine_chunk, heads_sd_bounds, refine_predictions
 
 W, NOISE = 256, 0.01
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "nist_strd"
@@ -111,3 +111,25 @@ def test_nist_files_give_exactly_their_two_certified_peaks(name):
     fit = peakflow.fit(peakflow.read_spectrum(DATA / f"{name}.dat"))
     assert fit.num_peaks == 2
     assert np.all(fit.peaks.probability > 0.9)
+
+
+def test_padding_rows_are_refined_but_never_pruned():
+    """A chunk is padded with copies of its windows; pruning them again would only cost."""
+    rows, bucket, count = 12, 2, 7
+    seen = []
+
+    def first(u, mask, *rest):
+        n = u.shape[0]
+        return u, mask, np.zeros(n), np.ones(n, bool), np.zeros((n, 4 * bucket, 4 * bucket))
+
+    def more(u, mask, chi2, *rest):
+        seen.extend(u[:, 0, 0].tolist())
+        n = u.shape[0]   # every try removes a peak, so the windows go on while tries are left
+        return u, mask, chi2, np.ones(n, bool), np.zeros((n, 4 * bucket, 4 * bucket))
+
+    u = np.zeros((rows, bucket, 4))
+    u[:, 0, 0] = np.arange(rows)                 # each row's index, to see which are pruned
+    points = tuple(np.zeros((rows, 3)) for _ in range(4))
+    _refine_chunk((first, more), u, np.ones((rows, bucket), bool), points, np.zeros((rows, 3)),
+                  np.zeros((rows, 6)), bucket, count)
+    assert set(seen) <= set(range(count)) and set(range(count)) <= set(seen)
