@@ -18,7 +18,14 @@ the sd the data give it, not the independent peaks' larger one.
 (Tried and reverted: for peaks whose η is within two sds of 0 or 1, the Laplace Gaussian in η
 truncated to [0, 1] as η's posterior. It raised area coverage on 30 realistic spectra from
 0.934 to 0.949, but moved the reported η, hence the fitted curve, off the best fit: NIST Gauss3
-(two Gaussians) came out with χ² 1.47 instead of 0.82 and a visibly structured residual.)
+(two Gaussians) came out with χ² 1.47 instead of 0.82 and a visibly structured residual.
+What did help: keeping logit η within ±4 in the refinement (`least_squares.LOGIT`), so that a
+bound's curvature still carries η's trade-off with α and γ.)
+
+**Log α's centre.** The mean of α is the best fit and its median lies e^{−s²/2} below it
+(−4.5 % at s = 0.3). Centring log α itself at the best fit would move the reported amplitude,
+the mean, e^{s²/2} above the best fit instead; as the peak is linear in α, its posterior in α
+is nearly symmetric about the best fit, which the mean-preserving centre matches.
 """
 
 from __future__ import annotations
