@@ -232,17 +232,18 @@ class CorrelatedQ(NamedTuple):
         """The family with the sd of each coordinate of u multiplied by `factors` (4,), the
         correlations kept (row i of L times factor i), and the means of α, c, γ and η kept
         (log α and log γ shifted by the change of half their variance, logit η moved to keep
-        the logit-normal's mean: `logit_normal_loc`); numpy in, numpy out."""
-        loc, tril = np.asarray(self.loc, np.float64), np.asarray(self.scale_tril, np.float64)
-        new = tril * np.asarray(factors, np.float64)[:, None]
-        before, after = self.scale().astype(np.float64), np.sqrt(np.sum(new * new, axis=-1))
-        shift = 0.5 * (before**2 - after**2)
-        loc = loc + np.stack([shift[..., 0], 0.0 * shift[..., 1], shift[..., 2],
-                              0.0 * shift[..., 3]], axis=-1)
+        the logit-normal's mean: `logit_normal_loc`); numpy in, numpy out, in q's dtype (the
+        (..., 4, 4) factor is copied once, not widened to float64)."""
+        dtype = np.asarray(self.loc).dtype
+        factors = np.asarray(factors, np.float64)
+        tril = np.asarray(self.scale_tril) * factors.astype(dtype)[:, None]
+        before = np.asarray(self.scale(), np.float64)
+        after = before * factors                   # row norms scale with their row
+        loc = np.array(self.loc, np.float64)
+        loc[..., [0, 2]] += 0.5 * (before[..., [0, 2]] ** 2 - after[..., [0, 2]] ** 2)
         eta = logit_normal_moments(loc[..., 3], before[..., 3], np)[0]
         loc[..., 3] = np.where(np.isnan(eta), np.nan, logit_normal_loc(eta, after[..., 3]))
-        dtype = np.asarray(self.loc).dtype
-        return CorrelatedQ(loc.astype(dtype), new.astype(dtype))
+        return CorrelatedQ(loc.astype(dtype), tril)
 
 
 def peaks_of(u: np.ndarray) -> Peaks:

@@ -20,7 +20,7 @@ from peakflow.core.seeds import Seed, as_key
 from peakflow.grid.checks import check_input, read_chunk, report_bad_rows, report_misfits
 from peakflow.grid.exactness import reweight
 from peakflow.grid.posterior import Posterior, posterior_from_slots, squeeze
-from peakflow.runtime.sd_scale import scaled
+from peakflow.runtime.sd_scale import calibrate_in_place
 from peakflow.runtime.trained import CHUNK_SIZE, TrainedModel, load_model
 
 
@@ -78,7 +78,8 @@ def infer(spectra: Any, *, model: str | os.PathLike | TrainedModel | None = None
     pred = trained.predict(array, read=read, key=None if seed is None else as_key(seed),
                            chunk_size=chunk_size, progress=progress)
     report_bad_rows(errors, single)
-    post = posterior_from_slots(scaled(pred.q, trained.sd_scale), np.asarray(pred.num_peaks),
+    q = calibrate_in_place(pred.q, trained.sd_scale)   # the loop's own buffers
+    post = posterior_from_slots(q, np.asarray(pred.num_peaks),
                                 np.asarray(pred.k_probs), np.asarray(pred.log_lik), errors,
                                 trained.num_points)
     chi2 = reduced_chi2(np.asarray(post.log_likelihood, np.float64),

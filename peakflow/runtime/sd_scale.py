@@ -24,6 +24,7 @@ import numpy as np
 from scipy import stats
 
 SD_SCALE = "sd_scale.json"
+BLOCK = 65536  # rows calibrated at a time by `calibrate_in_place`
 Q = TypeVar("Q")  # a variational family: `CorrelatedQ` (the only one with `scaled`)
 
 
@@ -79,3 +80,16 @@ def scaled(q: Q, factors) -> Q:
 def unscaled(q: Q, factors) -> Q:
     """The policy's own q from one `scaled` by `factors` (None: q as is)."""
     return q if factors is None else q.scaled(1.0 / np.asarray(factors, np.float64))
+
+
+def calibrate_in_place(q: Q, factors, block: int = BLOCK) -> Q:
+    """`scaled`, written block by block of `block` rows into q's own arrays (the prediction
+    loop's buffers: a million-spectrum posterior is not held twice); returns q."""
+    if factors is None:
+        return q
+    arrays = tuple(q)  # type: ignore[arg-type]
+    for start in range(0, len(arrays[0]), block):
+        part = type(q)(*(a[start:start + block] for a in arrays))  # type: ignore[call-arg]
+        for whole, piece in zip(arrays, scaled(part, factors)):  # type: ignore[call-overload]
+            whole[start:start + block] = piece
+    return q

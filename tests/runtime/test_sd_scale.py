@@ -8,8 +8,16 @@ import pytest
 from scipy import stats
 
 import peakflow
+from peakflow.core.correlated import CorrelatedQ
 from peakflow.runtime.integrity import verify_manifest
-from peakflow.runtime.sd_scale import SD_SCALE, read_sd_scale, scale_factors, write_sd_scale
+from peakflow.runtime.sd_scale import (
+    SD_SCALE,
+    calibrate_in_place,
+    read_sd_scale,
+    scale_factors,
+    scaled,
+    write_sd_scale,
+)
 from peakflow.runtime.trained import GRID_MODEL
 
 
@@ -62,3 +70,18 @@ def test_copied_model_without_the_file_loads_uncalibrated(tmp_path):
     (target / SD_SCALE).unlink()
     (target / "MANIFEST.sha256").unlink()
     assert peakflow.load_model(target).sd_scale is None
+
+
+def test_calibration_in_place_equals_the_pure_one_block_by_block():
+    rng = np.random.default_rng(1)
+    loc = rng.normal(size=(10, 3, 4)).astype(np.float32)
+    raw = rng.normal(size=(10, 3, 4, 4)).astype(np.float32)
+    tril = np.tril(raw) + 2.0 * np.eye(4, dtype=np.float32)
+    q = CorrelatedQ(loc.copy(), tril.copy())
+    factors = np.array([1.2, 1.3, 1.1, 1.9])
+    want = scaled(CorrelatedQ(loc, tril), factors)
+    got = calibrate_in_place(q, factors, block=4)
+    assert got.loc is q.loc and got.scale_tril is q.scale_tril       # no second copy
+    np.testing.assert_allclose(got.loc, want.loc, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got.scale_tril, want.scale_tril, rtol=1e-6)
+    assert calibrate_in_place(q, None) is q
