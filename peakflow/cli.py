@@ -164,6 +164,9 @@ def _add_common(command: argparse.ArgumentParser) -> None:
                          help="model directory (default: the bundled real-data model)")
     command.add_argument("--baseline", default="arpls", choices=BASELINE_METHODS,
                          help="baseline removed before fitting (default arpls)")
+    command.add_argument("--baseline-refits", type=int, default=0, metavar="N",
+                         help="re-estimate the removed baseline from the data minus the peaks "
+                              "and refit, N rounds (default 0)")
     command.add_argument("--fwhm", type=float, default=None,
                          help="typical peak FWHM in x units (default: estimated from the data)")
     command.add_argument("--exact", action="store_true",
@@ -195,16 +198,12 @@ def _plain(text: str) -> str:
 
 def _options(args: argparse.Namespace):
     from peakflow.measured import FitOptions
-    from peakflow.measured.doublet import Doublet
 
-    doublet = args.doublet
-    if doublet is not None and "," in doublet:
-        split, ratio = (float(v) for v in doublet.split(","))
-        doublet = Doublet(split=split, ratio=ratio)
-    return FitOptions(baseline=args.baseline, fwhm=args.fwhm, exact=args.exact,
+    return FitOptions(baseline=args.baseline, baseline_refits=args.baseline_refits,
+                      fwhm=args.fwhm, exact=args.exact,
                       x_range=tuple(args.x_range) if args.x_range else None,
                       despike=not args.no_despike, refine=not args.no_refine,
-                      seed=args.seed, doublet=doublet, shape=args.shape)
+                      seed=args.seed, doublet=args.doublet, shape=args.shape)
 
 
 def _column(value: str | None) -> str | int | None:

@@ -215,3 +215,16 @@ def test_cli_fits_doublets_and_refuses_an_unknown_one(tmp_path, capsys):
     assert cli_main(["fit", str(source), "--doublet", "XxKa", "--out", str(out)]) == 2
     assert "unknown doublet" in capsys.readouterr().err
 
+
+
+def test_fit_options_come_from_the_command_line():
+    from peakflow.cli import _options, build_parser
+    from peakflow.measured.doublet import Doublet
+
+    args = build_parser().parse_args(["fit", "a.txt", "--baseline-refits", "2", "--doublet",
+                                      "1.2,0.5", "--x-range", "100", "200"])
+    options = _options(args)
+    assert options.baseline_refits == 2 and options.doublet == Doublet(split=1.2, ratio=0.5)
+    assert options.x_range == (100.0, 200.0) and options.refine
+    assert not _options(build_parser().parse_args(["fit", "a.txt", "--no-refine"])).refine
+    assert _options(build_parser().parse_args(["fit", "a.txt"])).baseline_refits == 0

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 
 from peakflow.core.amortized import Prediction
-from peakflow.measured.points import WindowPoints
+from peakflow.measured.points import FIELDS, WindowPoints
 from peakflow.measured.prepare import Prepared
 
 
@@ -105,6 +105,23 @@ class WindowBatch:
                      else self.skew)
             out = replace(out, skew=put(every, skew))
         return out
+
+    def adopt(self, other: WindowBatch, spectra: np.ndarray) -> WindowBatch:
+        """The batch with the windows of the spectra where the (S,) mask `spectra` is set
+        taken from `other` (the same windows, refitted: values, points, prediction, joint
+        correlations and asymmetries)."""
+        rows = self.rows_of(spectra)
+        if not rows.size:
+            return self
+        take = lambda a: None if a is None else np.asarray(a)[rows]
+        out = self.with_rows(rows, jax.tree.map(take, other.pred), joint=take(other.joint),
+                             skew=take(other.skew))
+        values = self.values.copy()
+        values[rows] = other.values[rows]
+        points = WindowPoints(*(np.where(np.isin(np.arange(self.values.shape[0]), rows)[:, None],
+                                         getattr(other.points, f), getattr(self.points, f))
+                                for f in FIELDS))
+        return replace(out, values=values, points=points)
 
     def split(self, tree: Any) -> list:
         """A pytree with leading axis M → one pytree per spectrum."""

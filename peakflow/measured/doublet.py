@@ -84,14 +84,18 @@ ANODES = {
 
 
 def as_doublet(value: Any) -> Doublet | None:
-    """A ``doublet=`` argument as a `Doublet`: None, a `Doublet`, or an anode's name
-    (``"CuKa"``, ``"Cu"``, ``"cu-kalpha"``, case and punctuation ignored).
+    """A ``doublet=`` argument as a `Doublet`: None, a `Doublet`, an anode's name
+    (``"CuKa"``, ``"Cu"``, ``"cu-kalpha"``, case and punctuation ignored) or ``"SPLIT,RATIO"``
+    (`Doublet`'s two numbers, as the CLI's ``--doublet`` takes them).
 
     Raises:
       ValueError: an unknown name (the known ones listed).
     """
     if value is None or isinstance(value, Doublet):
         return value
+    if isinstance(value, str) and "," in value:
+        split, ratio = (float(v) for v in value.split(","))
+        return Doublet(split=split, ratio=ratio)
     key = "".join(ch for ch in str(value).lower() if ch.isalnum())
     for name, doublet in ANODES.items():
         element = name[:2].lower()

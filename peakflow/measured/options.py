@@ -26,6 +26,11 @@ class FitOptions:
       baseline_sd: prior sd, in noise sds, of the smooth deviation from the removed baseline
         that each window marginalises (`peakflow.measured.window_baseline`); None: 0.35 with a
         baseline method, 0 (the window's cubic only) with ``baseline="none"``.
+      baseline_refits: rounds in which the removed baseline is re-estimated from the data
+        minus the refined peaks with a symmetric smoother and the peaks refitted on it
+        (`peakflow.measured.rebaseline`; with a removed baseline and the refinement only); a
+        spectrum keeps a round only where its χ² does not rise. 0 (default): arPLS's
+        baseline stays (each round costs about half the default fit again).
       fwhm: typical peak FWHM in x units, to override the estimate that sets the grid.
       noise: noise sd in y units, to override the estimate.
       noise_floor: smallest noise sd the model is told, as a fraction of a window's scale.
@@ -60,6 +65,7 @@ class FitOptions:
     baseline: str = "arpls"
     baseline_lam: float | None = None
     baseline_sd: float | None = None
+    baseline_refits: int = 0
     fwhm: float | None = None
     noise: float | None = None
     noise_floor: float = 0.005
@@ -89,6 +95,9 @@ class FitOptions:
                              "the policy and the exactness step fit single lines")
         if self.baseline not in METHODS:
             raise ValueError(f"baseline must be one of {METHODS}, got {self.baseline!r}")
+        if not (isinstance(self.baseline_refits, int) and self.baseline_refits >= 0):
+            raise ValueError(f"baseline_refits must be an integer >= 0, got "
+                             f"{self.baseline_refits!r}")
         if self.baseline_sd is not None and not self.baseline_sd >= 0:
             raise ValueError(f"baseline_sd must be >= 0, got {self.baseline_sd}")
 

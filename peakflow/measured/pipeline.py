@@ -22,6 +22,10 @@ units and run, with the bundled real-data model by default:
    data do not need (``refine``, on by default: `peakflow.measured.refine`);
 7. maps every window's peaks back to the caller's units, keeps each peak once, and flags
    windows whose residual is far above the noise (``unexplained``) (`assemble`);
+   with ``baseline_refits`` > 0, re-estimates the removed baseline from the data minus those
+   peaks with a symmetric smoother, refits the windows on it and assembles again, that many
+   rounds, a round kept where it does not raise the spectrum's χ²
+   (`peakflow.measured.rebaseline`);
 8. when some window's residual is far above the noise (typically a band much broader than
    the grid suits, which the window's polynomial baseline partly absorbs), fits the residual
    again on a grid ``coarse`` (4) times coarser and adds what it finds, when that lowers the
@@ -41,6 +45,8 @@ not the noise, limits what the data can say.
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 from dataclasses import replace
 from typing import Any, Sequence
@@ -52,17 +58,21 @@ from peakflow.core.likelihood import MISFIT_CHI2
 from peakflow.core.seeds import as_key
 from peakflow.io import Spectrum
 from peakflow.measured.assemble import assemble_many, combine_passes
+from peakflow.measured.baseline import REMOVED
 from peakflow.measured.batch import WindowBatch
 from peakflow.measured.calibration import Calibration, apply_calibration, calibrated_input
 from peakflow.measured.intensity import scale_fit, scale_input, scale_options, unit_exponent
 from peakflow.measured.options import FitOptions
+from peakflow.measured.points import WindowPoints
 from peakflow.measured.prepare import Prepared, prepare_many
+from peakflow.measured.rebaseline import rebaselined
 from peakflow.measured.refine import heads_sd_bounds, refine_predictions
 from peakflow.measured.resample import TARGET_FWHM
 from peakflow.measured.results import SpectrumFit, failed_fit
 from peakflow.measured.window_exactness import reweight_predictions
 from peakflow.runtime.trained import MEASURED_MODEL, TrainedModel, load_model
 
+REFIT_SLACK = 3.0  # a baseline round stands when χ² rises by at most this many of its sds
 MIN_BATCH = 64  # windows: every call with up to 64 windows shares one compiled program
 
 ModelArg = str | os.PathLike | TrainedModel | None
@@ -270,19 +280,53 @@ def _fit_scaled(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names
     chosen = [options[i] for i in ok]
     batch = replace(predict_windows(trained, WindowBatch.of(good)),
                     pair=window_pairs(good, chosen))
-    refined = np.array([o.refine and not o.exact for o in chosen])
+    refined = np.array([o.refine and not o.exact for o in chosen], bool)
     degree = trained.config.model.baseline_degree if polynomial else -1
-    batch = refine_windows(trained, batch, refined, options[0].smoothness if options else 0.0,
-                           bool(options) and options[0].shape == "asymmetric",
-                           options[0].shirley if options else 0.0, degree)
+    lam = options[0].smoothness if options else 0.0
+    refine = functools.partial(refine_windows, trained, lam=lam, degree=degree,
+                               asymmetric=bool(options) and options[0].shape == "asymmetric",
+                               step=options[0].shirley if options else 0.0)
+    batch = refine(batch, refined)
     seed = as_key(options[0].seed if options else 0)
-    batch = reweight_windows(trained, batch, np.array([o.exact for o in chosen]), seed,
-                             options[0].smoothness if options else 0.0)
-    assembled = iter(assemble_many(good, batch, trained, chosen, [names[i] for i in ok],
-                                   degree))
+    batch = reweight_windows(trained, batch, np.array([o.exact for o in chosen]), seed, lam)
+    kept = [names[i] for i in ok]
+    fits = assemble_many(good, batch, trained, chosen, kept, degree)
+    active = refined & np.array([o.baseline in REMOVED for o in chosen], bool)
+    for round_ in range(max([o.baseline_refits for o in chosen], default=0)):
+        active &= np.array([o.baseline_refits > round_ for o in chosen], bool)
+        if not active.any():
+            break
+        good, batch, fits, active = _rebaseline_round(good, batch, fits, active, refine,
+                                                      trained, chosen, kept, degree, lam)
+    assembled = iter(fits)
     return [next(assembled) if isinstance(prep, Prepared)
             else failed_fit(prep, name, trained.k_max)
             for prep, name in zip(prepared, names)]
+
+
+def _rebaseline_round(good: list[Prepared], batch: WindowBatch, fits: list[SpectrumFit],
+                      active: np.ndarray, refine, trained: TrainedModel,
+                      options: list[FitOptions], names: list, degree: int, lam: float):
+    """One round of step 6's baseline re-estimation (`peakflow.measured.rebaseline`) for the
+    spectra where the (S,) mask `active` is set: each one's baseline re-estimated from its data
+    minus its fit's peaks, its windows refitted on it (`refine`, no pruning) and reassembled.
+    A spectrum keeps the round only where its χ² does not rise beyond `REFIT_SLACK` × its
+    statistical spread (a broad component and a baseline that trade off can run away
+    together, as on RRUFF calcite R040070, χ² 20 → 1,000); only those go on.
+
+    Returns:
+      (prepared, batch, fits, the (S,) mask of the spectra that kept the round).
+    """
+    trial = [rebaselined(p, f.fitted - f.baseline, f.baseline, lam) if on else p
+             for p, f, on in zip(good, fits, active)]
+    refitted = refine(replace(batch, values=np.concatenate([p.windows for p in trial]),
+                              points=WindowPoints.concatenate([p.points for p in trial])),
+                      active, refit=True)
+    new = assemble_many(trial, refitted, trained, options, names, degree)
+    kept = active & np.array([n.chi2 <= f.chi2 * (1.0 + REFIT_SLACK * math.sqrt(2.0 / f.x.size))
+                              for n, f in zip(new, fits)], bool)
+    pick = lambda a, b: [x if k else y for x, y, k in zip(a, b, kept)]
+    return pick(trial, good), batch.adopt(refitted, kept), pick(new, fits), kept
 
 
 def window_pairs(prepared: Sequence[Prepared], options: Sequence[FitOptions]) -> np.ndarray:
@@ -309,13 +353,14 @@ def predict_windows(trained: TrainedModel, batch: WindowBatch) -> WindowBatch:
 
 def refine_windows(trained: TrainedModel, batch: WindowBatch, spectra: np.ndarray,
                    lam: float, asymmetric: bool = False, step: float = 0.0,
-                   degree: int | None = None) -> WindowBatch:
+                   degree: int | None = None, refit: bool = False) -> WindowBatch:
     """Step 6: joint refinement and pruning (`peakflow.measured.refine`) of the windows of
     the spectra where the (S,) mask `spectra` is set, all in one call, on their data points
     with the baseline (Whittaker smoothness `lam`) marginalised; with `asymmetric`, a split
     pseudo-Voigt tried for each window's closest pair (`peakflow.measured.asymmetry`); a
     Shirley background of direction `step` fitted with the peaks (0: none); `degree`: the
-    polynomial each window marginalises (None: the model's; negative: none)."""
+    polynomial each window marginalises (None: the model's; negative: none); with `refit`
+    the windows' refined peaks are refitted, none dropped."""
     rows = batch.rows_of(spectra)
     if not rows.size:
         return batch
@@ -325,7 +370,7 @@ def refine_windows(trained: TrainedModel, batch: WindowBatch, spectra: np.ndarra
         pred, batch.points.take(rows), batch.deviation_sd[rows], trained.num_points,
         model.baseline_degree if degree is None else degree, lam, heads_sd_bounds(model.heads),
         None if batch.pair is None else batch.pair[rows],
-        np.repeat(np.arange(batch.counts.size), batch.counts)[rows], asymmetric, step)
+        np.repeat(np.arange(batch.counts.size), batch.counts)[rows], asymmetric, step, refit)
     return batch.with_rows(rows, refined, joint=joint, skew=skew)
 
 

@@ -153,14 +153,16 @@ def _compiled(num_points: int, degree: int, lam: float, grouped: bool, doublet: 
             Saved(jax.jit(jax.vmap(more)), "refine_more", static))
 
 
-def _refine_chunk(programs, u, mask, points: tuple, prior, pair, bucket: int, count: int):
+def _refine_chunk(programs, u, mask, points: tuple, prior, pair, bucket: int, count: int,
+                  refit: bool = False):
     """One chunk of windows of peak-count bucket `bucket`, its first `count` rows real (the
-    rest padding, refined with them but never pruned): refined, then the windows with a weak
-    peak pruned two tries at a time, those whose last tries removed a peak going on (at most
-    `bucket` tries each, at least 2); returns (u, mask, JᵀMJ) as numpy arrays."""
+    rest padding, refined with them but never pruned): refined, then (unless `refit`) the
+    windows with a weak peak pruned two tries at a time, those whose last tries removed a peak
+    going on (at most `bucket` tries each, at least 2); returns (u, mask, JᵀMJ) as numpy
+    arrays."""
     first, more = programs
     u, mask, chi2, dropped, hess = (np.array(a) for a in first(u, mask, *points, prior, pair))
-    dropped[count:] = False
+    dropped[0 if refit else count:] = False
     tried = 0
     while tried < min(max(bucket, 2), MAX_TRIES) and dropped.any():
         rows = np.flatnonzero(dropped)
@@ -177,7 +179,7 @@ def _refine_chunk(programs, u, mask, points: tuple, prior, pair, bucket: int, co
 def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.ndarray,
                        num_points: int, degree: int, lam: float, sd_bounds: np.ndarray,
                        pair: np.ndarray | None = None, spectrum: np.ndarray | None = None,
-                       asymmetric: bool = False, step: float = 0.0
+                       asymmetric: bool = False, step: float = 0.0, refit: bool = False
                        ) -> tuple[Prediction, np.ndarray, np.ndarray]:
     """Every window's peaks refined and pruned, batched by peak-count bucket and number of
     data points (`points_bucket`).
@@ -198,6 +200,9 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
         (`peakflow.measured.asymmetry`).
       step: a Shirley background fitted with the peaks (`window_model.shirley_step`): +1
         rising with x, −1 falling, 0 none.
+      refit: `pred` is a refinement's: its peaks are refitted from their optimum (the means
+        its q is centred on) and none is dropped (after a new baseline:
+        `peakflow.measured.rebaseline`).
 
     Returns:
       The `Prediction` with each window's kept peaks first in their slots (policy order),
@@ -216,7 +221,7 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
                        num_points)
     dims = 5 if asymmetric else 4
     loc = np.zeros((count, k_max, dims), np.float32)
-    loc[..., :4] = pred.q.loc
+    loc[..., :4] = _optimum(pred) if refit else pred.q.loc
     kept, skewed = np.zeros((count, k_max), bool), np.zeros((count, k_max), bool)
     hessians = np.zeros((count, dims * k_max, dims * k_max))
     share = baseline_modes(num_points, degree, float(lam))[1]
@@ -241,7 +246,7 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
             with jax.enable_x64(True):
                 u, mask, hess = _refine_chunk(programs, loc[take, :bucket, :4].astype(np.float64),
                                               mask, arrays, prior[take], pair[take], bucket,
-                                              part.size)
+                                              part.size, refit)
                 if asymmetric:
                     u, mask, skew, hess = merge_chunk(
                         compiled_merge(num_points, degree, float(lam), kind, two, float(step)),
@@ -256,6 +261,18 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
     tril = np.where(kept[..., None, None], tril, np.asarray(pred.q.scale_tril, np.float32))
     return _compact(pred, np.where(kept[..., None], loc, pred.q.loc).astype(np.float32), tril,
                     kept, joint, skew)
+
+
+def _optimum(pred: Prediction) -> np.ndarray:
+    """(M, K, 4) u at the posterior means of α, c, γ and η of a refined `pred`: the optimum its
+    Laplace q is centred on (`peakflow.measured.laplace`); q's own loc in empty slots."""
+    mean = pred.q.mean()
+    eta = np.clip(mean.lorentzian, 1e-12, 1.0 - 1e-12)
+    tiny = np.finfo(np.float64).tiny
+    u = np.stack([np.log(np.maximum(mean.amplitude, tiny)), mean.location,
+                  np.log(np.maximum(mean.width, tiny)), np.log(eta / (1.0 - eta))], axis=-1)
+    present = np.arange(u.shape[1])[None] < np.asarray(pred.num_peaks)[:, None]
+    return np.where(present[..., None], u, np.asarray(pred.q.loc, np.float64))
 
 
 def points_bucket(count: int, num_points: int) -> int:

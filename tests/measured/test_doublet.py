@@ -30,6 +30,7 @@ def test_kalpha2_follows_braggs_law():
 def test_doublet_names_and_bad_values():
     assert as_doublet("Cu") is ANODES["CuKa"] and as_doublet("mo-kalpha") is ANODES["MoKa"]
     assert as_doublet(None) is None
+    assert as_doublet("1.2,0.5") == Doublet(split=1.2, ratio=0.5)
     with pytest.raises(ValueError, match="unknown doublet"):
         as_doublet("Xx")
     with pytest.raises(ValueError, match="ratio"):

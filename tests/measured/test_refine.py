@@ -133,3 +133,22 @@ def test_padding_rows_are_refined_but_never_pruned():
     _refine_chunk((first, more), u, np.ones((rows, bucket), bool), points, np.zeros((rows, 3)),
                   np.zeros((rows, 6)), bucket, count)
     assert set(seen) <= set(range(count)) and set(range(count)) <= set(seen)
+
+
+def test_a_refit_starts_from_the_refined_optimum_and_keeps_every_peak(broad_model):
+    """Refitting a refinement's peaks on the same data is a fixed point (after the first
+    refit, which finishes what 8 steps from the policy's start left): it starts at the means
+    the Laplace q is centred on, not at q's shifted loc, and drops no peak."""
+    truth = [(0.8, 100.0, 5.0, 0.3), (0.4, 118.0, 4.0, 0.6), (0.05, 180.0, 30.0, 0.5)]
+    window = _window(truth)
+    fits = [_refine(window, _prediction([(0.7, 102.0, 6.0, 0.5), (0.5, 116.0, 3.0, 0.5),
+                                         (0.05, 180.0, 30.0, 0.5)]), broad_model)]
+    points = WindowPoints(np.arange(W, dtype=np.float64)[None], window.astype(np.float64),
+                          np.full(window.shape, 1.0 / NOISE), np.zeros(window.shape))
+    for _ in range(2):
+        fits.append(refine_predictions(fits[-1], points, np.zeros(1), W, 3, 1e5,
+                                       heads_sd_bounds(broad_model.config.model.heads),
+                                       refit=True)[0])
+    assert [int(f.num_peaks[0]) for f in fits] == [3, 3, 3]
+    for a, b in zip(fits[1].q.mean(), fits[2].q.mean()):
+        np.testing.assert_allclose(np.asarray(b)[0, :3], np.asarray(a)[0, :3], rtol=5e-3)
