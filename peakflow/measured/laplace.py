@@ -37,9 +37,20 @@ from peakflow.core.correlated import logit_normal_loc
 SKEW_SD_MAX = 0.6  # an asymmetry's sd is at most its range (`least_squares.SKEW_MAX`)
 
 
+def used_sizes(used: np.ndarray) -> np.ndarray:
+    """(M,) the leading coordinates of each window that hold every used one (the last used
+    coordinate + 1, rounded up to a multiple of 8 so windows group into few sizes)."""
+    last = np.where(used.any(axis=1), used.shape[1] - np.argmax(used[:, ::-1], axis=1), 0)
+    return np.minimum(-(-last // 8) * 8, used.shape[1])
+
+
 def joint_covariance(hess: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """(M, DK, DK) (JᵀMJ)⁻¹ of each window (float64, symmetric): the joint Laplace covariance
     of all its peaks; unused coordinates' rows and columns are those of the identity.
+
+    Each window's leading block that holds its used coordinates (`used_sizes`) is inverted
+    on its own, windows of one size together: the rest is the identity's, so a window of two
+    peaks costs an 8 × 8 inverse, not a 4K × 4K one.
 
     Args:
       hess: (M, DK, DK) JᵀMJ of each window at its optimum (D = 4, or 5 with asymmetries);
@@ -47,28 +58,43 @@ def joint_covariance(hess: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """
     size = hess.shape[-1]
     used = mask if mask.shape[1] == size else np.repeat(mask, size // mask.shape[1], axis=1)
-    unused = (~used).astype(np.float64)                                  # (M, DK)
-    scale = np.sqrt(np.maximum(np.diagonal(hess, axis1=1, axis2=2), 1e-300)) + unused
-    # equilibrate, add a tiny ridge, invert: (JᵀMJ)⁻¹ is then finite even where it is singular
-    norm = hess / scale[:, :, None] / scale[:, None, :]
-    norm = norm + np.eye(size)[None] * (1e-8 + unused[:, :, None])
-    cov = np.linalg.inv(norm) / scale[:, :, None] / scale[:, None, :]
-    return 0.5 * (cov + np.swapaxes(cov, -1, -2))
+    cov = np.broadcast_to(np.eye(size), hess.shape).copy()
+    sizes = used_sizes(used)
+    for n in np.unique(sizes[sizes > 0]):
+        rows = np.flatnonzero(sizes == n)
+        part, unused = hess[rows, :n, :n], (~used[rows, :n]).astype(np.float64)
+        scale = np.sqrt(np.maximum(np.diagonal(part, axis1=1, axis2=2), 1e-300)) + unused
+        # equilibrate, add a tiny ridge, invert: (JᵀMJ)⁻¹ is then finite even where singular
+        norm = part / scale[:, :, None] / scale[:, None, :]
+        norm = norm + np.eye(n)[None] * (1e-8 + unused[:, :, None])
+        inverse = np.linalg.inv(norm) / scale[:, :, None] / scale[:, None, :]
+        cov[rows, :n, :n] = 0.5 * (inverse + np.swapaxes(inverse, -1, -2))
+    return cov
 
 
 def joint_correlation(cov: np.ndarray) -> np.ndarray:
     """(M, 4K, 4K) float32 the correlation matrix of each window's `joint_covariance`: with
     each peak's own (clipped) sds it gives the joint posterior of a window's peaks
-    (`peakflow.measured.results.PeakDraws`)."""
-    sd = np.sqrt(np.maximum(np.diagonal(cov, axis1=-2, axis2=-1), 1e-300))
-    with np.errstate(invalid="ignore", over="ignore"):   # a window whose fit went non-finite
-        corr = cov / sd[..., :, None] / sd[..., None, :]
-    return np.clip(np.nan_to_num(corr), -1.0, 1.0).astype(np.float32)
+    (`peakflow.measured.results.PeakDraws`). Off-diagonal entries outside a window's leading
+    block whose coordinates have any correlation are 0 (computed only inside it)."""
+    size = cov.shape[-1]
+    off = np.not_equal(cov, np.eye(size))        # NaN counts: it becomes 0 below
+    corr = np.broadcast_to(np.eye(size, dtype=np.float32), cov.shape).copy()
+    sizes = used_sizes(off.any(axis=2))
+    for n in np.unique(sizes[sizes > 0]):
+        rows = np.flatnonzero(sizes == n)
+        part = cov[rows, :n, :n]
+        sd = np.sqrt(np.maximum(np.diagonal(part, axis1=-2, axis2=-1), 1e-300))
+        with np.errstate(invalid="ignore", over="ignore"):   # a window whose fit went non-finite
+            block = part / sd[..., :, None] / sd[..., None, :]
+        corr[rows, :n, :n] = np.clip(np.nan_to_num(block), -1.0, 1.0)
+    return corr
 
 
 def covariance_blocks(hess: np.ndarray, mask: np.ndarray,
                       cov: np.ndarray | None = None) -> np.ndarray:
-    """(M, K, D, D) each peak's block of (JᵀMJ)⁻¹ (float64), made positive definite.
+    """(M, K, D, D) each peak's block of (JᵀMJ)⁻¹ (float64), made positive definite; the
+    identity for the peaks not in use.
 
     Args:
       hess: (M, DK, DK) JᵀMJ of each window at its optimum; mask: (M, K) the peaks in use;
@@ -76,11 +102,14 @@ def covariance_blocks(hess: np.ndarray, mask: np.ndarray,
     """
     cov = joint_covariance(hess, mask) if cov is None else cov
     d = hess.shape[-1] // mask.shape[1]
-    blocks = np.stack([cov[:, d * i:d * i + d, d * i:d * i + d]
-                       for i in range(mask.shape[1])], axis=1)
-    values, vectors = np.linalg.eigh(blocks)                              # PD by construction
+    blocks = np.broadcast_to(np.eye(d), mask.shape + (d, d)).copy()
+    window, slot = np.nonzero(mask)
+    index = d * slot[:, None] + np.arange(d)
+    mine = cov[window[:, None, None], index[:, :, None], index[:, None, :]]
+    values, vectors = np.linalg.eigh(mine)                               # PD by construction
     values = np.maximum(values, 1e-12 * np.maximum(values.max(axis=-1, keepdims=True), 1e-30))
-    return (vectors * values[..., None, :]) @ np.swapaxes(vectors, -1, -2)
+    blocks[window, slot] = (vectors * values[..., None, :]) @ np.swapaxes(vectors, -1, -2)
+    return blocks
 
 
 def laplace_trils(hess: np.ndarray, mask: np.ndarray, sd_bounds: np.ndarray) -> np.ndarray:
@@ -140,7 +169,7 @@ def laplace_posterior(loc: np.ndarray, hess: np.ndarray, kept: np.ndarray,
     if d == 5:
         stats = np.where((kept & skewed)[..., None], asymmetry_stats(loc[..., 4], blocks), 0.0)
     four = (d * np.arange(slots)[:, None] + np.arange(4)).ravel()
-    return out, tril, joint_correlation(cov[:, four][:, :, four]), stats
+    return out, tril, joint_correlation(cov if d == 4 else cov[:, four][:, :, four]), stats
 
 
 def asymmetry_stats(value: np.ndarray, blocks: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ white noise with peaks."""
 import numpy as np
 
 from peakflow.core.lineshape import profile
-from peakflow.measured.shot_noise import shot_noise_sd
+from peakflow.measured.shot_noise import shot_noise_sd, theil_sen
 
 
 def _spectrum(shot: bool, seed: int = 0):
@@ -29,3 +29,16 @@ def test_white_noise_with_peaks_is_left_alone():
     for seed in range(3):
         assert shot_noise_sd(_spectrum(False, seed)[0]) is None
     assert shot_noise_sd(_spectrum(True)[0], spacing=2) is None   # correlated: not modelled
+
+
+def test_theil_sen_gives_scipys_line_and_interval():
+    from scipy.stats import theilslopes
+
+    rng = np.random.default_rng(5)
+    for m, tied in [(12, False), (30, False), (25, True)]:
+        x = rng.uniform(0, 100, m)
+        y = 3.0 + 0.2 * x + rng.standard_t(2, m)
+        if tied:
+            x[:6], y[3:7] = x[0], y[3]
+        ours = theil_sen(x, y, 0.99)
+        np.testing.assert_allclose(ours, tuple(theilslopes(y, x, alpha=0.99)), rtol=1e-12)
