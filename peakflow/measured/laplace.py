@@ -46,7 +46,8 @@ def used_sizes(used: np.ndarray) -> np.ndarray:
 
 def joint_covariance(hess: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """(M, DK, DK) (JᵀMJ)⁻¹ of each window (float64, symmetric): the joint Laplace covariance
-    of all its peaks; unused coordinates' rows and columns are those of the identity.
+    of all its peaks over its used coordinates; unused coordinates' rows and columns are those
+    of the identity (whatever `hess` holds there).
 
     Each window's leading block that holds its used coordinates (`used_sizes`) is inverted
     on its own, windows of one size together: the rest is the identity's, so a window of two
@@ -62,7 +63,9 @@ def joint_covariance(hess: np.ndarray, mask: np.ndarray) -> np.ndarray:
     sizes = used_sizes(used)
     for n in np.unique(sizes[sizes > 0]):
         rows = np.flatnonzero(sizes == n)
-        part, unused = hess[rows, :n, :n], (~used[rows, :n]).astype(np.float64)
+        inside = used[rows, :n]
+        part = np.where(inside[:, :, None] & inside[:, None, :], hess[rows, :n, :n], 0.0)
+        unused = (~inside).astype(np.float64)
         scale = np.sqrt(np.maximum(np.diagonal(part, axis1=1, axis2=2), 1e-300)) + unused
         # equilibrate, add a tiny ridge, invert: (JᵀMJ)⁻¹ is then finite even where singular
         norm = part / scale[:, :, None] / scale[:, None, :]

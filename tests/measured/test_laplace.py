@@ -38,3 +38,29 @@ def test_the_posterior_means_are_the_refined_values():
     assert np.mean(u[1]) == pytest.approx(100.0, abs=3e-3)
     assert np.mean(np.exp(u[2])) == pytest.approx(4.0, rel=3e-3)
     assert np.mean(1 / (1 + np.exp(-u[3]))) == pytest.approx(1 / (1 + np.exp(-0.5)), abs=3e-3)
+
+
+def test_each_windows_covariance_is_the_inverse_over_its_used_peaks():
+    """Windows with 1, 2 (not the first slots) and 8 peaks of 8: the joint covariance is the
+    inverse of JᵀMJ over the used coordinates and the identity elsewhere; the correlations
+    and the per-peak blocks follow from it."""
+    from peakflow.measured.laplace import covariance_blocks, joint_correlation, joint_covariance
+
+    rng = np.random.default_rng(1)
+    jac = rng.normal(size=(3, 80, 32))
+    hess = np.einsum("mwi,mwj->mij", jac, jac)
+    mask = np.zeros((3, 8), bool)
+    mask[0, 0], mask[1, [1, 3]], mask[2] = True, True, True
+    cov = joint_covariance(hess, mask)
+    corr = joint_correlation(cov)
+    blocks = covariance_blocks(hess, mask, cov)
+    for m in range(3):
+        used = np.repeat(mask[m], 4)
+        expect = np.eye(32)
+        expect[np.ix_(used, used)] = np.linalg.inv(hess[m][np.ix_(used, used)])
+        np.testing.assert_allclose(cov[m], expect, rtol=1e-5, atol=1e-9)   # the 1e-8 ridge
+        sd = np.sqrt(np.diag(expect))
+        np.testing.assert_allclose(corr[m], expect / sd[:, None] / sd[None], atol=1e-6)
+        for k in range(8):
+            want = expect[4 * k:4 * k + 4, 4 * k:4 * k + 4] if mask[m, k] else np.eye(4)
+            np.testing.assert_allclose(blocks[m, k], want, rtol=1e-5, atol=1e-9)
