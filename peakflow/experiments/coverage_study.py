@@ -35,7 +35,7 @@ from peakflow.measured.pipeline import measured_model
 from peakflow.measured.resample import TARGET_FWHM, data_step
 
 PARAMETERS = ("location", "fwhm", "amplitude", "area")
-KAPPAS = (0.0, 0.35, 1.0)
+KAPPAS = (0.0, 0.25, 0.35, 1.0)
 
 
 def _row(fits, truths) -> dict[str, float]:

@@ -10,6 +10,7 @@ import jax
 import numpy as np
 
 from peakflow.core.amortized import Prediction
+from peakflow.core.correlated import CorrelatedQ
 from peakflow.core.likelihood import MISFIT_CHI2
 from peakflow.core.lineshape import (
     Peaks,
@@ -22,6 +23,7 @@ from peakflow.core.lineshape import (
 from peakflow.measured.batch import WindowBatch
 from peakflow.measured.doublet import second_location, window_lines
 from peakflow.measured.draws import PeakDraws
+from peakflow.measured.laplace import about_best_fit
 from peakflow.measured.options import FitOptions
 from peakflow.measured.prepare import Prepared
 from peakflow.measured.resample import TARGET_FWHM, data_step
@@ -212,7 +214,7 @@ def select_peaks(prep: Prepared, pred: Prediction, mean: Peaks, sd: Peaks, size:
 
 def peak_table(prep: Prepared, pred: Prediction, mean: Peaks, sd: Peaks, size: np.ndarray,
                window: np.ndarray, slot: np.ndarray,
-               derived: tuple[np.ndarray, np.ndarray, np.ndarray],
+               derived: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
                skew: np.ndarray | None = None) -> PeakTable:
     """The selected peaks in the caller's units. ``probability`` of the j-th peak a window
     added is P(K >= j) of that window.
@@ -220,7 +222,7 @@ def peak_table(prep: Prepared, pred: Prediction, mean: Peaks, sd: Peaks, size: n
     Args:
       mean, sd: posterior means and sds, fields (M, K); size: (M, K) FWHM in grid points.
       window, slot: (P,) `select_peaks`.
-      derived: (P,) sds of amplitude, FWHM and area (`derived_sds`).
+      derived: (P,) sds of amplitude, FWHM, area (`derived_sds`) and η.
       skew: (M, K, 7) the windows' asymmetries (`WindowBatch.skew`), or None.
     """
     step = float(prep.grid[1] - prep.grid[0])
@@ -228,9 +230,9 @@ def peak_table(prep: Prepared, pred: Prediction, mean: Peaks, sd: Peaks, size: n
     pick = lambda v: np.asarray(v, np.float64)[window, slot]
     scale = prep.scales[window]
     gamma, gamma_sd = pick(mean.width) * step, pick(sd.width) * step
-    eta, eta_sd = pick(mean.lorentzian), pick(sd.lorentzian)
+    eta = pick(mean.lorentzian)
     amp = pick(mean.amplitude) * scale
-    amp_sd, fw_sd, area_sd = derived
+    amp_sd, fw_sd, area_sd, eta_sd = derived
     location = prep.grid[0] + (prep.starts[window] + pick(mean.location)) * step
     return PeakTable(
         location=location, location_sd=pick(sd.location) * step,
@@ -304,7 +306,11 @@ def assemble_many(prepared: list[Prepared], batch: WindowBatch, trained: Trained
     step = np.concatenate([np.full(win.size, p.grid[1] - p.grid[0])
                            for p, (win, _) in zip(prepared, chosen)])
     chosen_q = jax.tree.map(lambda a: np.asarray(a)[rows, slots], q)
-    derived = derived_sds(chosen_q, scale, step, np.random.default_rng(options[0].seed))
+    spread_q = chosen_q
+    if batch.joint is not None and isinstance(q, CorrelatedQ):   # refined: about the best fit
+        spread_q = about_best_fit(chosen_q, ~np.isnan(batch.joint[rows, 0, 0]))
+    derived = derived_sds(spread_q, scale, step, np.random.default_rng(options[0].seed))
+    derived = derived + (np.asarray(spread_q.sd().lorentzian, np.float64),)
     origin = np.concatenate([p.grid[0] + p.starts[win] * (p.grid[1] - p.grid[0])
                              for p, (win, _) in zip(prepared, chosen)])
     every_draw = PeakDraws(q=chosen_q, origin=origin, grid_step=step, y_scale=scale,

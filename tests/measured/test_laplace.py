@@ -64,3 +64,33 @@ def test_each_windows_covariance_is_the_inverse_over_its_used_peaks():
         for k in range(8):
             want = expect[4 * k:4 * k + 4, 4 * k:4 * k + 4] if mask[m, k] else np.eye(4)
             np.testing.assert_allclose(blocks[m, k], want, rtol=1e-5, atol=1e-9)
+
+
+def test_sds_are_drawn_about_the_best_fit_where_eta_reaches_a_bound():
+    """A refined peak at η's lower bound with a wide logit sd: its mean-centred q squeezes η
+    against 0, the best-fit-centred one spreads it over the shapes the data allow (η sd and
+    area sd grow); a peak well inside (0, 1) keeps its sds; an unrefined peak is untouched."""
+    from peakflow.core.correlated import CorrelatedQ
+    from peakflow.measured.assemble import derived_sds
+    from peakflow.measured.laplace import about_best_fit
+
+    loc = np.array([[np.log(0.5), 100.0, np.log(4.0), -4.0],
+                    [np.log(0.5), 100.0, np.log(4.0), 0.3],
+                    [np.log(0.5), 100.0, np.log(4.0), -4.0]])
+    tril = np.stack([np.diag([0.01, 0.1, 0.01, s]) for s in (2.5, 0.2, 2.5)]).astype(np.float32)
+    from peakflow.core.correlated import logit_normal_loc
+
+    eta = 1.0 / (1.0 + np.exp(-loc[:, 3]))
+    loc[:, 3] = logit_normal_loc(eta, np.array([2.5, 0.2, 2.5]))    # mean-centred, as refined
+    q = CorrelatedQ(loc.astype(np.float32), tril)
+    spread = about_best_fit(q, np.array([True, True, False]))
+    np.testing.assert_allclose(spread.mean().amplitude, q.mean().amplitude, rtol=1e-6)
+    before, after = q.sd().lorentzian, spread.sd().lorentzian
+    assert after[0] > 2 * before[0] and after[0] > 0.1
+    np.testing.assert_allclose(after[1], before[1], rtol=0.05)
+    assert after[2] == before[2]
+    rng = lambda: np.random.default_rng(0)
+    area_before = derived_sds(q, np.ones(3), 1.0, rng())[2]
+    area_after = derived_sds(spread, np.ones(3), 1.0, rng())[2]
+    assert area_after[0] > 1.5 * area_before[0]
+    np.testing.assert_allclose(area_after[1], area_before[1], rtol=0.05)
