@@ -50,7 +50,7 @@ def padded_length(n: int) -> int:
     return bucket_size(n, MIN_LENGTH)
 
 
-def _penalty(n: int, lam: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def penalty_bands(n: int, lam: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """λ DᵀD for second differences on `n` points as three bands: the diagonal (n,), the
     first subdiagonal ``A[i, i-1]`` (n,) and the second ``A[i, i-2]`` (n,) (zero where the
     entry does not exist)."""
@@ -128,7 +128,7 @@ def _iterate(y, real, weights, base, done, iteration, bands, max_iter, tol, step
 
     Args:
       y, real, weights, base: (n, B); done: (B,) bool; iteration: () the iterations so far.
-      bands: λ DᵀD as `_penalty`'s three (n,) bands.
+      bands: λ DᵀD as `penalty_bands`'s three (n,) bands.
 
     Returns:
       (weights, base, done, iteration) after the iterations.
@@ -183,7 +183,7 @@ def arpls_many(spectra: list[np.ndarray], lam: float = 1e5, max_iter: int = 50,
                 for i in members:
                     out[i] = _pybaselines(spectra[i], lam, max_iter, tol)
                 continue
-            bands = tuple(jnp.asarray(b) for b in _penalty(length, lam))
+            bands = tuple(jnp.asarray(b) for b in penalty_bands(length, lam))
             for lo in range(0, len(members), CHUNK):
                 rows = members[lo:lo + CHUNK]
                 for i, base in zip(rows, _batch([spectra[i] for i in rows], length, bands,

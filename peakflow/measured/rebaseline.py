@@ -24,6 +24,7 @@ from dataclasses import replace
 import numpy as np
 from scipy.linalg import solveh_banded
 
+from peakflow.measured.arpls import penalty_bands
 from peakflow.measured.points import WindowPoints
 from peakflow.measured.prepare import Prepared
 from peakflow.measured.resample import resample
@@ -33,17 +34,10 @@ ROBUST = 3      # reweightings
 
 
 def whittaker_bands(size: int, lam: float, weights: np.ndarray) -> np.ndarray:
-    """(3, size) W + λ D₂ᵀD₂ in `scipy.linalg.solveh_banded`'s upper form, W = diag(weights)."""
-    second = np.diff(np.eye(5), 2, axis=0)
-    band = second.T @ second                       # the 5 × 5 pattern of D₂ᵀD₂
-    bands = np.zeros((3, size))
-    bands[2] = lam * 6.0 + weights
-    bands[2, [0, -1]] = lam * band[0, 0] + weights[[0, -1]]
-    bands[2, [1, -2]] = lam * band[1, 1] + weights[[1, -2]]
-    bands[1, 1:] = lam * -4.0
-    bands[1, [1, -1]] = lam * band[0, 1]
-    bands[0, 2:] = lam
-    return bands
+    """(3, size) W + λ D₂ᵀD₂ in `scipy.linalg.solveh_banded`'s upper form, W = diag(weights)
+    (the penalty's bands as arPLS builds them: `arpls.penalty_bands`)."""
+    diag, first, second = penalty_bands(size, lam)
+    return np.stack([second, first, diag + weights])
 
 
 def symmetric_baseline(values: np.ndarray, noise: np.ndarray, lam: float,
