@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from peakflow.core.buckets import bucket_size
+from peakflow.core.buckets import padded_pieces
 from peakflow.core.lineshape import fwhm_ratio
 from peakflow.measured.least_squares import levenberg_marquardt, normal_equations
 from peakflow.measured.window_baseline import baseline_modes
@@ -180,11 +180,11 @@ def merge_chunk(programs, u: np.ndarray, mask: np.ndarray, points: tuple, prior:
         rows = rows[into >= 0]
         if not rows.size:
             break
-        take = np.resize(rows, bucket_size(rows.size, 8, halves=False))
-        out = try_merge(u[take], mask[take], skewed[take], chi2[take],
-                        *(a[take] for a in points), prior[take], pair[take],
-                        *candidates(u[take], mask[take], round_ == 0))
-        for whole, new in zip((u, mask, skewed, chi2), out[:4]):
-            whole[rows] = np.asarray(new)[:rows.size]
+        for take, n in padded_pieces(rows, len(u)):
+            out = try_merge(u[take], mask[take], skewed[take], chi2[take],
+                            *(a[take] for a in points), prior[take], pair[take],
+                            *candidates(u[take], mask[take], round_ == 0))
+            for whole, new in zip((u, mask, skewed, chi2), out[:4]):
+                whole[take[:n]] = np.asarray(new)[:n]
     hess = np.array(curvature(u, mask, skewed, *points, prior, pair)[1])
     return u, mask, skewed, hess

@@ -6,7 +6,8 @@ explains with a small shoulder peak that is not there. Here all of a window's pe
 together, then the peaks the data do not need are dropped:
 
 1. **Refine**: Levenberg-Marquardt on every window's peaks at once (vmapped, one compiled
-   program per peak-count bucket, number of points and batch size; in float64, so that
+   program per peak-count bucket, number of points and batch rows, the rows from the ladder
+   8, 32, 128, 256 (`peakflow.core.buckets.pieces`); in float64, so that
    JᵀMJ, whose inverse gives the sds, is not rounded to float32 where neighbouring peaks make
    it ill-conditioned), in the policy's coordinates u = (log α, c, log γ, logit η) starting
    from the amortized posterior mean, at the window's own data points with each point's noise
@@ -45,7 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from peakflow.core.amortized import Prediction
-from peakflow.core.buckets import bucket_size
+from peakflow.core.buckets import bucket_size, padded_pieces
 from peakflow.core.correlated import CorrelatedQ
 from peakflow.measured.asymmetry import compiled as compiled_merge
 from peakflow.measured.asymmetry import merge_chunk
@@ -166,12 +167,12 @@ def _refine_chunk(programs, u, mask, points: tuple, prior, pair, bucket: int, co
     tried = 0
     while tried < min(max(bucket, 2), MAX_TRIES) and dropped.any():
         rows = np.flatnonzero(dropped)
-        take = np.resize(rows, bucket_size(rows.size, 8))
-        out = more(u[take], mask[take], chi2[take], *(a[take] for a in points), prior[take],
-                   pair[take])
         dropped[:] = False
-        for whole, new in zip((u, mask, chi2, dropped, hess), out):
-            whole[rows] = np.asarray(new)[:rows.size]
+        for take, n in padded_pieces(rows, CHUNK):
+            out = more(u[take], mask[take], chi2[take], *(a[take] for a in points),
+                       prior[take], pair[take])
+            for whole, new in zip((u, mask, chi2, dropped, hess), out):
+                whole[take[:n]] = np.asarray(new)[:n]
         tried += 2
     return u, mask, hess
 
@@ -237,9 +238,8 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
         rows = np.flatnonzero((pred.num_peaks > smaller) & (pred.num_peaks <= bucket)
                               & (sizes == size) & (grouped == kind) & (doubled == two))
         programs = _compiled(num_points, degree, float(lam), kind, two, float(step))
-        for lo in range(0, rows.size, CHUNK):
-            part = rows[lo:lo + CHUNK]
-            take = np.resize(part, bucket_size(part.size, 8))
+        for take, n in padded_pieces(rows, CHUNK):
+            part = take[:n]
             mask = np.arange(bucket)[None] < pred.num_peaks[take, None]
             chunk = points.take(take, size)
             arrays = tuple(np.asarray(getattr(chunk, f), np.float64) for f in FIELDS)
@@ -252,7 +252,6 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
                         compiled_merge(num_points, degree, float(lam), kind, two, float(step)),
                         u, mask, arrays, prior[take], pair[take])
                     skewed[part, :bucket] = skew[:part.size]
-            n = part.size
             loc[part, :bucket] = u[:n]
             kept[part, :bucket] = mask[:n]
             hessians[part, :dims * bucket, :dims * bucket] = hess[:n]

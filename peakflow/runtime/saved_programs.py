@@ -28,6 +28,7 @@ import hashlib
 import os
 import shutil
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from peakflow.core.variational import PeakQ
 from peakflow.runtime.compile_cache import cache_folder
 
 SUBFOLDER = "peakflow-programs"
+_ALL: "weakref.WeakSet[Saved]" = weakref.WeakSet()  # every `Saved` alive (`programs_met`)
 STALE_DAYS = 30  # other sources' programs unused this long are removed
 for _tuple in (Prediction, CorrelatedQ, Peaks, PeakQ):  # the containers programs exchange
     jax.export.register_namedtuple_serialization(
@@ -90,6 +92,16 @@ def _touch(folder: Path) -> None:
         return
 
 
+def programs_met() -> dict[str, list[tuple[tuple[int, ...], ...]]]:
+    """Every program this process has met, by name: one entry per `Saved` instance and
+    argument signature (its leaves' shapes), so the count is the number of distinct programs
+    (each instance closes over its own static values)."""
+    out: dict[str, list] = {}
+    for program in list(_ALL):
+        out.setdefault(program.name, []).extend(program.shapes())
+    return out
+
+
 class Saved:
     """A jitted function whose traced program is saved on first use and loaded by later
     processes (see the module docstring). Call it as the function itself.
@@ -103,11 +115,16 @@ class Saved:
     def __init__(self, jitted: Any, name: str, static: Any = None):
         self.jitted, self.name, self.static = jitted, name, repr(static)
         self._calls: dict[tuple, Callable] = {}  # argument signature → program
+        _ALL.add(self)
 
     @property
     def signatures(self) -> int:
         """How many argument signatures (each its own program) it has met."""
         return len(self._calls)
+
+    def shapes(self) -> list[tuple[tuple[int, ...], ...]]:
+        """The argument shapes (leaves in order) of each signature it has met."""
+        return [tuple(shape for shape, _ in key[1]) for key in self._calls]
 
     def __call__(self, *args, **kwargs):
         leaves, tree = jax.tree.flatten((args, kwargs))

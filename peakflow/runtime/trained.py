@@ -30,7 +30,7 @@ from peakflow.core.amortized import (
     start_residual,
     summarise,
 )
-from peakflow.core.buckets import bucket_size
+from peakflow.core.buckets import bucket_size, ladder_size, padded_pieces
 from peakflow.core.heads import decode_heads, num_raw
 from peakflow.core.policy import make_policy
 from peakflow.core.sharding import batch_sharding, data_mesh, replicated
@@ -118,8 +118,10 @@ class TrainedModel:
 
         Windows of measured spectra mostly hold a few peaks: after each step the rows with
         P(K > steps so far) < `EARLY_EXIT` leave the batch, and only the others (gathered into
-        a smaller padded batch) run the next step. Their later slots repeat their last one
-        with the stop logit at its bound. Equal to the full rollout up to that probability.
+        calls of the ladder's row sizes, `peakflow.core.buckets.pieces`, so that a step
+        compiles one program per chunk size and piece size) run the next step. Their later
+        slots repeat their last one with the stop logit at its bound. Equal to the full
+        rollout up to that probability.
 
         Args:
           spectra: (B, W) the padded chunk; noise: (B,); count: its real rows (the padding
@@ -132,9 +134,11 @@ class TrainedModel:
         log_survival = np.zeros(count)
         taken = []
         for _ in range(self.k_max):
-            rows = np.resize(alive, self.padded_size(alive.size)).astype(np.int32)
-            residual, out = advance(params, residual, noise, rows)
-            out = jax.tree.map(lambda a, n=alive.size: np.asarray(a)[:n], out)
+            outs = []
+            for rows, n in padded_pieces(alive, spectra.shape[0]):
+                residual, out = advance(params, residual, noise, rows.astype(np.int32))
+                outs.append(jax.tree.map(lambda a, n=n: np.asarray(a)[:n], out))
+            out = jax.tree.map(lambda *parts: np.concatenate(parts), *outs)
             taken.append((alive, out))
             log_survival[alive] -= np.logaddexp(0.0, out[1])  # log(1 - π) = log σ(-logit)
             alive = alive[log_survival[alive] > np.log(EARLY_EXIT)]
@@ -170,7 +174,8 @@ class TrainedModel:
           chunk: (B, W) float32 spectra on the model's grid.
           noise: (B,) noise sd of each spectrum; None: the model's fixed level.
           key, num_paths: as in `peakflow.core.amortized_posterior`.
-          pad_to: pad the batch to `padded_size(max(B, pad_to))` rows.
+          pad_to: pad the batch to `padded_size(max(B, pad_to))` rows (with `early_exit`,
+            to the ladder size `peakflow.core.buckets.ladder_size` of max(B, pad_to)).
           early_exit: stop the mean rollout of rows that have surely stopped
             (`_predict_early`; models with K_max >= `EARLY_MIN_K`, without `key`).
 
@@ -179,14 +184,20 @@ class TrainedModel:
           copied back).
         """
         n = chunk.shape[0]
-        padded = np.zeros((self.padded_size(max(n, pad_to)), chunk.shape[1]), np.float32)
+        early = early_exit and key is None and self.k_max >= EARLY_MIN_K
+        # the early rollout advances only real rows, so padding a chunk to the coarse ladder
+        # (few sizes: its steps compile one program per chunk size and piece size) costs little
+        rows = (ladder_size(max(n, pad_to), max(CHUNK_SIZE, n, pad_to)) if early
+                else self.padded_size(max(n, pad_to)))
+        padded = np.zeros((-(-rows // self.mesh.devices.size) * self.mesh.devices.size,
+                           chunk.shape[1]), np.float32)
         padded[:n] = chunk
         levels = np.full(padded.shape[0], self.config.sim.noise, np.float32)
         if noise is not None:
             levels[:n] = noise
         sharding = batch_sharding(self.mesh)
         padded, levels = jax.device_put(padded, sharding), jax.device_put(levels, sharding)
-        if early_exit and key is None and self.k_max >= EARLY_MIN_K:
+        if early:
             out = self._predict_early(padded, levels, n)
         else:
             out = self._predict(num_paths)(self._device_params, padded, key=key, noise=levels)

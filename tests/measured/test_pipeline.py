@@ -169,6 +169,36 @@ def test_spectra_of_new_lengths_compile_a_bounded_set_of_programs(broad):
     assert len({y.size for y, _ in spectra}) == 8 and len(seen) < 8
 
 
+def test_random_mixes_of_counts_and_lengths_run_only_the_fixed_set_of_programs(broad):
+    """Whatever a call's mix of spectrum lengths and counts, every program of the measured
+    path has its batch rows from the fixed ladders (`peakflow.core.buckets`): the policy's
+    chunk and step rows from ``ladder(CHUNK_SIZE)``, the refinement's from
+    ``ladder(refine.CHUNK)`` with peak slots from its buckets and points W/2 or W, arPLS's rows
+    from `ROW_SIZES`; so the programs met are a subset of a finite set, however many mixes."""
+    from peakflow.core.buckets import ladder
+    from peakflow.measured import refine
+    from peakflow.measured.arpls import ROW_SIZES
+    from peakflow.runtime.saved_programs import programs_met
+    from peakflow.runtime.trained import CHUNK_SIZE
+
+    rng = np.random.default_rng(8)
+    for count in rng.integers(1, 13, size=3):
+        lengths = rng.integers(150, 4000, size=int(count))
+        fit_many([realistic_spectrum(rng, (int(n), int(n) + 1), (1, 6))[:2] for n in lengths],
+                 model=broad)
+    met = programs_met()
+    policy, windows = set(ladder(CHUNK_SIZE)), set(ladder(refine.CHUNK))
+    assert met["advance_rows"] and met["refine_first"] and met["refine_more"]
+    for shapes in met["advance_rows"]:          # (params..., residual, noise, rows)
+        assert shapes[-3][0] in policy and shapes[-1][0] in policy
+    for name, at in (("refine_first", 2), ("refine_more", 3)):   # (u, mask, [χ²,] omega, ...)
+        for shapes in met[name]:
+            assert shapes[0][0] in windows and shapes[0][1] in refine.BUCKETS
+            assert shapes[at][1] in (broad.num_points // 2, broad.num_points)
+    for shapes in met.get("arpls_iterate", []):  # (y (length, rows), ...)
+        assert shapes[0][1] in ROW_SIZES
+
+
 def test_fits_go_into_one_dataframe(broad):
     import pandas as pd
 
