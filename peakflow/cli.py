@@ -128,8 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     cal.add_argument("--y-col", default=None, help="y column of a table, by name or index")
     cal.add_argument("--out", type=Path, default=None, metavar="CAL.json",
                      help="where to write it (default: FILE's stem + .calibration.json)")
-    warm = commands.add_parser("warmup", help="compile and save the programs of the usual "
-                                              "calls ahead of time (once per machine)")
+    warm = commands.add_parser("warmup", help="compile and save the measured path's fixed "
+                                              "set of programs ahead of time (once per "
+                                              "machine, a few minutes)")
     warm.add_argument("--model", default=None, help="model directory (default: bundled broad)")
     check = commands.add_parser("check", help="verify models' checksums and rerun their "
                                               "self-test batch")

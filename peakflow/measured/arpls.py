@@ -25,6 +25,7 @@ baseline does not depend on the batch it was computed in.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
 
 import jax
@@ -156,6 +157,20 @@ def _iterate(y, real, weights, base, done, iteration, bands, max_iter, tol, step
 
 
 _ITERATE = Saved(jax.jit(partial(_iterate, steps=ROUND)), "arpls_iterate", ROUND)
+
+
+def warm(lengths: Sequence[int], lam: float = 1e5) -> int:
+    """Runs (so compiles, or loads) the batched iteration for the length bucket of each of
+    `lengths` and every row count of `ROW_SIZES`. Returns how many programs."""
+    count = 0
+    with jax.enable_x64(True):
+        for length in sorted({padded_length(n) for n in lengths}):
+            bands = tuple(jnp.asarray(b) for b in penalty_bands(length, lam))
+            for size in ROW_SIZES:
+                y, real = np.zeros((length, size)), np.ones((length, size), bool)
+                _ITERATE(y, real, np.ones_like(y), y, np.ones(size, bool), 0, bands, 50, 1e-3)
+                count += 1
+    return count
 
 
 def arpls_many(spectra: list[np.ndarray], lam: float = 1e5, max_iter: int = 50,

@@ -39,6 +39,7 @@ peak is that of the slot the peak came from, and no mass is left beyond the last
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 
 import jax
@@ -46,7 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from peakflow.core.amortized import Prediction
-from peakflow.core.buckets import bucket_size, padded_pieces
+from peakflow.core.buckets import bucket_size, ladder, padded_pieces
 from peakflow.core.correlated import CorrelatedQ
 from peakflow.measured.asymmetry import compiled as compiled_merge
 from peakflow.measured.asymmetry import merge_chunk
@@ -152,6 +153,28 @@ def _compiled(num_points: int, degree: int, lam: float, grouped: bool, doublet: 
     static = (num_points, degree, lam, grouped, doublet, step)
     return (Saved(jax.jit(jax.vmap(first)), "refine_first", static),
             Saved(jax.jit(jax.vmap(more)), "refine_more", static))
+
+
+def warm(num_points: int, degree: int, lam: float, rows: tuple[int, ...] | None = None,
+         buckets: tuple[int, ...] = BUCKETS) -> int:
+    """Runs (so compiles, or loads from the caches) both refinement programs for every peak
+    bucket, point count (W / 2 or W: `points_bucket`), kind of point (single or grouped) and
+    batch rows (``ladder(CHUNK)``): every program a call with these settings can meet, with
+    no doublet, Shirley background or asymmetric shape. Returns how many programs."""
+    prior_width = baseline_modes(num_points, degree, lam)[1].size
+    count = 0
+    for grouped in (False, True):
+        first, more = _compiled(num_points, degree, float(lam), grouped, False, 0.0)
+        for bucket, size, n in itertools.product(buckets, (num_points // 2, num_points),
+                                                 rows or ladder(CHUNK)):
+            u, mask = np.zeros((n, bucket, 4)), np.zeros((n, bucket), bool)
+            points = tuple(np.zeros((n, size)) for _ in FIELDS)
+            prior, pair = np.ones((n, prior_width)), np.zeros((n, 6))
+            with jax.enable_x64(True):
+                first(u, mask, *points, prior, pair)
+                more(u, mask, np.zeros(n), *points, prior, pair)
+            count += 2
+    return count
 
 
 def _refine_chunk(programs, u, mask, points: tuple, prior, pair, bucket: int, count: int,

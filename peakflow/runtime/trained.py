@@ -30,7 +30,7 @@ from peakflow.core.amortized import (
     start_residual,
     summarise,
 )
-from peakflow.core.buckets import bucket_size, ladder_size, padded_pieces
+from peakflow.core.buckets import bucket_size, ladder, ladder_size, padded_pieces
 from peakflow.core.heads import decode_heads, num_raw
 from peakflow.core.policy import make_policy
 from peakflow.core.sharding import batch_sharding, data_mesh, replicated
@@ -112,6 +112,23 @@ class TrainedModel:
                       "advance_rows", static),
                 Saved(jax.jit(functools.partial(summarise, config=self.config)), "summarise",
                       static))
+
+    def warm_steps(self, rows: tuple[int, ...] | None = None) -> int:
+        """Runs (so compiles, or loads from the caches) the early rollout's programs for every
+        chunk size of ``ladder(CHUNK_SIZE)`` (or `rows`) and every piece size up to it: all
+        that `predict` on any number of windows can meet. Returns how many programs."""
+        start, advance, _ = self._stepwise
+        sharding = batch_sharding(self.mesh)
+        count = 0
+        for size in rows or ladder(CHUNK_SIZE):
+            chunk = np.zeros((size, self.num_points), np.float32)
+            self.predict_chunk(chunk, pad_to=size)      # start, one step, summarise
+            residual = start(jax.device_put(chunk, sharding))
+            noise = jax.device_put(np.ones(size, np.float32), sharding)
+            for piece in ladder(size)[:-1]:
+                advance(self._device_params, residual, noise, np.zeros(piece, np.int32))
+            count += 2 + len(ladder(size))
+        return count
 
     def _predict_early(self, spectra: jax.Array, noise: jax.Array, count: int) -> Prediction:
         """The mean-rollout `Prediction`, each row stopping as soon as it has surely stopped.

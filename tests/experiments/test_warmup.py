@@ -12,11 +12,12 @@ from peakflow.runtime.saved_programs import SUBFOLDER
 def test_warmup_fills_the_cache_and_a_second_one_only_loads(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "JAX_COMPILATION_CACHE_DIR"}
     env |= {"PEAKFLOW_CACHE_DIR": str(tmp_path / "cache")}
-    first = run_python(["-m", "peakflow.experiments.warmup", "--calls", "2"], env=env)
+    calls = ["-m", "peakflow.experiments.warmup", "--calls", "2", "--no-programs"]
+    first = run_python(calls, env=env)
     assert "3 simulated spectra" not in first.stdout and "2 simulated spectra" in first.stdout
     saved = sorted((tmp_path / "cache" / SUBFOLDER).rglob("*.jaxexport"))
     assert len(saved) >= 5
-    run_python(["-m", "peakflow.experiments.warmup", "--calls", "2"], env=env)
+    run_python(calls, env=env)
     assert sorted((tmp_path / "cache" / SUBFOLDER).rglob("*.jaxexport")) == saved  # no new
 
 

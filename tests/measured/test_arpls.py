@@ -56,3 +56,15 @@ def test_remove_baselines_covers_every_method_and_keeps_short_spectra():
         assert np.all(removed[2][1] == 0)          # fewer than 8 points: no baseline
     with pytest.raises(ValueError, match="baseline method must be one of"):
         remove_baselines(spectra, "polynomial")
+
+
+def test_warm_runs_the_programs_a_batch_then_finds():
+    from peakflow.measured import arpls
+    from peakflow.runtime.saved_programs import _ALL
+
+    assert arpls.warm([300, 310]) == len(arpls.ROW_SIZES)   # one length bucket
+    met = lambda: {s for p in list(_ALL) if p.name == "arpls_iterate" for s in p.shapes()}
+    before = met()
+    rng = np.random.default_rng(1)
+    arpls_many([rng.normal(0.0, 1.0, int(n)) + 5.0 for n in rng.integers(260, 384, 40)])
+    assert met() == before and any(s[0] == (384, 64) for s in before)

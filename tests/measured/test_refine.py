@@ -152,3 +152,29 @@ def test_a_refit_starts_from_the_refined_optimum_and_keeps_every_peak(broad_mode
     assert [int(f.num_peaks[0]) for f in fits] == [3, 3, 3]
     for a, b in zip(fits[1].q.mean(), fits[2].q.mean()):
         np.testing.assert_allclose(np.asarray(b)[0, :3], np.asarray(a)[0, :3], rtol=5e-3)
+
+
+def _signatures(name: str) -> set:
+    from peakflow.runtime.saved_programs import _ALL
+
+    return {(id(p), shapes) for p in list(_ALL) if p.name == name for shapes in p.shapes()}
+
+
+def test_warm_runs_the_programs_a_fit_then_finds(broad_model):
+    """`refine.warm` runs the very programs (same instances, same signatures) that a fit
+    meets: after warming 8-row batches of 1-2 peak slots, a short spectrum whose windows hold
+    one or two peaks adds no refinement program of those shapes."""
+    from peakflow.measured import refine
+    from peakflow.measured.options import FitOptions
+
+    degree = broad_model.config.model.baseline_degree
+    assert refine.warm(broad_model.num_points, degree, FitOptions().smoothness, rows=(8,),
+                       buckets=(1, 2)) == 2 * 2 * 2 * 2
+    before = {name: _signatures(name) for name in ("refine_first", "refine_more")}
+    x = np.linspace(0.0, 100.0, 400)
+    peakflow.fit(100.0 * profile(x, 1.0, 50.0, 2.0, 0.5, np) + 0.01 * np.sin(x), x,
+                 model=broad_model)
+    for name, old in before.items():
+        new = _signatures(name) - old
+        assert all(shapes[0][0] != 8 or shapes[0][1] > 2 for _, shapes in new)
+    assert any(shapes[0][:2] in ((8, 1), (8, 2)) for _, shapes in before["refine_first"])

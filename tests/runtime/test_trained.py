@@ -106,3 +106,18 @@ def test_early_exit_equals_the_full_rollout(broad_model):
                                    np.asarray(getattr(full.q, name))[present],
                                    rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(early.log_lik, full.log_lik, rtol=1e-5)
+
+
+def test_warm_steps_run_every_program_the_early_rollout_can_meet(broad_model):
+    """After `warm_steps` for chunks of 8 and 32 rows, predicting any count of windows up to
+    32 runs no new step program (the rows come from the ladder)."""
+    from peakflow.runtime.saved_programs import _ALL
+
+    assert broad_model.warm_steps(rows=(8, 32)) == (2 + 1) + (2 + 2)
+    met = lambda: {(id(p), s) for p in list(_ALL) for s in p.shapes()
+                   if p.name in ("start_residual", "advance_rows", "summarise")}
+    before = met()
+    rng = np.random.default_rng(0)
+    for count in (1, 5, 9, 17, 30):
+        broad_model.predict(rng.normal(0.0, 0.05, (count, broad_model.num_points)))
+    assert met() == before
