@@ -20,7 +20,7 @@ import numpy as np
 
 MIN_ROWS = 8    # the smallest batch of a ladder
 RATIO = 4       # from one ladder size to the next
-MAX_WASTE = 0.25  # a piece pads at most this share of its rows (else the batch is split)
+MAX_WASTE = 0.25  # a piece pads less than this share of its rows (else the batch is split)
 
 
 def bucket_size(n: int, minimum: int = 1, *, halves: bool = True) -> int:
@@ -46,7 +46,7 @@ def ladder_size(n: int, cap: int) -> int:
 
 
 def pieces(n: int, cap: int) -> list[int]:
-    """Ladder sizes whose calls cover `n` rows: one padded size where it wastes at most
+    """Ladder sizes whose calls cover `n` rows: one padded size where it wastes less than
     `MAX_WASTE` of its rows, else the largest size that fits, and the rest likewise.
 
     Returns:
@@ -55,7 +55,7 @@ def pieces(n: int, cap: int) -> list[int]:
     out, left = [], n
     while left > 0:
         whole = ladder_size(left, cap)
-        if whole >= left and whole - left <= MAX_WASTE * whole or whole == MIN_ROWS:
+        if whole >= left and whole - left < MAX_WASTE * whole or whole == MIN_ROWS:
             out.append(whole)
             left -= whole
         else:
