@@ -36,8 +36,8 @@ from peakflow.experiments.realistic import realistic_spectrum
 from peakflow.measured.assemble import assemble_many
 from peakflow.measured.batch import WindowBatch
 from peakflow.measured.options import FitOptions
-from peakflow.measured.pipeline import predict_windows, refine_windows, window_pairs
 from peakflow.measured.prepare import prepare_many
+from peakflow.measured.stages import predict_windows, refine_windows, window_pairs
 from peakflow.runtime.trained import MEASURED_MODEL
 
 POINTS, PEAKS = (800, 2000), (3, 15)

@@ -24,6 +24,7 @@ import numpy as np
 
 from peakflow.io import read_spectrum
 from peakflow.measured import SpectrumFit, fit_many
+from peakflow.measured.floor import depth_below
 from peakflow.standards import standard_lines
 
 DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -112,6 +113,9 @@ def markdown(summary: dict) -> str:
         count = f"{entry['num_peaks']} peaks, {entry['num_bands']} bands"
         if "doublets_resolved" in entry:
             count += " ({} of {} doublets resolved)".format(*entry["doublets_resolved"])
+        count += (f"; χ² {entry['chi2']:.3g}, {entry['unexplained_windows']} of "
+                  f"{entry['windows']} windows flagged; baseline at worst "
+                  f"{entry['below_floor']:+.1f} noise sds below the data's floor")
         for j, row in enumerate(entry["references"]):
             found = f"{row['found']:.5g} ± {row['sd']:.2g}" if "found" in row else "–"
             error = f"{row['error']:+.3g}" if "found" in row else ""
@@ -142,6 +146,9 @@ def main(argv: list[str] | None = None) -> None:
         rows = report(fit, refs[name])
         summary[name] = {"num_peaks": fit.num_peaks, "num_bands": len(fit.bands),
                          "unexplained": fit.unexplained, "grid_step": fit.grid_step,
+                         "chi2": fit.chi2, "windows": int(fit.windows.start.size),
+                         "unexplained_windows": int(fit.windows.unexplained.sum()),
+                         "below_floor": depth_below(fit),
                          "noise": fit.noise, "references": rows,
                          "references_in_a_band": float(np.mean([r["in_band"] for r in rows])),
                          "bands_per_reference": float(np.mean([r["bands_near"]

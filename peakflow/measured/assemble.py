@@ -70,8 +70,8 @@ def derived_sds(q, y_scale: np.ndarray, grid_step: float | np.ndarray,
     return amp.std(axis=0), size.std(axis=0), area(amp, gamma, eta).std(axis=0)
 
 
-def window_fits(batch: WindowBatch, mean: Peaks, degree: int, lam: float, step: float = 0.0
-                ) -> tuple[np.ndarray, np.ndarray]:
+def window_fits(batch: WindowBatch, mean: Peaks, degree: int | np.ndarray, lam: float,
+                step: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """Each window's fit at the posterior mean: the baseline the model marginalised (the
     posterior mean of its cubic and smooth deviation given the peaks,
     `peakflow.measured.window_baseline`) on the window's grid, and its reduced χ² over its
@@ -80,7 +80,8 @@ def window_fits(batch: WindowBatch, mean: Peaks, degree: int, lam: float, step: 
     Args:
       batch: the windows (values (M, W), points, baseline deviation sds) with their
         predictions; mean: the posterior means, fields (M, K); degree, lam: the cubic's
-        degree and the removed baseline's Whittaker smoothness; step: a Shirley background's
+        degree (or (M,), one per window; negative: none) and the removed baseline's
+        Whittaker smoothness; step: a Shirley background's
         direction (`peakflow.measured.window_model.shirley_step`; 0: none), its scale
         marginalised with the rest and its curve part of the baseline.
 
@@ -107,8 +108,6 @@ def window_fits(batch: WindowBatch, mean: Peaks, degree: int, lam: float, step: 
             at_points[rows[two]] += pair[:, :1] * mean_profile(
                 points.omega[rows[two]], points.half[rows[two]], *params, xp=np,
                 asymmetry=None if skew is None else skew[two])
-    table, share = baseline_modes(size, degree, lam)
-    prior = prior_precision(share, batch.deviation_sd, size)
     steps = None
     if step:
         u = np.stack([np.log(np.maximum(mean.amplitude, 1e-300)), mean.location,
@@ -118,13 +117,21 @@ def window_fits(batch: WindowBatch, mean: Peaks, degree: int, lam: float, step: 
         steps = [np.stack([shirley_step(w[m], u[m], present[m], step, np)
                            for m in range(len(u))])
                  for w in (points.omega, np.broadcast_to(grid, (len(u), size)))]
-    coef, chi2, dof, k = marginal_baseline(points.omega, points.values - at_points,
-                                           points.weight, table, prior,
-                                           None if steps is None else steps[0])
-    n = points.counts
-    spent = dof + 4 * np.asarray(batch.pred.num_peaks)
-    curve = coef @ table.T + (0.0 if steps is None else k[:, None] * steps[1])
-    return curve, chi2 / np.maximum(n - spent, np.maximum(n / 2, 1))
+    residual = points.values - at_points
+    degrees = np.broadcast_to(np.asarray(degree), residual.shape[:1])
+    curve, chi2 = np.zeros((residual.shape[0], size)), np.zeros(residual.shape[0])
+    for value in np.unique(degrees):            # one baseline basis per polynomial degree
+        rows = np.flatnonzero(degrees == value)
+        table, share = baseline_modes(size, int(value), lam)
+        prior = prior_precision(share, batch.deviation_sd[rows], size)
+        coef, fit_chi2, dof, k = marginal_baseline(
+            points.omega[rows], residual[rows], points.weight[rows], table, prior,
+            None if steps is None else steps[0][rows])
+        n = points.counts[rows]
+        spent = dof + 4 * np.asarray(batch.pred.num_peaks)[rows]
+        curve[rows] = coef @ table.T + (0.0 if steps is None else k[:, None] * steps[1][rows])
+        chi2[rows] = fit_chi2 / np.maximum(n - spent, np.maximum(n / 2, 1))
+    return curve, chi2
 
 
 def _asymmetry(batch: WindowBatch, rows: np.ndarray, slot) -> np.ndarray | None:
@@ -260,7 +267,7 @@ def window_table(prep: Prepared, pred: Prediction, chi2: np.ndarray, k_max: int,
 
 def assemble_many(prepared: list[Prepared], batch: WindowBatch, trained: TrainedModel,
                   options: list[FitOptions], names: list,
-                  degree: int | None = None) -> list[SpectrumFit]:
+                  degree: int | np.ndarray | None = None) -> list[SpectrumFit]:
     """Step 7 of `peakflow.measured.pipeline`: the batch's window predictions → one fit per
     spectrum.
 
@@ -273,7 +280,8 @@ def assemble_many(prepared: list[Prepared], batch: WindowBatch, trained: Trained
       batch: their windows with their predictions (and k̂ where the exactness step ran).
       trained: the model that made them.
       options: each fit's options (``tolerance``; the first one's ``seed``); names: carried
-        into the results; degree: the windows' polynomial baseline (None: the model's).
+        into the results; degree: the windows' polynomial baseline (None: the model's; or
+        (M,), one per window).
     """
     if not prepared:
         return []

@@ -123,6 +123,17 @@ class WindowBatch:
                                 for f in FIELDS))
         return replace(out, values=values, points=points)
 
+    def subset(self, spectra: np.ndarray) -> WindowBatch:
+        """The batch of only the spectra where the (S,) mask `spectra` is set."""
+        rows = self.rows_of(spectra)
+        take = lambda a: None if a is None else np.asarray(a)[rows]
+        return replace(self, values=self.values[rows], noise=self.noise[rows],
+                       points=self.points.take(rows), deviation_sd=self.deviation_sd[rows],
+                       counts=self.counts[np.asarray(spectra, bool)],
+                       pred=None if self.pred is None else jax.tree.map(take, self.pred),
+                       khat=take(self.khat), joint=take(self.joint), pair=take(self.pair),
+                       skew=take(self.skew))
+
     def split(self, tree: Any) -> list:
         """A pytree with leading axis M → one pytree per spectrum."""
         bounds = self.offsets

@@ -25,7 +25,8 @@ units and run, with the bundled real-data model by default:
    with ``baseline_refits`` > 0, re-estimates the removed baseline from the data minus those
    peaks with a symmetric smoother, refits the windows on it and assembles again, that many
    rounds, a round kept where it does not raise the spectrum's χ²
-   (`peakflow.measured.rebaseline`);
+   (`peakflow.measured.rebaseline`); a spectrum whose baseline then sinks more than 3 noise
+   sds below the data's lower hull has those windows refitted without their cubic (`floor`);
 8. when some window's residual is far above the noise (typically a band much broader than
    the grid suits, which the window's polynomial baseline partly absorbs), fits the residual
    again on a grid ``coarse`` (4) times coarser and adds what it finds, when that lowers the
@@ -51,7 +52,6 @@ import os
 from dataclasses import replace
 from typing import Any, Sequence
 
-import jax
 import numpy as np
 
 from peakflow.core.likelihood import MISFIT_CHI2
@@ -61,19 +61,18 @@ from peakflow.measured.assemble import assemble_many, combine_passes
 from peakflow.measured.baseline import REMOVED
 from peakflow.measured.batch import WindowBatch
 from peakflow.measured.calibration import Calibration, apply_calibration, calibrated_input
+from peakflow.measured.floor import floor_round, sunk_fits, sunk_windows
 from peakflow.measured.intensity import scale_fit, scale_input, scale_options, unit_exponent
 from peakflow.measured.options import FitOptions
 from peakflow.measured.points import WindowPoints
 from peakflow.measured.prepare import Prepared, prepare_many
 from peakflow.measured.rebaseline import rebaselined
-from peakflow.measured.refine import heads_sd_bounds, refine_predictions
 from peakflow.measured.resample import TARGET_FWHM
 from peakflow.measured.results import SpectrumFit, failed_fit
-from peakflow.measured.window_exactness import reweight_predictions
+from peakflow.measured.stages import predict_windows, refine_rows, reweight_windows, window_pairs
 from peakflow.runtime.trained import MEASURED_MODEL, TrainedModel, load_model
 
 REFIT_SLACK = 3.0  # a baseline round stands when χ² rises by at most this many of its sds
-MIN_BATCH = 64  # windows: every call with up to 64 windows shares one compiled program
 
 ModelArg = str | os.PathLike | TrainedModel | None
 
@@ -278,26 +277,30 @@ def _fit_scaled(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names
     ok = [i for i, p in enumerate(prepared) if isinstance(p, Prepared)]
     good = [p for p in prepared if isinstance(p, Prepared)]
     chosen = [options[i] for i in ok]
-    batch = replace(predict_windows(trained, WindowBatch.of(good)),
-                    pair=window_pairs(good, chosen))
+    batch = policy = replace(predict_windows(trained, WindowBatch.of(good)),
+                             pair=window_pairs(good, chosen))
     refined = np.array([o.refine and not o.exact for o in chosen], bool)
     degree = trained.config.model.baseline_degree if polynomial else -1
     lam = options[0].smoothness if options else 0.0
-    refine = functools.partial(refine_windows, trained, lam=lam, degree=degree,
+    refine = functools.partial(refine_rows, trained, lam=lam,
                                asymmetric=bool(options) and options[0].shape == "asymmetric",
                                step=options[0].shirley if options else 0.0)
-    batch = refine(batch, refined)
+    batch = refine(batch, batch.rows_of(refined), degree=degree)
     seed = as_key(options[0].seed if options else 0)
     batch = reweight_windows(trained, batch, np.array([o.exact for o in chosen]), seed, lam)
     kept = [names[i] for i in ok]
     fits = assemble_many(good, batch, trained, chosen, kept, degree)
-    active = refined & np.array([o.baseline in REMOVED for o in chosen], bool)
+    removed = np.array([o.baseline in REMOVED for o in chosen], bool)
+    active = refined & removed
     for round_ in range(max([o.baseline_refits for o in chosen], default=0)):
         active &= np.array([o.baseline_refits > round_ for o in chosen], bool)
         if not active.any():
             break
         good, batch, fits, active = _rebaseline_round(good, batch, fits, active, refine,
                                                       trained, chosen, kept, degree, lam)
+    if degree >= 0:      # baselines below the data's floor: those windows without the cubic
+        fits = floor_round(fits, sunk_fits(fits, refined & removed), functools.partial(
+            _floor_refit, good, batch, policy, fits, refine, trained, chosen, kept, degree))
     assembled = iter(fits)
     return [next(assembled) if isinstance(prep, Prepared)
             else failed_fit(prep, name, trained.k_max)
@@ -319,9 +322,9 @@ def _rebaseline_round(good: list[Prepared], batch: WindowBatch, fits: list[Spect
     """
     trial = [rebaselined(p, f.fitted - f.baseline, f.baseline, lam) if on else p
              for p, f, on in zip(good, fits, active)]
-    refitted = refine(replace(batch, values=np.concatenate([p.windows for p in trial]),
-                              points=WindowPoints.concatenate([p.points for p in trial])),
-                      active, refit=True)
+    trial_batch = replace(batch, values=np.concatenate([p.windows for p in trial]),
+                          points=WindowPoints.concatenate([p.points for p in trial]))
+    refitted = refine(trial_batch, batch.rows_of(active), degree=degree, refit=True)
     new = assemble_many(trial, refitted, trained, options, names, degree)
     kept = active & np.array([n.chi2 <= f.chi2 * (1.0 + REFIT_SLACK * math.sqrt(2.0 / f.x.size))
                               for n, f in zip(new, fits)], bool)
@@ -329,60 +332,19 @@ def _rebaseline_round(good: list[Prepared], batch: WindowBatch, fits: list[Spect
     return pick(trial, good), batch.adopt(refitted, kept), pick(new, fits), kept
 
 
-def window_pairs(prepared: Sequence[Prepared], options: Sequence[FitOptions]) -> np.ndarray:
-    """(M, 6) each window's doublet as the refinement reads it (`Window`): its spectrum's
-    ``doublet`` parameters (zeros: none), the x of the window's grid point 0, the step and
-    the window's intensity scale."""
-    rows = [np.zeros((0, 6))]
-    for prep, opts in zip(prepared, options):
-        step = float(prep.grid[1] - prep.grid[0])
-        params = np.zeros(3) if opts.doublet is None else opts.doublet.params
-        rows.append(np.column_stack([np.tile(params, (prep.starts.size, 1)),
-                                     prep.grid[0] + prep.starts * step,
-                                     np.full(prep.starts.size, step), prep.scales]))
-    return np.concatenate(rows)
-
-
-def predict_windows(trained: TrainedModel, batch: WindowBatch) -> WindowBatch:
-    """Step 5's policy pass: the amortized posterior of every window of the batch."""
-    if not batch.counts.size:
-        return batch
-    pred = trained.predict(batch.values, noise=batch.noise, min_batch=MIN_BATCH)
-    return replace(batch, pred=pred)
-
-
-def refine_windows(trained: TrainedModel, batch: WindowBatch, spectra: np.ndarray,
-                   lam: float, asymmetric: bool = False, step: float = 0.0,
-                   degree: int | None = None, refit: bool = False) -> WindowBatch:
-    """Step 6: joint refinement and pruning (`peakflow.measured.refine`) of the windows of
-    the spectra where the (S,) mask `spectra` is set, all in one call, on their data points
-    with the baseline (Whittaker smoothness `lam`) marginalised; with `asymmetric`, a split
-    pseudo-Voigt tried for each window's closest pair (`peakflow.measured.asymmetry`); a
-    Shirley background of direction `step` fitted with the peaks (0: none); `degree`: the
-    polynomial each window marginalises (None: the model's; negative: none); with `refit`
-    the windows' refined peaks are refitted, none dropped."""
-    rows = batch.rows_of(spectra)
-    if not rows.size:
-        return batch
-    pred = batch.take(rows)[0]
-    model = trained.config.model
-    refined, joint, skew = refine_predictions(
-        pred, batch.points.take(rows), batch.deviation_sd[rows], trained.num_points,
-        model.baseline_degree if degree is None else degree, lam, heads_sd_bounds(model.heads),
-        None if batch.pair is None else batch.pair[rows],
-        np.repeat(np.arange(batch.counts.size), batch.counts)[rows], asymmetric, step, refit)
-    return batch.with_rows(rows, refined, joint=joint, skew=skew)
-
-
-def reweight_windows(trained: TrainedModel, batch: WindowBatch, spectra: np.ndarray,
-                     key: jax.Array, lam: float) -> WindowBatch:
-    """The exactness step (`peakflow.measured.window_exactness`) for the windows of the
-    spectra where the (S,) mask `spectra` is set, all in one call, against their data
-    points' likelihood (baseline smoothness `lam`); sets their k̂."""
-    rows = batch.rows_of(spectra)
-    if not rows.size:
-        return batch
-    pred, values, noise = batch.take(rows)
-    new, khat = reweight_predictions(pred, values, noise, trained, key,
-                                     batch.points.take(rows), batch.deviation_sd[rows], lam)
-    return batch.with_rows(rows, new, khat)
+def _floor_refit(good: list[Prepared], batch: WindowBatch, policy: WindowBatch,
+                 fits: list[SpectrumFit], refine, trained: TrainedModel,
+                 options: list[FitOptions], names: list, degree: int,
+                 sunk: np.ndarray) -> list[SpectrumFit]:
+    """The spectra where the (S,) mask `sunk` is set fitted again, their windows whose
+    baseline sinks below the data's floor (`floor.sunk_windows`) refined from the policy's
+    proposals (`policy`'s) without the cubic (`refine`: `refine_rows` with the call's
+    options), the others as in `batch`; one fit per set entry."""
+    rows = np.concatenate([np.zeros(0, np.int64)] + [
+        batch.offsets[i] + sunk_windows(fits[i]) for i in np.flatnonzero(sunk)])
+    again = refine(batch.with_rows(rows, policy.take(rows)[0]), rows, degree=-1)
+    degrees = np.full(batch.values.shape[0], degree)
+    degrees[rows] = -1
+    pick = lambda items: [item for item, on in zip(items, sunk) if on]
+    return assemble_many(pick(good), again.subset(sunk), trained, pick(options), pick(names),
+                         degrees[batch.rows_of(sunk)])

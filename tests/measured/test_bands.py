@@ -54,6 +54,18 @@ def test_heights_that_trade_off_make_one_band():
     assert list(band_labels(peaks, corr)) == [0, 0, 1]
 
 
+def test_a_broad_companion_linked_to_two_bands_does_not_join_them():
+    """Polystyrene's 1,155 and 1,182 cm⁻¹ bands and a companion at 1,163 that trades height
+    with both: single linkage would make one band with two maxima; it is cut at the dip."""
+    peaks = _table([1155.3, 1163.5, 1182.0], [9.8, 24.0, 12.3], [3070.0, 360.0, 4184.0])
+    corr = np.eye(3)
+    corr[0, 1] = corr[1, 0] = corr[1, 2] = corr[2, 1] = -0.8
+    assert list(band_labels(peaks, corr)) == [0, 0, 1]
+    # the same three with the companion between equal tops and no dip: still one band
+    close = _table([100.0, 104.0, 108.0], [10.0, 20.0, 10.0], [1.0, 0.3, 1.0], eta=0.0)
+    assert list(band_labels(close, corr)) == [0, 0, 0]
+
+
 def _two_peak_draws(rho: float) -> PeakDraws:
     """Two peaks of one window whose log-heights correlate with `rho`."""
     loc = np.array([[np.log(1.0), 20.0, np.log(2.0), 0.0], [np.log(0.5), 23.0, np.log(2.0), 0.0]])

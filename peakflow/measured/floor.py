@@ -1,0 +1,95 @@
+"""The data's floor: a reported baseline must not sink below the data.
+
+Each window marginalises a cubic with a flat prior besides the removed baseline's smooth
+deviation (`peakflow.measured.window_baseline`). Where peaks fill a window (a band complex, a
+dense XRD pattern) the data cannot tell that cubic from the peaks' tails, and the fit can pay
+for wrong components, or for tails heavier than the real line shape's, with a baseline bent
+far below the data: on the shared polystyrene spectrum it sank 42 noise sds below the data's
+lower convex hull under the C–H stretch complex, on RRUFF calcite R050048 29, on the LaB6 scan
+40 (narrow dips under the strongest reflections). No baseline can lie below the data by more
+than their noise, so a fit whose baseline sinks more than `FLOOR_SIGMAS` noise sds below the
+lower hull (`depth_below`, away from the range's ends) has the windows where it does
+(`sunk_windows`) refitted from the policy's proposals without the cubic (their baseline then
+is the removed one plus its smooth deviation, whose prior keeps it within a few noise sds;
+`floor_round`). The refit is kept where its baseline sinks less and its χ² is at
+most `WORSE` times the fit's: a baseline at the floor that leaves the data unexplained is no
+better (RRUFF calcite R040070, 3.3 sds below: χ² 20.5 → 255 without the cubic).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from scipy.spatial import ConvexHull, QhullError
+
+FLOOR_SIGMAS = 3.0  # how far (noise sds) a baseline may lie below the data's lower hull
+WORSE = 2.0         # a refit whose χ² is more than this many times the fit's is not kept
+EDGE = 0.05         # share of the points at either end left out: the hull is pinned to the end
+                    # points there, so a band cut by the range's edge would count as floor
+
+
+def lower_hull(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """(n,) the lower convex hull of the points (x, y) (the largest convex function below
+    them) at x; x (n,) ascending, y (n,)."""
+    if x.size < 3:
+        return y.astype(np.float64)
+    span = lambda v: (v - v.min()) / max(float(np.ptp(v)), 1e-300)
+    try:
+        hull = ConvexHull(np.column_stack([span(x), span(y)]))
+    except QhullError:  # all on one line: that line
+        return np.interp(x, x[[0, -1]], y[[0, -1]])
+    below = hull.simplices[hull.equations[:, 1] < 0]  # facets whose outer normal points down
+    corners = np.unique(np.concatenate([below.ravel(), [0, x.size - 1]]))
+    return np.interp(x, x[corners], y[corners])
+
+
+def _depths(fit) -> tuple[np.ndarray, np.ndarray]:
+    """(x ascending (n,), how far the baseline lies below the lower hull there in noise sds
+    (n,), −inf within the outer `EDGE` of the points on either side)."""
+    order = np.argsort(fit.x)
+    x, y, base = fit.x[order], fit.y[order], fit.baseline[order]
+    depth = np.full(x.size, -np.inf)
+    inner = slice(int(EDGE * x.size), max(int((1.0 - EDGE) * x.size), int(EDGE * x.size) + 1))
+    depth[inner] = ((lower_hull(x, y) - base) / fit.noise)[inner]
+    return x, depth
+
+
+def depth_below(fit) -> float:
+    """How far the fit's reported baseline lies below the data's lower hull at its worst,
+    in noise sds (negative: above it everywhere), the outer `EDGE` of the points on either
+    side left out; NaN for a failed fit."""
+    if fit.error is not None or not fit.x.size or not fit.noise > 0:
+        return float("nan")
+    return float(np.max(_depths(fit)[1]))
+
+
+def sunk_windows(fit) -> np.ndarray:
+    """(m,) int: the fit's windows over whose x range its baseline lies more than
+    `FLOOR_SIGMAS` below the data's lower hull (away from the ends)."""
+    x, depth = _depths(fit)
+    lo = np.minimum(fit.windows.start, fit.windows.stop)
+    hi = np.maximum(fit.windows.start, fit.windows.stop)
+    return np.flatnonzero([np.any(depth[(x >= a) & (x <= b)] > FLOOR_SIGMAS)
+                           for a, b in zip(lo, hi)]).astype(np.int64)
+
+
+def floor_round(fits: list, sunk: np.ndarray, refit: Callable[[np.ndarray], list]) -> list:
+    """The fits with those where the (S,) mask `sunk` is set replaced by `refit(sunk)`'s (one
+    new fit per set entry, in order) wherever the new baseline sinks less (`depth_below`) and
+    its χ² is at most `WORSE` times the old one's."""
+    if not sunk.any():
+        return fits
+    fits = list(fits)
+    for i, new in zip(np.flatnonzero(sunk), refit(sunk)):
+        if (new.error is None and depth_below(new) < depth_below(fits[i])
+                and new.chi2 <= WORSE * fits[i].chi2):
+            fits[i] = new
+    return fits
+
+
+def sunk_fits(fits: list, active: np.ndarray) -> np.ndarray:
+    """(S,) bool: the fits where the (S,) mask `active` is set whose baseline sinks more than
+    `FLOOR_SIGMAS` below the data's lower hull."""
+    return np.array([bool(on) and depth_below(f) > FLOOR_SIGMAS for f, on in zip(fits, active)],
+                    bool)

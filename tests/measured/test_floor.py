@@ -1,0 +1,74 @@
+"""The data's floor: the lower convex hull, how far a baseline sinks below it, the refit
+without the cubic (kept only where it sinks less and fits nearly as well), and the shared
+polystyrene spectrum, whose baseline sank 42 noise sds below the data before."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import peakflow
+from peakflow.measured.floor import (
+    EDGE,
+    FLOOR_SIGMAS,
+    WORSE,
+    depth_below,
+    floor_round,
+    lower_hull,
+    sunk_fits,
+)
+
+
+def _fit(x, y, baseline, noise=1.0, chi2=1.0):
+    return SimpleNamespace(x=x, y=y, baseline=baseline, noise=noise, chi2=chi2, error=None)
+
+
+def test_the_hull_of_a_convex_curve_is_the_curve_and_of_a_bump_on_a_line_the_line():
+    x = np.linspace(-3.0, 5.0, 401)
+    np.testing.assert_allclose(lower_hull(x, x ** 2), x ** 2, atol=1e-3)  # chords of a fine grid
+    line = 2.0 - 0.3 * x
+    bump = line + 10.0 * np.exp(-0.5 * ((x - 1.0) / 0.4) ** 2)
+    np.testing.assert_allclose(lower_hull(x, bump), line, atol=1e-9)
+
+
+def test_the_hull_lies_under_noisy_data_is_convex_and_meets_them_at_the_ends():
+    rng = np.random.default_rng(0)
+    x = np.sort(rng.uniform(0.0, 1e3, 2000))
+    y = 1e4 * np.exp(-x / 300.0) + rng.normal(0.0, 50.0, x.size) + 5e3 * (np.abs(x - 600) < 20)
+    hull = lower_hull(x, y)
+    assert np.all(hull <= y + 1e-6 * np.ptp(y))
+    slopes = np.diff(hull) / np.diff(x)
+    assert np.all(np.diff(slopes) >= -1e-6 * np.ptp(slopes))
+    np.testing.assert_allclose(hull[[0, -1]], y[[0, -1]])
+
+
+def test_depth_counts_noise_sds_below_the_hull_away_from_the_ends():
+    x = np.arange(1000.0)
+    y = np.zeros(1000)
+    baseline = np.zeros(1000)
+    baseline[400:420] = -5.0 * 2.0                       # 5 noise sds (noise 2) in the middle
+    assert depth_below(_fit(x, y, baseline, noise=2.0)) == pytest.approx(5.0)
+    baseline[:] = 0.0
+    baseline[: int(0.5 * EDGE * x.size)] = -100.0        # only at the very start: not counted
+    assert depth_below(_fit(x, y, baseline)) == pytest.approx(0.0)
+    assert depth_below(_fit(x[::-1], y, baseline[::-1])) == pytest.approx(0.0)  # any x order
+
+
+def test_a_refit_is_kept_only_where_its_baseline_sinks_less_and_it_fits_nearly_as_well():
+    x = np.arange(500.0)
+    flat, sunk = np.zeros(500), np.where(np.abs(x - 250) < 30, -10.0, 0.0)
+    fits = [_fit(x, flat, sunk, chi2=5.0), _fit(x, flat, sunk, chi2=5.0), _fit(x, flat, flat)]
+    mask = sunk_fits(fits, np.array([True, True, True]))
+    assert mask.tolist() == [True, True, False] and FLOOR_SIGMAS < 10.0
+    assert not sunk_fits(fits, np.array([False, False, False])).any()
+    refits = [_fit(x, flat, flat, chi2=WORSE * 5.0), _fit(x, flat, flat, chi2=WORSE * 5.0 + 1.0)]
+    out = floor_round(fits, mask, lambda m: refits[: int(m.sum())])
+    assert out[0] is refits[0]                        # sinks less, χ² at most doubled: kept
+    assert out[1] is fits[1] and out[2] is fits[2]    # χ² more than doubled; never sunk
+
+
+def test_the_polystyrene_baseline_stays_on_the_data(data_dir, broad_model):
+    path = data_dir / "raman_polystyrene" / "PST_Reflex532_Z050_010_10000msx2.txt"
+    fit = peakflow.fit(peakflow.read_spectrum(path), model=broad_model)
+    assert depth_below(fit) <= FLOOR_SIGMAS
+    assert fit.chi2 < 100.0          # 198 with the baseline 42 noise sds under the data
