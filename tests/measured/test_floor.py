@@ -16,6 +16,7 @@ from peakflow.measured.floor import (
     floor_round,
     lower_hull,
     sunk_fits,
+    sunk_windows,
 )
 
 
@@ -52,6 +53,17 @@ def test_depth_counts_noise_sds_below_the_hull_away_from_the_ends():
     baseline[: int(0.5 * EDGE * x.size)] = -100.0        # only at the very start: not counted
     assert depth_below(_fit(x, y, baseline)) == pytest.approx(0.0)
     assert depth_below(_fit(x[::-1], y, baseline[::-1])) == pytest.approx(0.0)  # any x order
+
+
+def test_the_windows_refitted_are_those_over_the_sunk_stretch_and_their_neighbours():
+    x = np.arange(1000.0)
+    baseline = np.where(np.abs(x - 500) < 10, -10.0, 0.0)    # sunk around x = 500 only
+    fit = _fit(x, np.zeros(1000), baseline)
+    starts = np.arange(0.0, 900.0, 150.0)                    # windows of 200, overlapping
+    fit.windows = SimpleNamespace(start=starts, stop=starts + 200.0)
+    assert sunk_windows(fit).tolist() == [1, 2, 3, 4]        # 2 and 3 hold it, 1 and 4 overlap
+    fit.windows = SimpleNamespace(start=starts[::-1] + 200.0, stop=starts[::-1])  # any order
+    assert sunk_windows(fit).tolist() == [1, 2, 3, 4]
 
 
 def test_a_refit_is_kept_only_where_its_baseline_sinks_less_and_it_fits_nearly_as_well():
