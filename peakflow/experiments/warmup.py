@@ -4,20 +4,23 @@ peakflow.experiments.warmup``).
 Runs every program of the fixed set that the measured path's batched stages can meet (the
 policy's early-rollout steps for every chunk and piece size of the row ladder,
 `TrainedModel.warm_steps`; both refinement programs for every peak bucket, point count, kind
-of point and ladder row size, `refine.warm`; arPLS for every length bucket up to
-`MAX_LENGTH` points and row count, `arpls.warm`), then fits simulated measured spectra
-(`bench_measured.mixed_spectra`) with `peakflow.fit_many` in calls of a few sizes for the
-small programs around them. Everything is compiled into the persistent cache and saved as
-traced programs (`peakflow.runtime.saved_programs`); a later process loads them instead of
-tracing and compiling, whatever its mix of spectra (with the default options; a doublet,
-Shirley background, asymmetric shape, the coarse second pass or `exact=True` compile their
-own programs once). A second warmup only loads.
+of point and ladder row size, `refine.warm`, with the model's cubic and without it (the
+coarse second pass and the floor guard's refits, `peakflow.measured.floor`); arPLS for every
+length bucket up to `MAX_LENGTH` points and row count, `arpls.warm`), then fits simulated
+measured spectra (`bench_measured.mixed_spectra`) with `peakflow.fit_many` in calls of a few
+sizes for the small programs around them. Everything is compiled into the persistent cache
+and saved as traced programs (`peakflow.runtime.saved_programs`); a later process loads them
+instead of tracing and compiling, whatever its mix of spectra (with the default options; a
+doublet, Shirley background, asymmetric shape or `exact=True` compile their own programs
+once). A second warmup only loads.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+
+import jax
 
 import peakflow
 from peakflow.experiments.bench_measured import mixed_spectra
@@ -38,9 +41,15 @@ def warm_programs(model=None) -> int:
     options = FitOptions()
     degree = trained.config.model.baseline_degree
     lengths = sorted({padded_length(n) for n in range(MIN_LENGTH, MAX_LENGTH + 1)})
-    return (trained.warm_steps()
-            + refine.warm(trained.num_points, degree, options.smoothness)
-            + arpls.warm(lengths, options.smoothness))
+    count = 0
+    for part in (trained.warm_steps,
+                 lambda: refine.warm(trained.num_points, degree, options.smoothness),
+                 lambda: refine.warm(trained.num_points, -1, options.smoothness),
+                 lambda: arpls.warm(lengths, options.smoothness)):
+        count += part()
+        jax.clear_caches()  # they are in the caches on disk; ~400 executables held at once
+        # exhaust the process's memory mappings (LLVM: "Unable to allocate section memory")
+    return count
 
 
 def warmup(model=None, calls: tuple[int, ...] = CALLS, seed: int = 0,
