@@ -17,11 +17,10 @@ from peakflow.core.lineshape import (
     area,
     fwhm_ratio,
     fwhm_ratio_table,
-    mean_profile,
     slot_mask,
 )
 from peakflow.measured.batch import WindowBatch
-from peakflow.measured.doublet import second_location, window_lines
+from peakflow.measured.doublet import window_lines
 from peakflow.measured.draws import PeakDraws
 from peakflow.measured.laplace import about_best_fit
 from peakflow.measured.options import FitOptions
@@ -31,6 +30,7 @@ from peakflow.measured.results import PeakTable, SpectrumFit, WindowTable
 from peakflow.measured.tiling import merge
 from peakflow.measured.window_baseline import baseline_modes, marginal_baseline, prior_precision
 from peakflow.measured.window_model import shirley_step
+from peakflow.measured.window_peaks import own_triples, peaks_at_points, reported_triples
 from peakflow.runtime.trained import TrainedModel
 
 BACKGROUND_RSD = 0.25   # a broad peak whose height sd exceeds this fraction of it ...
@@ -71,7 +71,9 @@ def derived_sds(q, y_scale: np.ndarray, grid_step: float | np.ndarray,
 
 
 def window_fits(batch: WindowBatch, mean: Peaks, degree: int | np.ndarray, lam: float,
-                step: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+                step: float = 0.0, frame: tuple[np.ndarray, np.ndarray] | None = None,
+                report: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
     """Each window's fit at the posterior mean: the baseline the model marginalised (the
     posterior mean of its cubic and smooth deviation given the peaks,
     `peakflow.measured.window_baseline`) on the window's grid, and its reduced χ² over its
@@ -84,6 +86,11 @@ def window_fits(batch: WindowBatch, mean: Peaks, degree: int | np.ndarray, lam: 
         Whittaker smoothness; step: a Shirley background's
         direction (`peakflow.measured.window_model.shirley_step`; 0: none), its scale
         marginalised with the rest and its curve part of the baseline.
+      frame: ((M,) starts, (M,) scales) each window's first point on its spectrum's grid
+        and its intensity scale; needed with `report`.
+      report: (target, source, slot) (`window_peaks.reported_triples`): the baseline is
+        then solved against those peaks, the ones the spectrum reports, wherever they come
+        from (`peakflow.measured.window_peaks`); χ² stays that of each window's own fit.
 
     Returns:
       (baseline (M, W), in the windows' normalised units; χ² (M,): the χ² of
@@ -93,21 +100,11 @@ def window_fits(batch: WindowBatch, mean: Peaks, degree: int | np.ndarray, lam: 
     size = batch.values.shape[1]
     points = batch.points
     present = slot_mask(batch.pred.num_peaks, mean.amplitude.shape[1])
-    at_points = np.zeros(points.omega.shape)
-    for slot in range(present.shape[1]):        # only the slots in use: most are empty
-        rows = np.flatnonzero(present[:, slot])
-        params = [np.asarray(v)[rows, slot, None] for v in mean]
-        skew = _asymmetry(batch, rows, slot)
-        at_points[rows] += mean_profile(points.omega[rows], points.half[rows], *params, xp=np,
-                                        asymmetry=skew)
-        if batch.pair is not None:                  # doublets: the second lines too
-            two = np.flatnonzero(batch.pair[rows, 0] > 0)
-            pair = batch.pair[rows[two]]
-            params = [v[two] for v in params]
-            params[1] = second_location(params[1], pair)
-            at_points[rows[two]] += pair[:, :1] * mean_profile(
-                points.omega[rows[two]], points.half[rows[two]], *params, xp=np,
-                asymmetry=None if skew is None else skew[two])
+    count = points.omega.shape[0]
+    starts, scales = frame if frame is not None else (np.zeros(count, np.int64), np.ones(count))
+    at = lambda triples: peaks_at_points(points, starts, scales, mean, batch.pair, batch.skew,
+                                         *triples)
+    at_points = at(own_triples(present))
     steps = None
     if step:
         u = np.stack([np.log(np.maximum(mean.amplitude, 1e-300)), mean.location,
@@ -118,20 +115,29 @@ def window_fits(batch: WindowBatch, mean: Peaks, degree: int | np.ndarray, lam: 
                            for m in range(len(u))])
                  for w in (points.omega, np.broadcast_to(grid, (len(u), size)))]
     residual = points.values - at_points
+    reported = residual if report is None else points.values - at(report)
     degrees = np.broadcast_to(np.asarray(degree), residual.shape[:1])
     curve, chi2 = np.zeros((residual.shape[0], size)), np.zeros(residual.shape[0])
     for value in np.unique(degrees):            # one baseline basis per polynomial degree
         rows = np.flatnonzero(degrees == value)
         table, share = baseline_modes(size, int(value), lam)
         prior = prior_precision(share, batch.deviation_sd[rows], size)
-        coef, fit_chi2, dof, k = marginal_baseline(
-            points.omega[rows], residual[rows], points.weight[rows], table, prior,
-            None if steps is None else steps[0][rows])
+        inputs = (points.omega[rows], points.weight[rows], table, prior,
+                  None if steps is None else steps[0][rows])
+        coef, fit_chi2, dof, k = _solve(residual[rows], *inputs)
+        if report is not None:
+            coef, _, _, k = _solve(reported[rows], *inputs)
         n = points.counts[rows]
         spent = dof + 4 * np.asarray(batch.pred.num_peaks)[rows]
         curve[rows] = coef @ table.T + (0.0 if steps is None else k[:, None] * steps[1][rows])
         chi2[rows] = fit_chi2 / np.maximum(n - spent, np.maximum(n / 2, 1))
     return curve, chi2
+
+
+def _solve(residual, omega, weight, table, prior, steps):
+    """`marginal_baseline` of `residual` with the other arguments in the order
+    `window_fits` gathers them."""
+    return marginal_baseline(omega, residual, weight, table, prior, steps)
 
 
 def _asymmetry(batch: WindowBatch, rows: np.ndarray, slot) -> np.ndarray | None:
@@ -290,14 +296,17 @@ def assemble_many(prepared: list[Prepared], batch: WindowBatch, trained: Trained
     mean, sd = (Peaks(*(np.asarray(v, np.float64) for v in m)) for m in (q.mean(), q.sd()))
     size = mean.width * fwhm_ratio(mean.lorentzian, np)
     degree = trained.config.model.baseline_degree if degree is None else degree
-    polynomial, chi2_all = window_fits(batch, mean, degree, options[0].smoothness,
-                                       options[0].shirley)
     part = lambda tree, i: jax.tree.map(lambda a: a[offsets[i]:offsets[i + 1]], tree)
     preds, khats = batch.split(batch.pred), batch.split(batch.khat)
     selected = [select_peaks(prep, pred, part(mean, i), part(sd, i), part(size, i),
                              trained.num_points, opts.tolerance)
                 for i, (prep, pred, opts) in enumerate(zip(prepared, preds, options))]
     chosen = [(win, slot) for win, slot, _, _ in selected]
+    frame = (np.concatenate([p.starts for p in prepared]),
+             np.concatenate([p.scales for p in prepared]))
+    report = reported_triples(offsets, chosen, [(b, slot) for _, _, b, slot in selected])
+    polynomial, chi2_all = window_fits(batch, mean, degree, options[0].smoothness,
+                                       options[0].shirley, frame, report)
     # background components (beyond the data, or undetermined): into their windows' baselines
     beyond_rows = np.concatenate([offsets[i] + b for i, (_, _, b, _) in enumerate(selected)])
     beyond_slots = np.concatenate([slot for _, _, _, slot in selected])

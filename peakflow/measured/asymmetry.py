@@ -4,9 +4,12 @@ A real band a little asymmetric is fitted by the symmetric pseudo-Voigt as a mai
 a companion on its broader side. After the refinement and pruning (`peakflow.measured.refine`)
 every peak's asymmetry a is freed and refitted with the rest (`RELAX` Levenberg-Marquardt
 steps from a = 0; peaks broader than a quarter of the window (`BROAD`), which stand for the
-background more than for a band, stay symmetric, as do the coarse pass's), then each window
-tries, for its closest pair of components of similar width (centres within
-`REACH` × the larger FWHM, widths within `WIDTH_RATIO`), one split pseudo-Voigt in their place
+background more than for a band, stay symmetric, as do the coarse pass's and those that spread
+that broad once freed (the window's peaks are then relaxed again without it, and a merge whose
+result is that broad is refused: such a component reaches into the neighbouring windows, whose
+own fits explained the same counts), then each window tries, for its closest pair of
+components of similar width (centres within `REACH` × the larger FWHM, widths within
+`WIDTH_RATIO`), one split pseudo-Voigt in their place
 (`peakflow.core.lineshape.skewed_profile`: half-widths γ(1 ∓ a)), started at the pair's summed
 curve (its maximum, its half-widths left and right) and refitted with every other peak of the
 window by Levenberg-Marquardt (`STEPS`). The asymmetric peak stands when χ² rises by less than
@@ -66,6 +69,11 @@ def _start(u: jax.Array, i, absorb: jax.Array, win: Window) -> jax.Array:
     return u.at[i].set(merged)
 
 
+def _fwhm(u: jax.Array) -> jax.Array:
+    """(...,) the FWHM (grid points) of peaks u (..., ≥ 4), of their symmetric shape."""
+    return jnp.exp(u[..., 2]) * fwhm_ratio(jax.nn.sigmoid(u[..., 3]))
+
+
 def merge(u, mask, skewed, chi2, win: Window, num_points: int, into, absorb):
     """One merge tried in one window (see the module docstring).
 
@@ -87,7 +95,8 @@ def merge(u, mask, skewed, chi2, win: Window, num_points: int, into, absorb):
                                         STEPS, active)
     gone = absorb & mask
     saved = (jnp.sum(jnp.where(gone, 4.0 + skewed, 0.0)) - (~skewed[i]).astype(u.dtype))
-    merged = (into >= 0) & jnp.any(gone) & (new_chi2 - chi2 < saved * PRICE)
+    merged = ((into >= 0) & jnp.any(gone) & (new_chi2 - chi2 < saved * PRICE)
+              & (_fwhm(new[i]) < BROAD * num_points))
     return (jnp.where(merged, new, u), jnp.where(merged, fewer, mask),
             jnp.where(merged, now, skewed), jnp.where(merged, new_chi2, chi2), merged)
 
@@ -95,10 +104,11 @@ def merge(u, mask, skewed, chi2, win: Window, num_points: int, into, absorb):
 @functools.lru_cache(maxsize=16)
 def compiled(num_points: int, degree: int, lam: float, grouped: bool, doublet: bool,
              step: float = 0.0):
-    """Batched, jitted programs (call them under ``jax.enable_x64``): ``relax(u, mask, omega,
-    values, weight, half, prior, pair)``: (u, χ², skewed) after `RELAX` steps with the
-    asymmetry of every peak narrower than `BROAD` windows free; ``try_merge(u, mask, skewed,
-    chi2, omega, values, weight, half, prior, pair, into, absorb)`` (`merge`) and
+    """Batched, jitted programs (call them under ``jax.enable_x64``): ``relax(u, mask, free,
+    omega, values, weight, half, prior, pair)``: (u, χ², skewed) after `RELAX` steps with the
+    asymmetry of every peak narrower than `BROAD` windows and `free` ((K,) bool) freed;
+    ``try_merge(u, mask, skewed, chi2, omega, values, weight, half, prior, pair, into,
+    absorb)`` (`merge`) and
     ``curvature(u, mask, skewed, omega, values, weight, half, prior, pair)``: (χ², JᵀMJ
     (5K, 5K) with the a of symmetric peaks inactive)."""
     table = jnp.asarray(baseline_modes(num_points, degree, lam)[0])
@@ -112,10 +122,9 @@ def compiled(num_points: int, degree: int, lam: float, grouped: bool, doublet: b
         return merge(u, mask, skewed, chi2, window(omega, values, weight, half, prior, pair),
                      num_points, into, absorb)
 
-    def relax(u, mask, omega, values, weight, half, prior, pair):
+    def relax(u, mask, free, omega, values, weight, half, prior, pair):
         win = window(omega, values, weight, half, prior, pair)
-        skewed = mask & (jnp.exp(u[:, 2]) * fwhm_ratio(jax.nn.sigmoid(u[:, 3]))
-                         < BROAD * num_points)
+        skewed = mask & free & (_fwhm(u) < BROAD * num_points)
         active = jnp.concatenate([jnp.ones((u.shape[0], 4), bool), skewed[:, None]], axis=1)
         return (*levenberg_marquardt(u, mask, win, num_points, RELAX, active), skewed)
 
@@ -160,21 +169,27 @@ def candidates(u: np.ndarray, mask: np.ndarray, whole: bool) -> tuple[np.ndarray
 
 
 def merge_chunk(programs, u: np.ndarray, mask: np.ndarray, points: tuple, prior: np.ndarray,
-                pair: np.ndarray):
+                pair: np.ndarray, num_points: int):
     """Every peak's asymmetry freed and refitted, then merges tried in a chunk of refined
     windows (`ROUNDS`: the linked group, then the closest pair), then each window's JᵀMJ in
     five coordinates.
 
     Args:
       programs: `compiled`'s; u: (n, K, 4) refined peaks; mask: (n, K); points, prior, pair:
-        the windows' arrays as the refinement's programs take them.
+        the windows' arrays as the refinement's programs take them; num_points: W.
 
     Returns:
       (u (n, K, 5), mask, skewed (n, K), JᵀMJ (n, 5K, 5K)), numpy.
     """
     relax, try_merge, curvature = programs
-    u = np.concatenate([u, np.zeros(u.shape[:2] + (1,))], axis=2)
-    u, chi2, skewed = (np.array(a) for a in relax(u, mask, *points, prior, pair))
+    start = np.concatenate([u, np.zeros(u.shape[:2] + (1,))], axis=2)
+    free = np.ones(mask.shape, bool)
+    for _ in range(2):  # a freed peak that spread beyond `BROAD` stays symmetric, the rest redo
+        u, chi2, skewed = (np.array(a) for a in relax(start, mask, free, *points, prior, pair))
+        spread = skewed & (np.asarray(_fwhm(u)) >= BROAD * num_points)
+        if not spread.any():
+            break
+        free &= ~spread
     rows = np.arange(len(u))
     for round_ in range(ROUNDS):       # the whole linked group first, then the closest pair
         into, _ = candidates(u[rows], mask[rows], round_ == 0)

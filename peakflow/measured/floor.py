@@ -25,7 +25,7 @@ import numpy as np
 from scipy.spatial import ConvexHull, QhullError
 
 FLOOR_SIGMAS = 3.0  # how far (noise sds) a baseline may lie below the data's lower hull
-WORSE = 2.0         # a refit whose χ² is more than this many times the fit's is not kept
+WORSE = 3.0         # a refit whose χ² is more than this many times the fit's is not kept
 EDGE = 0.05         # share of the points at either end left out: the hull is pinned to the end
                     # points there, so a band cut by the range's edge would count as floor
 

@@ -273,7 +273,7 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
                 if asymmetric:
                     u, mask, skew, hess = merge_chunk(
                         compiled_merge(num_points, degree, float(lam), kind, two, float(step)),
-                        u, mask, arrays, prior[take], pair[take])
+                        u, mask, arrays, prior[take], pair[take], num_points)
                     skewed[part, :bucket] = skew[:part.size]
             loc[part, :bucket] = u[:n]
             kept[part, :bucket] = mask[:n]

@@ -75,12 +75,13 @@ def test_a_refit_is_kept_only_where_its_baseline_sinks_less_and_it_fits_nearly_a
     assert not sunk_fits(fits, np.array([False, False, False])).any()
     refits = [_fit(x, flat, flat, chi2=WORSE * 5.0), _fit(x, flat, flat, chi2=WORSE * 5.0 + 1.0)]
     out = floor_round(fits, mask, lambda m: refits[: int(m.sum())])
-    assert out[0] is refits[0]                        # sinks less, χ² at most doubled: kept
-    assert out[1] is fits[1] and out[2] is fits[2]    # χ² more than doubled; never sunk
+    assert out[0] is refits[0]                  # sinks less, χ² at most WORSE times: kept
+    assert out[1] is fits[1] and out[2] is fits[2]    # χ² more than WORSE times; never sunk
 
 
 def test_the_polystyrene_baseline_stays_on_the_data(data_dir, broad_model):
     path = data_dir / "raman_polystyrene" / "PST_Reflex532_Z050_010_10000msx2.txt"
     fit = peakflow.fit(peakflow.read_spectrum(path), model=broad_model)
     assert depth_below(fit) <= FLOOR_SIGMAS
-    assert fit.chi2 < 100.0          # 198 with the baseline 42 noise sds under the data
+    assert fit.chi2 < 20.0    # 198 with the baseline 42 noise sds under the data; 46 with each
+    #                           window's baseline solved against its own peaks, not the reported
