@@ -30,7 +30,12 @@ from peakflow.measured.results import PeakTable, SpectrumFit, WindowTable
 from peakflow.measured.tiling import merge
 from peakflow.measured.window_baseline import baseline_modes, marginal_baseline, prior_precision
 from peakflow.measured.window_model import shirley_step
-from peakflow.measured.window_peaks import own_triples, peaks_at_points, reported_triples
+from peakflow.measured.window_peaks import (
+    own_triples,
+    peaks_at_points,
+    reported_triples,
+    unreported,
+)
 from peakflow.runtime.trained import TrainedModel
 
 BACKGROUND_RSD = 0.25   # a broad peak whose height sd exceeds this fraction of it ...
@@ -103,8 +108,9 @@ def window_fits(batch: WindowBatch, mean: Peaks, degree: int | np.ndarray, lam: 
     count = points.omega.shape[0]
     starts, scales = frame if frame is not None else (np.zeros(count, np.int64), np.ones(count))
     at = lambda triples: peaks_at_points(points, starts, scales, mean, batch.pair, batch.skew,
-                                         *triples)
-    at_points = at(own_triples(present))
+                                         *triples, np.asarray(batch.noise, np.float64))
+    own = own_triples(present)
+    at_points = at(own)
     steps = None
     if step:
         u = np.stack([np.log(np.maximum(mean.amplitude, 1e-300)), mean.location,
@@ -115,29 +121,25 @@ def window_fits(batch: WindowBatch, mean: Peaks, degree: int | np.ndarray, lam: 
                            for m in range(len(u))])
                  for w in (points.omega, np.broadcast_to(grid, (len(u), size)))]
     residual = points.values - at_points
-    reported = residual if report is None else points.values - at(report)
-    degrees = np.broadcast_to(np.asarray(degree), residual.shape[:1])
-    curve, chi2 = np.zeros((residual.shape[0], size)), np.zeros(residual.shape[0])
+    if report is not None:                  # the reported peaks' residual, solved alongside
+        residual = np.stack([residual, residual + at(unreported(own, report, present.shape[1]))
+                             - at(tuple(a[report[0] != report[1]] for a in report))])
+    degrees = np.broadcast_to(np.asarray(degree), count)
+    curve, chi2 = np.zeros((count, size)), np.zeros(count)
     for value in np.unique(degrees):            # one baseline basis per polynomial degree
         rows = np.flatnonzero(degrees == value)
         table, share = baseline_modes(size, int(value), lam)
         prior = prior_precision(share, batch.deviation_sd[rows], size)
-        inputs = (points.omega[rows], points.weight[rows], table, prior,
-                  None if steps is None else steps[0][rows])
-        coef, fit_chi2, dof, k = _solve(residual[rows], *inputs)
-        if report is not None:
-            coef, _, _, k = _solve(reported[rows], *inputs)
+        coef, fit_chi2, dof, k = marginal_baseline(
+            points.omega[rows], residual[..., rows, :], points.weight[rows], table, prior,
+            None if steps is None else steps[0][rows])
+        if report is not None:      # χ² of the window's own fit, baseline of the reported
+            coef, fit_chi2, k = coef[1], fit_chi2[0], k[1]
         n = points.counts[rows]
         spent = dof + 4 * np.asarray(batch.pred.num_peaks)[rows]
         curve[rows] = coef @ table.T + (0.0 if steps is None else k[:, None] * steps[1][rows])
         chi2[rows] = fit_chi2 / np.maximum(n - spent, np.maximum(n / 2, 1))
     return curve, chi2
-
-
-def _solve(residual, omega, weight, table, prior, steps):
-    """`marginal_baseline` of `residual` with the other arguments in the order
-    `window_fits` gathers them."""
-    return marginal_baseline(omega, residual, weight, table, prior, steps)
 
 
 def _asymmetry(batch: WindowBatch, rows: np.ndarray, slot) -> np.ndarray | None:

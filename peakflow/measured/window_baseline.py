@@ -105,8 +105,9 @@ def marginal_baseline(omega: np.ndarray, residual: np.ndarray, weight: np.ndarra
     parameters the data determine.
 
     Args:
-      omega, residual, weight: (M, P) the points' grid positions, the data minus the peaks
-        (window units) and 1 / noise sd (0: padding).
+      omega, weight: (M, P) the points' grid positions and 1 / noise sd (0: padding).
+      residual: (M, P) the data minus the peaks (window units), or (R, M, P): R residuals
+        of the same windows, solved with one basis.
       table: (W, B) from `baseline_modes`; prior: (M, B) from `prior_precision`.
       extra: (M, P) one more baseline column at the points, with a flat prior on its scale
         k (a Shirley step: `peakflow.measured.window_model.shirley_step`), or None.
@@ -114,30 +115,31 @@ def marginal_baseline(omega: np.ndarray, residual: np.ndarray, weight: np.ndarra
     Returns:
       (coefficients (M, B): the baseline on the window's grid is ``coefficients @ table.T``
       (plus k times the extra column); χ² (M,) = rᵀMr of the whitened residual; dof (M,) =
-      tr((BᵀB + Λ)⁻¹BᵀB) (+ 1 with the extra column); k (M,), 0 without).
+      tr((BᵀB + Λ)⁻¹BᵀB) (+ 1 with the extra column); k (M,), 0 without); with R residuals
+      coefficients, χ² and k have a leading axis R.
     """
-    count, width = residual.shape[0], table.shape[1]
-    coef, chi2, dof = np.zeros((count, width)), np.zeros(count), np.zeros(count)
-    scale = np.zeros(count)
+    lead, count, width = residual.shape[:-2], residual.shape[-2], table.shape[1]
+    coef, chi2 = np.zeros(lead + (count, width)), np.zeros(lead + (count,))
+    dof, scale = np.zeros(count), np.zeros(lead + (count,))
     for lo in range(0, count, CHUNK):
         part = slice(lo, lo + CHUNK)
         basis, gram = weighted_basis(omega[part], weight[part], table, prior[part])
         normal = np.swapaxes(basis, 1, 2) @ basis
-        r = residual[part] * weight[part]
-        rb = np.einsum("mpb,mp->mb", basis, r)
-        coef[part] = np.einsum("mbc,mc->mb", gram, rb)
-        chi2[part] = np.sum(r ** 2, axis=1) - np.einsum("mb,mb->m", rb, coef[part])
+        r = residual[..., part, :] * weight[part]
+        rb = np.einsum("mpb,...mp->...mb", basis, r)
+        coef[..., part, :] = np.einsum("mbc,...mc->...mb", gram, rb)
+        chi2[..., part] = np.sum(r ** 2, axis=-1) - np.sum(rb * coef[..., part, :], axis=-1)
         dof[part] = np.einsum("mbc,mcb->m", gram, normal)
         if extra is not None:        # k = sᵀMr / sᵀMs, the others refitted given it
             s = extra[part] * weight[part]
             gs = np.einsum("mbc,mpc,mp->mb", gram, basis, s)
             ms = s - np.einsum("mpb,mb->mp", basis, gs)
             norm = np.maximum(np.sum(ms * s, axis=1), 1e-30)
-            k = np.sum(ms * r, axis=1) / norm
-            coef[part] -= k[:, None] * gs
-            chi2[part] -= k * k * norm
+            k = np.sum(ms * r, axis=-1) / norm
+            coef[..., part, :] -= k[..., None] * gs
+            chi2[..., part] -= k * k * norm
             dof[part] += 1.0
-            scale[part] = k
+            scale[..., part] = k
     return coef, chi2, dof, scale
 
 

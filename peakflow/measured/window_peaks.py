@@ -21,11 +21,14 @@ from peakflow.measured.doublet import second_location
 from peakflow.measured.points import WindowPoints
 
 CHUNK = 8192  # (window, peak) pairs evaluated at once: memory ∝ CHUNK × points per window
+NEGLIGIBLE = 0.1  # a peak whose curve stays below this many of a window's noise sds there
+                  # is not evaluated there (what smooth baseline absorbs, far below the noise)
 
 
 def peaks_at_points(points: WindowPoints, starts: np.ndarray, scales: np.ndarray, mean: Peaks,
                     pair: np.ndarray | None, skew: np.ndarray | None, target: np.ndarray,
-                    source: np.ndarray, slot: np.ndarray) -> np.ndarray:
+                    source: np.ndarray, slot: np.ndarray, noise: np.ndarray | None = None
+                    ) -> np.ndarray:
     """(M, P) for each window, the sum over the triples aimed at it of peak `slot` of window
     `source` at its data points, in its units.
 
@@ -38,7 +41,14 @@ def peaks_at_points(points: WindowPoints, starts: np.ndarray, scales: np.ndarray
       skew: (M, K, ≥1) each peak's asymmetry in [..., 0] (None: all symmetric).
       target, source, slot: (T,) int: peak `slot` of window `source` at window `target`'s
         points (the two windows of one spectrum).
+      noise: (M,) each window's noise sd (its units): a peak that does not reach another
+        window by `NEGLIGIBLE` of it there (`reaching`) is skipped; None: none is.
     """
+    keep = np.ones(target.shape, bool) if noise is None else reaching(
+        points, starts, scales, mean, target, source, slot, NEGLIGIBLE * noise[target])
+    if pair is not None:
+        keep |= pair[source, 0] > 0                       # its second line may reach further
+    target, source, slot = target[keep], source[keep], slot[keep]
     out = np.zeros(points.omega.shape)
     for lo in range(0, target.size, CHUNK):
         t, s, k = (a[lo:lo + CHUNK] for a in (target, source, slot))
@@ -54,8 +64,27 @@ def peaks_at_points(points: WindowPoints, starts: np.ndarray, scales: np.ndarray
             second[1] = second_location(second[1], pair[s[two]])
             curve[two] += pair[s[two], :1] * mean_profile(
                 omega[two], half[two], *second, xp=np, asymmetry=None if a is None else a[two])
-        np.add.at(out, t, curve)
+        order = np.argsort(t, kind="stable")            # rows summed per window at once
+        first = np.flatnonzero(np.r_[True, np.diff(t[order]) > 0])
+        out[t[order][first]] += np.add.reduceat(curve[order], first, axis=0)
     return out
+
+
+def reaching(points: WindowPoints, starts: np.ndarray, scales: np.ndarray, mean: Peaks,
+             target: np.ndarray, source: np.ndarray, slot: np.ndarray,
+             floor: np.ndarray | float) -> np.ndarray:
+    """(T,) bool: the triples whose peak reaches window `target` with more than `floor` ((T,)
+    or scalar, in its units) at the window's nearest point (its own window: always). A
+    peak's doublet line lies within a few FWHM of it but may be nearer the window:
+    `peaks_at_points` keeps doublets whatever this says."""
+    height = np.asarray(mean.amplitude, np.float64)[source, slot] * scales[source] / scales[target]
+    centre = np.asarray(mean.location, np.float64)[source, slot] + starts[source] - starts[target]
+    width = np.asarray(mean.width, np.float64)[source, slot]
+    eta = np.asarray(mean.lorentzian, np.float64)[source, slot]
+    last = np.max(points.omega, axis=1)[target]
+    z = np.maximum(np.maximum(-centre, centre - last), 0.0) / np.maximum(width, 1e-12)
+    tail = height * (eta / (1.0 + z * z) + (1.0 - eta) * np.exp(-0.5 * np.minimum(z * z, 1e3)))
+    return (target == source) | (tail > floor)
 
 
 def own_triples(present: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -63,6 +92,16 @@ def own_triples(present: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray
     the slots in use."""
     rows, slots = np.nonzero(present)
     return rows, rows, slots
+
+
+def unreported(own: tuple, report: tuple, slots: int) -> tuple[np.ndarray, ...]:
+    """The triples of `own` (`own_triples`) that `report` (`reported_triples`) leaves out: a
+    window's own peaks reported from another window (or not at all), so that the reported
+    peaks at a window are its own fit's, less these, plus the other windows' that reach it."""
+    key = lambda t: t[0] * slots + t[2]
+    mine = report[0] == report[1]
+    missing = ~np.isin(key(own), key(tuple(a[mine] for a in report)))
+    return tuple(a[missing] for a in own)
 
 
 def reported_triples(offsets: np.ndarray, kept: list[tuple[np.ndarray, np.ndarray]],

@@ -7,8 +7,10 @@ import pytest
 from peakflow.core.lineshape import Peaks, profile, skewed_profile
 from peakflow.measured.points import WindowPoints
 from peakflow.measured.window_peaks import (
+    NEGLIGIBLE,
     own_triples,
     peaks_at_points,
+    reaching,
     reported_triples,
 )
 
@@ -87,3 +89,22 @@ def test_a_window_baseline_solved_against_the_reported_peaks_holds_none_of_them(
     assert np.abs(own[1]).max() > 0.2                    # it holds the peak's part
     assert np.abs(shared[1]).max() < 1e-6 and np.abs(shared[0]).max() < 1e-6
     assert chi2_shared == pytest.approx(chi2_own)        # χ²: each window's own fit
+
+
+def test_peaks_too_far_to_matter_are_skipped_and_nothing_that_matters_is():
+    points = _points(3, 64)
+    starts, scales = np.array([0, 200, 400]), np.ones(3)
+    mean = _peaks([(1.0, 30.0, 3.0, 0.0), (1.0, 30.0, 3.0, 1.0), (0.0, 0.0, 1.0, 0.0)])
+    target, source, slot = np.array([2, 2, 0]), np.array([0, 1, 0]), np.array([0, 0, 0])
+    # window 2 starts 370 / 170 grid points past the peaks: a Gaussian of σ 3 is gone, a
+    # Lorentzian of γ 3 still 3e-4 there; a peak always counts in its own window
+    noise = np.full(3, 1e-4)
+    assert reaching(points, starts, scales, mean, target, source, slot,
+                    NEGLIGIBLE * noise[target]).tolist() == [False, True, True]
+    out = peaks_at_points(points, starts, scales, mean, None, None, target, source, slot, noise)
+    x = np.arange(64.0) + 400
+    full = profile(x, 1.0, 30.0, 3.0, 0.0, xp=np) + profile(x - 200, 1.0, 30.0, 3.0, 1.0, xp=np)
+    assert np.abs(out[2] - full).max() < NEGLIGIBLE * noise[2]
+    coarse = peaks_at_points(points, starts, scales, mean, None, None, target, source, slot,
+                             np.full(3, 0.01))               # the Lorentzian's 3e-4 is skipped
+    assert np.abs(coarse[2]).max() == 0.0
