@@ -287,7 +287,8 @@ def _fit_scaled(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names
                                step=options[0].shirley if options else 0.0)
     batch = refine(batch, batch.rows_of(refined), degree=degree)
     seed = as_key(options[0].seed if options else 0)
-    batch = reweight_windows(trained, batch, np.array([o.exact for o in chosen]), seed, lam)
+    batch = reweight_windows(trained, batch, np.array([o.exact for o in chosen]), seed, lam,
+                             options[0].shirley if options else 0.0)
     kept = [names[i] for i in ok]
     fits = assemble_many(good, batch, trained, chosen, kept, degree)
     removed = np.array([o.baseline in REMOVED for o in chosen], bool)

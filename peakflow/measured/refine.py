@@ -203,8 +203,8 @@ def _refine_chunk(programs, u, mask, points: tuple, prior, pair, bucket: int, co
 def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.ndarray,
                        num_points: int, degree: int, lam: float, sd_bounds: np.ndarray,
                        pair: np.ndarray | None = None, spectrum: np.ndarray | None = None,
-                       asymmetric: bool = False, step: float = 0.0, refit: bool = False
-                       ) -> tuple[Prediction, np.ndarray, np.ndarray]:
+                       asymmetric: bool = False, step: float = 0.0, refit: bool = False,
+                       prune_only: bool = False) -> tuple[Prediction, np.ndarray, np.ndarray]:
     """Every window's peaks refined and pruned, batched by peak-count bucket and number of
     data points (`points_bucket`).
 
@@ -227,6 +227,9 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
       refit: `pred` is a refinement's: its peaks are refitted from their optimum (the means
         its q is centred on) and none is dropped (after a new baseline:
         `peakflow.measured.rebaseline`).
+      prune_only: return `pred`'s own (amortized) q of the peaks the refinement keeps,
+        compacted as below, with joint and skew None: the exactness step's proposal
+        (`peakflow.measured.window_exactness`).
 
     Returns:
       The `Prediction` with each window's kept peaks first in their slots (policy order),
@@ -278,6 +281,9 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
             loc[part, :bucket] = u[:n]
             kept[part, :bucket] = mask[:n]
             hessians[part, :dims * bucket, :dims * bucket] = hess[:n]
+    if prune_only:
+        return _compact(pred, np.asarray(pred.q.loc, np.float32),
+                        np.asarray(pred.q.scale_tril, np.float32), kept)
     loc, tril, joint, skew = laplace_posterior(loc, hessians, kept, sd_bounds,
                                                skewed if asymmetric else None)
     tril = np.where(kept[..., None, None], tril, np.asarray(pred.q.scale_tril, np.float32))

@@ -62,25 +62,38 @@ def refine_rows(trained: TrainedModel, batch: WindowBatch, rows: np.ndarray, lam
     """`refine_windows` for the windows (M',) `rows` of the batch."""
     if not rows.size:
         return batch
-    pred = batch.take(rows)[0]
-    model = trained.config.model
-    refined, joint, skew = refine_predictions(
-        pred, batch.points.take(rows), batch.deviation_sd[rows], trained.num_points,
-        model.baseline_degree if degree is None else degree, lam, heads_sd_bounds(model.heads),
-        None if batch.pair is None else batch.pair[rows],
-        np.repeat(np.arange(batch.counts.size), batch.counts)[rows], asymmetric, step, refit)
+    refined, joint, skew = _refined(trained, batch, rows, lam, asymmetric, step, degree, refit)
     return batch.with_rows(rows, refined, joint=joint, skew=skew)
 
 
+def _refined(trained: TrainedModel, batch: WindowBatch, rows: np.ndarray, lam: float,
+             asymmetric: bool = False, step: float = 0.0, degree: int | None = None,
+             refit: bool = False, prune_only: bool = False):
+    """`refine_predictions` of the windows `rows` of the batch (its outputs)."""
+    pred = batch.take(rows)[0]
+    model = trained.config.model
+    return refine_predictions(
+        pred, batch.points.take(rows), batch.deviation_sd[rows], trained.num_points,
+        model.baseline_degree if degree is None else degree, lam, heads_sd_bounds(model.heads),
+        None if batch.pair is None else batch.pair[rows],
+        np.repeat(np.arange(batch.counts.size), batch.counts)[rows], asymmetric, step, refit,
+        prune_only)
+
+
 def reweight_windows(trained: TrainedModel, batch: WindowBatch, spectra: np.ndarray,
-                     key: jax.Array, lam: float) -> WindowBatch:
+                     key: jax.Array, lam: float, step: float = 0.0) -> WindowBatch:
     """The exactness step (`peakflow.measured.window_exactness`) for the windows of the
     spectra where the (S,) mask `spectra` is set, all in one call, against their data
-    points' likelihood (baseline smoothness `lam`); sets their k̂."""
+    points' likelihood (baseline smoothness `lam`); sets their k̂. Its proposal is the
+    amortized posterior of the peaks the refinement keeps (`refine_predictions`'s
+    ``prune_only``; a Shirley background of direction `step` as there): the policy's late
+    shoulder slots, which the pruning drops, otherwise stay as peaks (realistic set:
+    precision 0.914 → 0.997)."""
     rows = batch.rows_of(spectra)
     if not rows.size:
         return batch
-    pred, values, noise = batch.take(rows)
+    _, values, noise = batch.take(rows)
+    pred = _refined(trained, batch, rows, lam, step=step, prune_only=True)[0]
     new, khat = reweight_predictions(pred, values, noise, trained, key,
                                      batch.points.take(rows), batch.deviation_sd[rows], lam)
     return batch.with_rows(rows, new, khat)

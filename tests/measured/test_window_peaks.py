@@ -80,6 +80,7 @@ def test_a_window_baseline_solved_against_the_reported_peaks_holds_none_of_them(
     curve = profile(x, 1.0, 60.0, 4.0, 0.5, xp=np)
     points.values[0], points.values[1] = curve[:64], curve[40:]
     batch = SimpleNamespace(values=points.values, points=points, pair=None, skew=None,
+                            noise=np.full(2, 0.01),
                             deviation_sd=np.full(2, 0.05),
                             pred=SimpleNamespace(num_peaks=np.array([1, 0])))
     report = reported_triples(np.array([0, 2]), [(np.array([0]), np.array([0]))],
