@@ -1,13 +1,14 @@
 """The measured path's exactness step (``FitOptions(exact=True)``): each window's amortized
 posterior reweighted towards the window's exact posterior.
 
-The windows' q is the proposal of `peakflow.runtime.reweighting.importance_weights` (the same
-adaptive importance sampler, Student-t last round and PSIS as ``peakflow.reweight``), against
-the exact posterior of the window model: the likelihood of the window's data points at their
-own noise sds with its baseline (cubic and smooth deviation) marginalised, as the refinement
-uses it (`target_points`; the resampled grid with the cubic projected out when no points are
-given), times the priors, for the window's chosen K. Each peak's
-posterior is then summarised by a correlated Gaussian in u = (log α, c, log γ, logit η)
+The windows' q (the amortized posterior of the peaks the refinement's pruning keeps:
+`peakflow.measured.stages.reweight_windows`) is the proposal of
+`peakflow.runtime.reweighting.importance_weights` (the same adaptive importance sampler,
+Student-t last round and PSIS as ``peakflow.reweight``), against the exact posterior of the
+window model: the likelihood of the window's data points at their own noise sds with its
+baseline (cubic and smooth deviation) marginalised, as the refinement uses it
+(`target_points`; the resampled grid with the cubic projected out when no points are given),
+times the priors, for the window's chosen K. Each peak's posterior is then summarised by a correlated Gaussian in u = (log α, c, log γ, logit η)
 moment-matched to the weighted draws (`peakflow.core.importance.fit_proposal`), so the peak
 table's means, sds and derived sds (FWHM, area, amplitude) come from the reweighted posterior.
 Each window reports its Pareto k̂ (``WindowTable.khat``). Above `KHAT_MAX` (0.65) the weights
