@@ -6,15 +6,16 @@ The windows' q (the amortized posterior of the peaks the refinement's pruning ke
 `peakflow.runtime.reweighting.importance_weights` (the same adaptive importance sampler,
 Student-t last round and PSIS as ``peakflow.reweight``), against the exact posterior of the
 window model: the likelihood of the window's data points at their own noise sds with its
-baseline (cubic and smooth deviation) marginalised, as the refinement uses it
-(`target_points`; the resampled grid with the cubic projected out when no points are given),
-times the priors, for the window's chosen K. Each peak's posterior is then summarised by a correlated Gaussian in u = (log α, c, log γ, logit η)
-moment-matched to the weighted draws (`peakflow.core.importance.fit_proposal`), so the peak
-table's means, sds and derived sds (FWHM, area, amplitude) come from the reweighted posterior.
-Each window reports its Pareto k̂ (``WindowTable.khat``). Above `KHAT_MAX` (0.65) the weights
-cannot be trusted; there the weighted covariance is shrunk towards the unweighted covariance of
-the last round's (Student-t) draws, as the adaptive sampler does for its proposals
-(`peakflow.core.importance.SHRINK`): a deliberately wide answer, marked by its k̂.
+baseline (cubic and smooth deviation) marginalised, as the refinement uses it (`target_points`;
+the resampled grid with the cubic projected out when no points are given), times the priors,
+for the window's chosen K. Each peak's posterior is then summarised by a correlated Gaussian in
+u = (log α, c, log γ, logit η) moment-matched to the weighted draws
+(`peakflow.core.importance.fit_proposal`), so the peak table's means, sds and derived sds
+(FWHM, area, amplitude) come from the reweighted posterior. Each window reports its Pareto k̂
+(``WindowTable.khat``). Above `KHAT_MAX` (0.65) the weights cannot be trusted; there the
+weighted covariance is shrunk towards the unweighted covariance of the last round's (Student-t)
+draws, as the adaptive sampler does for its proposals (`peakflow.core.importance.SHRINK`): a
+deliberately wide answer, marked by its k̂.
 """
 
 from __future__ import annotations
