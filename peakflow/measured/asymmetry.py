@@ -16,8 +16,9 @@ window by Levenberg-Marquardt (`STEPS`). The asymmetric peak stands when χ² ri
 the BIC price of the parameters it saves (`PRICE` = ln 252 per parameter: 3 for a pair of
 symmetric peaks), so a pair of real peaks, which one asymmetric peak cannot mimic, stays a
 pair. Each window tries the closest pair together with every peak linked to it by the same
-rule (a band split in three), then, whether or not that stood, the closest pair that remains
-(`ROUNDS`).
+rule (a band split in three), then, where that stood or the group held more than the pair, the
+closest pair that remains (`ROUNDS`). A group whose summed curve has two maxima with a dip of
+more than `DIP` between them is not tried: one split pseudo-Voigt has one.
 
 The merged peak's Laplace posterior then has five coordinates (`peakflow.measured.laplace`);
 its FWHM and area are those of the symmetric peak of width γ, its location c is its maximum.
@@ -33,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from peakflow.core.buckets import padded_pieces
-from peakflow.core.lineshape import fwhm_ratio
+from peakflow.core.lineshape import fwhm_ratio, skewed_profile
 from peakflow.measured.least_squares import levenberg_marquardt, normal_equations
 from peakflow.measured.window_baseline import baseline_modes
 from peakflow.measured.window_model import Window, make_window, peak_curves
@@ -46,6 +47,8 @@ STEPS = 12          # and of a merged fit (from a start farther away; 30 before 
 ROUNDS = 2          # merges tried per window: its linked group, then its closest pair
 PRICE = math.log(252.0)  # χ² per parameter saved (BIC on a window)
 BROAD = 0.25        # peaks broader than this many windows (background-like) stay symmetric
+DIP = 0.05          # a group whose summed curve dips this much between two maxima: not merged
+SAMPLES = 128       # points of that curve
 
 
 def _start(u: jax.Array, i, absorb: jax.Array, win: Window) -> jax.Array:
@@ -155,7 +158,7 @@ def candidates(u: np.ndarray, mask: np.ndarray, whole: bool) -> tuple[np.ndarray
     apart = np.abs(u[:, :, None, 1] - u[:, None, :, 1]) / wide
     link = (mask[:, :, None] & mask[:, None, :] & (apart < REACH) & ~np.eye(slots, dtype=bool)
             & (wide < WIDTH_RATIO * np.minimum(size[:, :, None], size[:, None, :])))
-    closest = np.argmin(np.where(link, apart, np.inf).reshape(count, -1), axis=1)
+    closest = np.argmin(np.where(link, apart, np.inf).reshape(count, slots * slots), axis=1)
     seed = np.zeros((count, slots), bool)
     rows = np.arange(count)
     seed[rows, closest // slots] = seed[rows, closest % slots] = True
@@ -165,7 +168,36 @@ def candidates(u: np.ndarray, mask: np.ndarray, whole: bool) -> tuple[np.ndarray
     height = np.where(group, u[..., 0], -np.inf)
     into = np.argmax(height, axis=1)
     absorb = group & (np.arange(slots)[None] != into[:, None])
-    return np.where(absorb.any(axis=1), into, -1).astype(np.int32), absorb
+    tried = absorb.any(axis=1) & ~_two_tops(u, group, size)
+    return np.where(tried, into, -1).astype(np.int32), absorb
+
+
+def _two_tops(u: np.ndarray, group: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """(n,) bool: the summed curve of each window's `group` ((n, K) bool) of peaks u (n, K, D)
+    (FWHMs `size`) has two maxima with a dip of more than `DIP` of the lower one between them,
+    which one split pseudo-Voigt (unimodal) cannot follow: the merge is not tried."""
+    centre = np.where(group, u[..., 1], np.nan)
+    reach = np.nanmax(np.where(group, size, np.nan), axis=1, initial=0.0)
+    lo = np.nanmin(centre, axis=1, initial=np.inf) - reach
+    hi = np.nanmax(centre, axis=1, initial=-np.inf) + reach
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    t = np.linspace(0.0, 1.0, SAMPLES)
+    x = np.where(ok, lo, 0.0)[:, None] + np.where(ok, hi - lo, 1.0)[:, None] * t    # (n, S)
+    a = u[..., 4:5] if u.shape[-1] == 5 else np.zeros(u.shape[:2] + (1,))
+    curve = np.sum(np.where(group[..., None], skewed_profile(
+        x[:, None, :], np.exp(u[..., 0:1]), u[..., 1:2], np.exp(u[..., 2:3]),
+        1.0 / (1.0 + np.exp(-u[..., 3:4])), a, np), 0.0), axis=1)
+    top = (curve[:, 1:-1] > curve[:, :-2]) & (curve[:, 1:-1] >= curve[:, 2:])
+    peak_value = np.where(top, curve[:, 1:-1], -np.inf)
+    first = np.argmax(peak_value, axis=1)                      # the highest maximum
+    second = np.where(np.abs(np.arange(SAMPLES - 2)[None] - first[:, None]) > 1,
+                      peak_value, -np.inf).argmax(axis=1)      # the next one
+    rows = np.arange(len(u))
+    lower = np.minimum(peak_value[rows, first], peak_value[rows, second])
+    a_, b_ = np.minimum(first, second) + 1, np.maximum(first, second) + 1
+    between = np.where((np.arange(SAMPLES)[None] >= a_[:, None])
+                       & (np.arange(SAMPLES)[None] <= b_[:, None]), curve, np.inf).min(axis=1)
+    return ok & np.isfinite(lower) & (between < (1.0 - DIP) * lower)
 
 
 def merge_chunk(programs, u: np.ndarray, mask: np.ndarray, points: tuple, prior: np.ndarray,
@@ -184,23 +216,28 @@ def merge_chunk(programs, u: np.ndarray, mask: np.ndarray, points: tuple, prior:
     relax, try_merge, curvature = programs
     start = np.concatenate([u, np.zeros(u.shape[:2] + (1,))], axis=2)
     free = np.ones(mask.shape, bool)
-    for _ in range(2):  # a freed peak that spread beyond `BROAD` stays symmetric, the rest redo
-        u, chi2, skewed = (np.array(a) for a in relax(start, mask, free, *points, prior, pair))
-        spread = skewed & (np.asarray(_fwhm(u)) >= BROAD * num_points)
-        if not spread.any():
-            break
-        free &= ~spread
-    rows = np.arange(len(u))
+    u, chi2, skewed = (np.array(a) for a in relax(start, mask, free, *points, prior, pair))
+    spread = skewed & (np.asarray(_fwhm(u)) >= BROAD * num_points)
+    free &= ~spread     # a freed peak that spread beyond `BROAD` stays symmetric: redo those
+    for take, n in padded_pieces(np.flatnonzero(spread.any(axis=1)), len(u)):
+        out = relax(start[take], mask[take], free[take], *(a[take] for a in points),
+                    prior[take], pair[take])
+        for whole, new in zip((u, chi2, skewed), out):
+            whole[take[:n]] = np.asarray(new)[:n]
+    rows, merged = np.arange(len(u)), np.zeros(len(u), bool)
     for round_ in range(ROUNDS):       # the whole linked group first, then the closest pair
-        into, _ = candidates(u[rows], mask[rows], round_ == 0)
-        rows = rows[into >= 0]
         if not rows.size:
             break
+        into, absorb = candidates(u[rows], mask[rows], round_ == 0)
+        rows, absorb = rows[into >= 0], absorb[into >= 0]
         for take, n in padded_pieces(rows, len(u)):
             out = try_merge(u[take], mask[take], skewed[take], chi2[take],
                             *(a[take] for a in points), prior[take], pair[take],
                             *candidates(u[take], mask[take], round_ == 0))
-            for whole, new in zip((u, mask, skewed, chi2), out[:4]):
+            for whole, new in zip((u, mask, skewed, chi2, merged), out):
                 whole[take[:n]] = np.asarray(new)[:n]
+        # a pair that did not merge would be tried again as the closest pair: only windows
+        # whose merge stood, or whose group held more than the pair, go on
+        rows = rows[merged[rows] | (absorb.sum(axis=1) > 1)]
     hess = np.array(curvature(u, mask, skewed, *points, prior, pair)[1])
     return u, mask, skewed, hess

@@ -60,6 +60,29 @@ def test_candidates_are_the_closest_linked_pair_and_its_group():
     assert into[0] == -1
 
 
+def test_a_pair_with_a_dip_between_its_maxima_is_not_tried():
+    def peak(c, h):
+        return [np.log(h), c, np.log(3.0), 3.0]         # η ≈ 0.95, FWHM ≈ 6
+    pair = lambda apart: np.array([[peak(50, 1.0), peak(50 + apart, 0.9)]])
+    mask = np.ones((1, 2), bool)
+    assert candidates(pair(2.5), mask, whole=False)[0][0] == 0    # one top: tried
+    assert candidates(pair(5.5), mask, whole=False)[0][0] == -1   # two tops, a dip: not
+    into, absorb = candidates(np.zeros((0, 2, 5)), np.zeros((0, 2), bool), whole=True)
+    assert into.shape == (0,) and absorb.shape == (0, 2)        # no window left to try
+
+
+def test_a_pair_that_does_not_merge_stays_a_pair(broad_model):
+    """Two symmetric peaks 0.7 FWHM apart (one top): the merge is tried and refused, and no
+    second round retries them (a window with nothing left to try)."""
+    x = np.arange(1000.0)
+    y = (skewed_profile(x, 1.0, 500.0, 5.0, 0.0, 0.0, np)
+         + skewed_profile(x, 0.7, 508.0, 5.0, 0.0, 0.0, np)
+         + np.random.default_rng(0).normal(0.0, 0.002, x.size))
+    fit = peakflow.fit(y, x, model=broad_model, shape="asymmetric", fwhm=12.0)
+    near = np.abs(fit.peaks.location - 504.0) < 15.0
+    assert near.sum() == 2 and np.all(fit.peaks.asymmetry[near] ** 2 < 0.01)
+
+
 def test_asymmetric_bands_come_back_as_one_peak_each(broad_model):
     rng = np.random.default_rng([5, 2])
     data = [asymmetric_spectrum(rng, SETS["strong"]) for _ in range(6)]
