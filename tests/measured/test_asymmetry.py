@@ -72,8 +72,8 @@ def test_a_pair_with_a_dip_between_its_maxima_is_not_tried():
 
 
 def test_a_pair_that_does_not_merge_stays_a_pair(broad_model):
-    """Two symmetric peaks 0.7 FWHM apart (one top): the merge is tried and refused, and no
-    second round retries them (a window with nothing left to try)."""
+    """Two symmetric peaks 0.7 FWHM apart (one top): a merge may be tried, but one split
+    pseudo-Voigt cannot fit them, so they stay two symmetric peaks."""
     x = np.arange(1000.0)
     y = (skewed_profile(x, 1.0, 500.0, 5.0, 0.0, 0.0, np)
          + skewed_profile(x, 0.7, 508.0, 5.0, 0.0, 0.0, np)
