@@ -211,7 +211,7 @@ def merge_chunk(programs, u: np.ndarray, mask: np.ndarray, points: tuple, prior:
         the windows' arrays as the refinement's programs take them; num_points: W.
 
     Returns:
-      (u (n, K, 5), mask, skewed (n, K), JᵀMJ (n, 5K, 5K)), numpy.
+      (u (n, K, 5), mask, skewed (n, K), JᵀMJ (n, 5K, 5K), χ² (n,)), numpy.
     """
     relax, try_merge, curvature = programs
     start = np.concatenate([u, np.zeros(u.shape[:2] + (1,))], axis=2)
@@ -240,4 +240,4 @@ def merge_chunk(programs, u: np.ndarray, mask: np.ndarray, points: tuple, prior:
         # whose merge stood, or whose group held more than the pair, go on
         rows = rows[merged[rows] | (absorb.sum(axis=1) > 1)]
     hess = np.array(curvature(u, mask, skewed, *points, prior, pair)[1])
-    return u, mask, skewed, hess
+    return u, mask, skewed, hess, chi2

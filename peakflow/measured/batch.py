@@ -11,7 +11,7 @@ import jax
 import numpy as np
 
 from peakflow.core.amortized import Prediction
-from peakflow.measured.points import FIELDS, WindowPoints
+from peakflow.measured.points import CARRIED, WindowPoints
 from peakflow.measured.prepare import Prepared
 
 
@@ -119,8 +119,8 @@ class WindowBatch:
         values = self.values.copy()
         values[rows] = other.values[rows]
         points = WindowPoints(*(np.where(np.isin(np.arange(self.values.shape[0]), rows)[:, None],
-                                         getattr(other.points, f), getattr(self.points, f))
-                                for f in FIELDS))
+                                         other.points.field(f), self.points.field(f))
+                                for f in CARRIED))
         return replace(out, values=values, points=points)
 
     def subset(self, spectra: np.ndarray) -> WindowBatch:

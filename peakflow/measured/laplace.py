@@ -2,9 +2,12 @@
 
 Each kept peak's q is the Laplace approximation at the refined optimum, in the correlated
 family's coordinates u = (log α, c, log γ, logit η): its covariance the peak's 4 × 4 block of
-(JᵀMJ)⁻¹ (its marginal: neighbours' and the baseline's trade-offs included), its sds clipped to
-the range the model's heads can give (a direction the window does not determine gets the
-widest sd the amortized posterior could have given it; correlations kept).
+(JᵀMJ)⁻¹ (its marginal: neighbours' and the baseline's trade-offs included), its sds capped at
+the widest the model's heads can give (a direction the window does not determine gets the
+widest sd the amortized posterior could have given it; correlations kept). Narrower sds than
+the heads' narrowest are the data's: the heads' 10⁻³ in log α and log γ had widened the sds
+of peaks above ~1,000 noise sds (an isolated one: amplitude sd 2× its scatter over noise
+draws).
 
 **Centring.** q is placed so that the means of α, γ and η (what the tables and fitted curves
 use) are the refined values: log α and log γ shifted by half their variance, logit η moved
@@ -118,12 +121,12 @@ def covariance_blocks(hess: np.ndarray, mask: np.ndarray,
 
 
 def laplace_trils(hess: np.ndarray, mask: np.ndarray, sd_bounds: np.ndarray) -> np.ndarray:
-    """Each peak's Cholesky factor of its marginal Laplace covariance, its sds clipped into
-    `sd_bounds` (correlations kept).
+    """Each peak's Cholesky factor of its marginal Laplace covariance, its sds capped at
+    `sd_bounds`' highest (correlations kept).
 
     Args:
       hess: (M, 4K, 4K); mask: (M, K); sd_bounds: (4, 2) lowest and highest sd of each
-        coordinate of u.
+        coordinate of u (the lowest unused: see the module docstring).
 
     Returns:
       (M, K, 4, 4) float32; the unused peaks get the identity.
@@ -133,8 +136,8 @@ def laplace_trils(hess: np.ndarray, mask: np.ndarray, sd_bounds: np.ndarray) -> 
 
 def _trils(blocks: np.ndarray, mask: np.ndarray, sd_bounds: np.ndarray) -> np.ndarray:
     """`laplace_trils` from the covariance blocks (M, K, 4, 4)."""
-    own = np.sqrt(np.diagonal(blocks, axis1=-2, axis2=-1))
-    factor = np.clip(own, sd_bounds[:, 0], sd_bounds[:, 1]) / own
+    own = np.sqrt(np.maximum(np.diagonal(blocks, axis1=-2, axis2=-1), 1e-300))
+    factor = np.minimum(own, sd_bounds[:, 1]) / own
     fixed = blocks * factor[..., :, None] * factor[..., None, :]
     fixed = np.where(mask[..., None, None], fixed, np.eye(4))
     return np.linalg.cholesky(fixed).astype(np.float32)

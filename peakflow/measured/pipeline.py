@@ -43,7 +43,8 @@ slots the pruning drops stayed as peaks (precision 0.914; with the pruning 0.997
 
 The noise sd the model is told is never below ``noise_floor`` of a window's scale: real peaks
 are not exactly pseudo-Voigt, and at a signal-to-noise ratio of thousands the shape mismatch,
-not the noise, limits what the data can say.
+not the noise, limits what the data can say. The posterior then uses the noise each window's
+residual shows, no smaller than the points' own (`peakflow.measured.residual_noise`).
 """
 
 from __future__ import annotations

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FIELDS = ("omega", "values", "weight", "half")
+FIELDS = ("omega", "values", "weight", "half")  # what the refinement's likelihood reads
+CARRIED = FIELDS + ("noise_ratio",)
 
 
 @dataclass(frozen=True)
@@ -37,12 +38,27 @@ class WindowPoints:
       weight: (M, P) 1 / the point's noise sd in the same units; 0 for padding.
       half: (M, P) δ, half the span (grid points) a point averages: 0 for a single data
         point, > 0 for a group of points (`peakflow.core.lineshape.mean_profile`).
+      noise_ratio: (M, P) the point's noise sd over the sd its weight tells the likelihood:
+        below 1 where the noise floor (`FitOptions.noise_floor`) raised it, 0 for padding;
+        None: 1 at every point (`ratio`).
     """
 
     omega: np.ndarray
     values: np.ndarray
     weight: np.ndarray
     half: np.ndarray
+    noise_ratio: np.ndarray | None = None
+
+    @property
+    def ratio(self) -> np.ndarray:
+        """(M, P) `noise_ratio`, 1 at every real point when it is None."""
+        if self.noise_ratio is not None:
+            return self.noise_ratio
+        return (self.weight > 0).astype(np.float64)
+
+    def field(self, name: str) -> np.ndarray:
+        """The attribute `name` (`ratio` for ``noise_ratio``)."""
+        return self.ratio if name == "noise_ratio" else getattr(self, name)
 
     @property
     def counts(self) -> np.ndarray:
@@ -56,20 +72,20 @@ class WindowPoints:
 
     def take(self, rows: np.ndarray, size: int | None = None) -> WindowPoints:
         """The windows `rows` (their first `size` points)."""
-        return WindowPoints(*(getattr(self, f)[rows, :size] for f in FIELDS))
+        return WindowPoints(*(self.field(f)[rows, :size] for f in CARRIED))
 
     def padded(self, size: int) -> WindowPoints:
         """The same points padded (weight 0) to `size` >= P columns."""
         extra = size - self.omega.shape[1]
-        return WindowPoints(*(np.pad(getattr(self, f), ((0, 0), (0, extra))) for f in FIELDS))
+        return WindowPoints(*(np.pad(self.field(f), ((0, 0), (0, extra))) for f in CARRIED))
 
     @staticmethod
     def concatenate(parts: list[WindowPoints]) -> WindowPoints:
         """The windows of `parts` in one, padded to the widest."""
         size = max([p.omega.shape[1] for p in parts], default=1)
         parts = [p.padded(size) for p in parts]
-        return WindowPoints(*(np.concatenate([getattr(p, f) for p in parts]) if parts
-                              else np.zeros((0, size)) for f in FIELDS))
+        return WindowPoints(*(np.concatenate([p.field(f) for p in parts]) if parts
+                              else np.zeros((0, size)) for f in CARRIED))
 
 
 def window_points(x: np.ndarray, y: np.ndarray, sd: np.ndarray, grid: np.ndarray,
@@ -96,9 +112,10 @@ def window_points(x: np.ndarray, y: np.ndarray, sd: np.ndarray, grid: np.ndarray
     inside = np.arange(size)[None] < (hi - lo)[:, None]
     omega = (x[index] - grid[starts][:, None]) / step
     values = (y[index] - np.interp(x[index], grid, baseline)) / scales[:, None]
-    weight = 1.0 / np.maximum(sd[index] / scales[:, None], floor)
-    return WindowPoints(*(np.where(inside, a, 0.0) for a in (omega, values, weight,
-                                                            half[index] / step)))
+    own = sd[index] / scales[:, None]
+    told = np.maximum(own, floor)
+    return WindowPoints(*(np.where(inside, a, 0.0) for a in (omega, values, 1.0 / told,
+                                                            half[index] / step, own / told)))
 
 
 def _group_size(x: np.ndarray, step: float, num_points: int) -> int:

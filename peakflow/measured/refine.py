@@ -27,7 +27,7 @@ together, then the peaks the data do not need are dropped:
    13.1 / 13.9 / 16.3 ms per spectrum).
 3. **Posterior**: each kept peak's q becomes the Laplace approximation at the optimum: its
    covariance the peak's 4 × 4 block of (JᵀMJ)⁻¹ (its marginal, neighbours' and the
-   baseline's trade-offs included; sds clipped to the range the model's heads can give),
+   baseline's trade-offs included; sds capped at the widest the model's heads give),
    centred so that the means of α, c and γ are the refined values (log α and log γ shifted
    by half their variance), in the correlated family's own form, so everything downstream
    (moments, derived sds, the exactness step) reads it unchanged.
@@ -55,6 +55,7 @@ from peakflow.measured.doublet import pair_proposals
 from peakflow.measured.laplace import laplace_posterior
 from peakflow.measured.least_squares import levenberg_marquardt, normal_equations
 from peakflow.measured.points import FIELDS, WindowPoints
+from peakflow.measured.residual_noise import noise_scale
 from peakflow.measured.window_baseline import baseline_modes, prior_precision
 from peakflow.measured.window_model import Window, make_window, peak_curves
 from peakflow.runtime.saved_programs import Saved
@@ -182,7 +183,7 @@ def _refine_chunk(programs, u, mask, points: tuple, prior, pair, bucket: int, co
     """One chunk of windows of peak-count bucket `bucket`, its first `count` rows real (the
     rest padding, refined with them but never pruned): refined, then (unless `refit`) the
     windows with a weak peak pruned two tries at a time, those whose last tries removed a peak
-    going on (at most `bucket` tries each, at least 2); returns (u, mask, JᵀMJ) as numpy
+    going on (at most `bucket` tries each, at least 2); returns (u, mask, JᵀMJ, χ²) as numpy
     arrays."""
     first, more = programs
     u, mask, chi2, dropped, hess = (np.array(a) for a in first(u, mask, *points, prior, pair))
@@ -197,7 +198,7 @@ def _refine_chunk(programs, u, mask, points: tuple, prior, pair, bucket: int, co
             for whole, new in zip((u, mask, chi2, dropped, hess), out):
                 whole[take[:n]] = np.asarray(new)[:n]
         tried += 2
-    return u, mask, hess
+    return u, mask, hess, chi2
 
 
 def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.ndarray,
@@ -215,7 +216,7 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
       num_points: W; degree: the model's baseline polynomial degree; lam: the Whittaker
         smoothness of the removed baseline (`peakflow.measured.window_baseline`).
       sd_bounds: (4, 2) the (lowest, highest) sd of each coordinate of u that the model's
-        heads can give (`heads_sd_bounds`); the Laplace sds are clipped into them.
+        heads can give (`heads_sd_bounds`); the Laplace sds are capped at the highest.
       pair: (M, 6) each window's doublet (`Window`; ratio 0: none), or None: every peak is
         then fitted as the pair of lines, after the proposals that are second lines of
         others are dropped or moved to their main lines (`doublet.pair_proposals`);
@@ -235,9 +236,10 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
       The `Prediction` with each window's kept peaks first in their slots (policy order),
       their q the Laplace approximation, ``num_peaks`` the kept count and ``k_probs`` counting
       only kept peaks (see the module docstring); (M, 4K, 4K) the correlations between
-      every coordinate of every slot of each window (`laplace.joint_correlation`), and (M, K,
+      every coordinate of every slot of each window (`laplace.joint_correlation`), (M, K,
       7) each peak's asymmetry (`laplace.asymmetry_stats`; zeros for symmetric peaks), in the
-      same slot order.
+      same slot order; (M,) the factor on each window's told noise sd that its residual
+      supports (`residual_noise.noise_scale`; the Laplace covariance uses it).
     """
     if not isinstance(pred.q, CorrelatedQ):
         raise TypeError("refinement needs a model of the correlated family")
@@ -251,7 +253,8 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
     loc[..., :4] = _optimum(pred) if refit else pred.q.loc
     kept, skewed = np.zeros((count, k_max), bool), np.zeros((count, k_max), bool)
     hessians = np.zeros((count, dims * k_max, dims * k_max))
-    share = baseline_modes(num_points, degree, float(lam))[1]
+    chi2 = np.full(count, np.nan)
+    table, share = baseline_modes(num_points, degree, float(lam))
     prior = prior_precision(share, deviation_sd, num_points)
     sizes = np.array([points_bucket(int(c), num_points) for c in points.counts], np.int64)
     points = points.padded(max(int(sizes.max(initial=0)), points.omega.shape[1]))
@@ -270,25 +273,28 @@ def refine_predictions(pred: Prediction, points: WindowPoints, deviation_sd: np.
             chunk = points.take(take, size)
             arrays = tuple(np.asarray(getattr(chunk, f), np.float64) for f in FIELDS)
             with jax.enable_x64(True):
-                u, mask, hess = _refine_chunk(programs, loc[take, :bucket, :4].astype(np.float64),
-                                              mask, arrays, prior[take], pair[take], bucket,
-                                              part.size, refit)
+                u, mask, hess, fit_chi2 = _refine_chunk(
+                    programs, loc[take, :bucket, :4].astype(np.float64), mask, arrays,
+                    prior[take], pair[take], bucket, part.size, refit)
                 if asymmetric:
-                    u, mask, skew, hess = merge_chunk(
+                    u, mask, skew, hess, fit_chi2 = merge_chunk(
                         compiled_merge(num_points, degree, float(lam), kind, two, float(step)),
                         u, mask, arrays, prior[take], pair[take], num_points)
                     skewed[part, :bucket] = skew[:part.size]
             loc[part, :bucket] = u[:n]
             kept[part, :bucket] = mask[:n]
             hessians[part, :dims * bucket, :dims * bucket] = hess[:n]
+            chi2[part] = fit_chi2[:n]
+    scale = noise_scale(points, chi2, 4 * kept.sum(axis=1) + (kept & skewed).sum(axis=1),
+                        table, prior)
     if prune_only:
         return _compact(pred, np.asarray(pred.q.loc, np.float32),
-                        np.asarray(pred.q.scale_tril, np.float32), kept)
-    loc, tril, joint, skew = laplace_posterior(loc, hessians, kept, sd_bounds,
-                                               skewed if asymmetric else None)
+                        np.asarray(pred.q.scale_tril, np.float32), kept) + (scale,)
+    loc, tril, joint, skew = laplace_posterior(loc, hessians / scale[:, None, None] ** 2, kept,
+                                               sd_bounds, skewed if asymmetric else None)
     tril = np.where(kept[..., None, None], tril, np.asarray(pred.q.scale_tril, np.float32))
     return _compact(pred, np.where(kept[..., None], loc, pred.q.loc).astype(np.float32), tril,
-                    kept, joint, skew)
+                    kept, joint, skew) + (scale,)
 
 
 def _optimum(pred: Prediction) -> np.ndarray:

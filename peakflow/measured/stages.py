@@ -62,7 +62,8 @@ def refine_rows(trained: TrainedModel, batch: WindowBatch, rows: np.ndarray, lam
     """`refine_windows` for the windows (M',) `rows` of the batch."""
     if not rows.size:
         return batch
-    refined, joint, skew = _refined(trained, batch, rows, lam, asymmetric, step, degree, refit)
+    refined, joint, skew, _ = _refined(trained, batch, rows, lam, asymmetric, step, degree,
+                                       refit)
     return batch.with_rows(rows, refined, joint=joint, skew=skew)
 
 
@@ -88,12 +89,15 @@ def reweight_windows(trained: TrainedModel, batch: WindowBatch, spectra: np.ndar
     amortized posterior of the peaks the refinement keeps (`refine_predictions`'s
     ``prune_only``; a Shirley background of direction `step` as there): the policy's late
     shoulder slots, which the pruning drops, otherwise stay as peaks (realistic set:
-    precision 0.914 → 0.997)."""
+    precision 0.914 → 0.997). Its target's noise is the one each window's residual supports
+    (`peakflow.measured.residual_noise`), as the refinement's Laplace posterior."""
     rows = batch.rows_of(spectra)
     if not rows.size:
         return batch
     _, values, noise = batch.take(rows)
-    pred = _refined(trained, batch, rows, lam, step=step, prune_only=True)[0]
-    new, khat = reweight_predictions(pred, values, noise, trained, key,
-                                     batch.points.take(rows), batch.deviation_sd[rows], lam)
+    pred, _, _, scale = _refined(trained, batch, rows, lam, step=step, prune_only=True)
+    points = batch.points.take(rows)
+    points = replace(points, weight=points.weight / scale[:, None])
+    new, khat = reweight_predictions(pred, values, noise, trained, key, points,
+                                     batch.deviation_sd[rows] * scale, lam)
     return batch.with_rows(rows, new, khat)
