@@ -38,6 +38,7 @@ from peakflow.core.lineshape import fwhm_ratio, skewed_profile
 from peakflow.measured.least_squares import levenberg_marquardt, normal_equations
 from peakflow.measured.window_baseline import baseline_modes
 from peakflow.measured.window_model import Window, make_window, peak_curves
+from peakflow.runtime.serial import Serialized
 
 REACH = 1.0         # candidate pairs: centres within this many (larger) FWHMs ...
 WIDTH_RATIO = 3.0   # ... and widths within this factor
@@ -137,7 +138,7 @@ def compiled(num_points: int, degree: int, lam: float, grouped: bool, doublet: b
                                                          pair), active)
         return chi2, hess
 
-    return jax.jit(jax.vmap(relax)), jax.jit(jax.vmap(try_merge)), jax.jit(jax.vmap(curvature))
+    return tuple(Serialized(jax.jit(jax.vmap(f))) for f in (relax, try_merge, curvature))
 
 
 def candidates(u: np.ndarray, mask: np.ndarray, whole: bool) -> tuple[np.ndarray, np.ndarray]:

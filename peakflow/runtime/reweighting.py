@@ -23,6 +23,7 @@ from peakflow.config import Config
 from peakflow.core.buckets import bucket_size
 from peakflow.core.importance import adaptive_importance_sample
 from peakflow.core.lineshape import PARAMETERS, Peaks
+from peakflow.runtime.serial import run
 
 NUM_SAMPLES = 768  # the grid model's share of k̂ ≤ threshold: 88.1 % at 512, 91.9 % at 768
 ROUNDS = 3
@@ -122,10 +123,10 @@ def importance_weights(q, num_peaks: np.ndarray, spectra: np.ndarray, noise: np.
             part = rows[start:start + size]
             take = functools.partial(_rows, rows=part, size=size)
             take_slots = functools.partial(take, slots=k)
-            theta, lw = _sample_chunk(jax.tree.map(take_slots, q), take_slots(present),
-                                      jax.tree.map(take, spectra), take(noise),
-                                      jax.random.fold_in(key, int(part[0])), config,
-                                      num_samples, rounds, widen, df)
+            theta, lw = run(_sample_chunk, jax.tree.map(take_slots, q), take_slots(present),
+                            jax.tree.map(take, spectra), take(noise),
+                            jax.random.fold_in(key, int(part[0])), config, num_samples,
+                            rounds, widen, df)
             for dest, value in zip(draws, theta):  # (S, B, K) → (B, S, K)
                 dest[part, :, :k] = np.swapaxes(np.asarray(value), 0, 1)[:len(part)]
             log_w[part] = np.asarray(lw, np.float64).T[:len(part)]

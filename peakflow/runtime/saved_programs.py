@@ -41,6 +41,7 @@ from peakflow.core.correlated import CorrelatedQ
 from peakflow.core.lineshape import Peaks
 from peakflow.core.variational import PeakQ
 from peakflow.runtime.compile_cache import cache_folder
+from peakflow.runtime.serial import LOCK, run
 
 SUBFOLDER = "peakflow-programs"
 _ALL: "weakref.WeakSet[Saved]" = weakref.WeakSet()  # every `Saved` alive (`programs_met`)
@@ -127,13 +128,15 @@ class Saved:
         return [tuple(shape for shape, _ in key[1]) for key in self._calls]
 
     def __call__(self, *args, **kwargs):
+        """Runs the program, one at a time in the process (`peakflow.runtime.serial`)."""
         leaves, tree = jax.tree.flatten((args, kwargs))
         key = (tree, tuple((np.shape(v), str(getattr(v, "dtype", type(v).__name__)))
                            for v in leaves), bool(jax.config.jax_enable_x64))
-        call = self._calls.get(key)
-        if call is None:
-            call = self._calls[key] = self._program(key, args, kwargs)
-        return call(*args, **kwargs)
+        with LOCK:
+            call = self._calls.get(key)
+            if call is None:
+                call = self._calls[key] = self._program(key, args, kwargs)
+            return run(call, *args, **kwargs)
 
     def _program(self, key: tuple, args: tuple, kwargs: dict) -> Callable:
         folder = program_folder()
