@@ -42,10 +42,13 @@ def noise_scale(points: WindowPoints, chi2: np.ndarray, parameters: np.ndarray,
         (`window_baseline.baseline_modes`, `prior_precision`).
     """
     count = points.counts
-    ratio = points.ratio
-    expected = np.sum(ratio ** 2, axis=1) / np.maximum(count, 1)
-    dof = marginal_baseline(points.omega, np.zeros_like(points.omega), points.weight, table,
-                            prior)[2]
-    free = np.maximum(count - dof - parameters, np.maximum(count / 2, 1))
-    reduced = np.where(np.isfinite(chi2), chi2 / free, 1.0)
-    return np.sqrt(np.clip(reduced, np.minimum(expected, 1.0), 1.0))
+    expected = np.sum(points.ratio ** 2, axis=1) / np.maximum(count, 1)
+    scale = np.ones(count.shape)
+    rows = np.flatnonzero((expected < 1.0) & np.isfinite(chi2))  # the others: c = 1
+    if rows.size:
+        dof = marginal_baseline(points.omega[rows], np.zeros_like(points.omega[rows]),
+                                points.weight[rows], table, prior[rows])[2]
+        n = count[rows]
+        reduced = chi2[rows] / np.maximum(n - dof - parameters[rows], np.maximum(n / 2, 1))
+        scale[rows] = np.sqrt(np.clip(reduced, expected[rows], 1.0))
+    return scale
