@@ -224,9 +224,11 @@ def _khat_share(fits: list[SpectrumFit]) -> float:
 
 
 def evaluate(n: int, seed: int, model=None, exact: bool = False, harsh: bool = False,
-             refine: bool = True) -> tuple[dict[str, float], list, list]:
+             refine: bool = True, baseline_refits: int = 0
+             ) -> tuple[dict[str, float], list, list]:
     """Simulates `n` spectra (`realistic_spectrum`, `harsh` or not), fits them in one batch
-    (twice: cold, then timed warm; `exact` and `refine` as in `FitOptions`), scores them.
+    (twice: cold, then timed warm; `exact`, `refine` and `baseline_refits` as in
+    `FitOptions`), scores them.
 
     Returns:
       (metrics, fits, [(x, y, truth)]).
@@ -237,7 +239,8 @@ def evaluate(n: int, seed: int, model=None, exact: bool = False, harsh: bool = F
     seconds = []
     for _ in range(2):  # the first call includes compiling the policy for this batch size
         start = time.perf_counter()
-        fits = fit_many(pairs, model=model, exact=exact, refine=refine)
+        fits = fit_many(pairs, model=model, exact=exact, refine=refine,
+                        baseline_refits=baseline_refits)
         seconds.append(time.perf_counter() - start)
     metrics = score(fits, [t for *_, t in data])
     metrics["seconds_per_spectrum"] = seconds[1] / n
@@ -284,9 +287,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--harsh", action="store_true",
                         help="fluorescence up to 2x the tallest peak, shot noise, cosmic-ray "
                              "spikes and weak peaks of 3-5 noise sds (realistic_spectrum)")
+    parser.add_argument("--baseline-refits", type=int, default=0, metavar="N",
+                        help="FitOptions.baseline_refits (default 0)")
     args = parser.parse_args(argv)
     metrics, fits, data = evaluate(args.n, args.seed, args.model, args.exact, args.harsh,
-                                   not args.no_refine)
+                                   not args.no_refine, args.baseline_refits)
     if args.stability:
         seeds = range(args.seed, args.seed + 5)
         metrics.update(stability(seeds, args.stability, args.model, harsh=args.harsh))

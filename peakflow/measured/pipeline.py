@@ -22,9 +22,10 @@ units and run, with the bundled real-data model by default:
    data do not need (``refine``, on by default: `peakflow.measured.refine`);
 7. maps every window's peaks back to the caller's units, keeps each peak once, and flags
    windows whose residual is far above the noise (``unexplained``) (`assemble`);
-   with ``baseline_refits`` > 0, re-estimates the removed baseline from the data minus those
-   peaks with a symmetric smoother, refits the windows on it and assembles again, that many
-   rounds, a round kept where it does not raise the spectrum's χ²
+   with ``baseline_refits`` > 0 (default 0), re-estimates the removed baseline from the data
+   minus those peaks with a symmetric smoother, refits the windows on it (the baseline
+   deviation's prior narrower: its bias gone) and assembles again, that many rounds, a round
+   kept where it does not raise the spectrum's χ² nor sink its baseline below the data's floor
    (`peakflow.measured.rebaseline`); a spectrum whose baseline then sinks more than 3 noise
    sds below the data's lower hull has those windows refitted without their cubic (`floor`);
 8. when some window's residual is far above the noise (typically a band much broader than
@@ -64,12 +65,18 @@ from peakflow.measured.assemble import assemble_many, combine_passes
 from peakflow.measured.baseline import REMOVED
 from peakflow.measured.batch import WindowBatch
 from peakflow.measured.calibration import Calibration, apply_calibration, calibrated_input
-from peakflow.measured.floor import floor_round, sunk_fits, sunk_windows
+from peakflow.measured.floor import (
+    FLOOR_SIGMAS,
+    depth_below,
+    floor_round,
+    sunk_fits,
+    sunk_windows,
+)
 from peakflow.measured.intensity import scale_fit, scale_input, scale_options, unit_exponent
 from peakflow.measured.options import FitOptions
 from peakflow.measured.points import WindowPoints
 from peakflow.measured.prepare import Prepared, prepare_many
-from peakflow.measured.rebaseline import rebaselined
+from peakflow.measured.rebaseline import REFIT_SD_SHARE, rebaselined
 from peakflow.measured.resample import TARGET_FWHM
 from peakflow.measured.results import SpectrumFit, failed_fit
 from peakflow.measured.stages import predict_windows, refine_rows, reweight_windows, window_pairs
@@ -319,7 +326,10 @@ def _rebaseline_round(good: list[Prepared], batch: WindowBatch, fits: list[Spect
     minus its fit's peaks, its windows refitted on it (`refine`, no pruning) and reassembled.
     A spectrum keeps the round only where its χ² does not rise beyond `REFIT_SLACK` × its
     statistical spread (a broad component and a baseline that trade off can run away
-    together, as on RRUFF calcite R040070, χ² 20 → 1,000); only those go on.
+    together, as on RRUFF calcite R040070, χ² 20 → 1,000) and its baseline stays within
+    `floor.FLOOR_SIGMAS` of the data's lower hull (the floor guard after it, `floor`, left
+    the LaB6 pattern's 25 noise sds below it, against 0 without the round); only those go
+    on.
 
     Returns:
       (prepared, batch, fits, the (S,) mask of the spectra that kept the round).
@@ -327,10 +337,12 @@ def _rebaseline_round(good: list[Prepared], batch: WindowBatch, fits: list[Spect
     trial = [rebaselined(p, f.fitted - f.baseline, f.baseline, lam) if on else p
              for p, f, on in zip(good, fits, active)]
     trial_batch = replace(batch, values=np.concatenate([p.windows for p in trial]),
-                          points=WindowPoints.concatenate([p.points for p in trial]))
+                          points=WindowPoints.concatenate([p.points for p in trial]),
+                          deviation_sd=batch.deviation_sd * REFIT_SD_SHARE)
     refitted = refine(trial_batch, batch.rows_of(active), degree=degree, refit=True)
     new = assemble_many(trial, refitted, trained, options, names, degree)
     kept = active & np.array([n.chi2 <= f.chi2 * (1.0 + REFIT_SLACK * math.sqrt(2.0 / f.x.size))
+                              and not depth_below(n) > FLOOR_SIGMAS
                               for n, f in zip(new, fits)], bool)
     pick = lambda a, b: [x if k else y for x, y, k in zip(a, b, kept)]
     return pick(trial, good), batch.adopt(refitted, kept), pick(new, fits), kept

@@ -1,13 +1,18 @@
 """The removed baseline re-estimated from the data minus the peaks: the banded Whittaker
 system, the robust symmetric smoother, the re-estimation on a spectrum with no baseline, and
-the pipeline's rounds (a round never raises a spectrum's χ²)."""
+the pipeline's rounds (a round never raises a spectrum's χ² nor sinks its baseline under the
+data's floor)."""
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from peakflow.core.lineshape import profile
 from peakflow.experiments.realistic import realistic_spectrum
+from peakflow.io import read_spectrum
 from peakflow.measured import FitOptions, fit_many
+from peakflow.measured.floor import FLOOR_SIGMAS, depth_below
 from peakflow.measured.points import window_points
 from peakflow.measured.prepare import prepare_many
 from peakflow.measured.rebaseline import rebaselined, symmetric_baseline, whittaker_bands
@@ -83,6 +88,18 @@ def test_baseline_rounds_never_raise_a_spectrums_chi2(broad_model):
         assert new.chi2 <= old.chi2 * (1.0 + 3.0 * np.sqrt(2.0 / old.x.size)) + 1e-9
         assert abs(new.num_peaks - old.num_peaks) <= 1
     assert any(not np.array_equal(o.baseline, n.baseline) for o, n in zip(before, after[:3]))
+
+
+LAB6 = Path(__file__).resolve().parents[3] / "shared" / "data" / "xrd_lab6" / "LaB6_d500_si_psd.xye"
+
+
+@pytest.mark.skipif(not LAB6.exists(), reason="shared LaB6 pattern not present")
+def test_a_round_never_leaves_the_baseline_under_the_datas_floor(broad_model):
+    """The LaB6 pattern's round sank its baseline 36 noise sds under the data's lower hull
+    (25 after the floor guard, 0 without the round): such a round is refused."""
+    spectrum = read_spectrum(LAB6)
+    fit = fit_many([spectrum], model=broad_model, baseline_refits=1, coarse=None)[0]
+    assert depth_below(fit) <= FLOOR_SIGMAS
 
 
 @pytest.mark.parametrize("bad", [-1, 1.5, "2"])
