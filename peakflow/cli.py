@@ -166,9 +166,8 @@ def _add_common(command: argparse.ArgumentParser) -> None:
     command.add_argument("--baseline", default="arpls", choices=BASELINE_METHODS,
                          help="baseline removed before fitting (default arpls)")
     command.add_argument("--baseline-refits", type=int, default=0, metavar="N",
-                         help="re-estimate the removed baseline from the data minus the peaks "
-                              "and refit, N rounds (default 0; 1 calibrates heights and areas "
-                              "better, 1.2-1.8x slower)")
+                         help="re-estimate the baseline from the data minus the peaks and "
+                              "refit, N rounds (default 0; 1: truer error bars, slower)")
     command.add_argument("--fwhm", type=float, default=None,
                          help="typical peak FWHM in x units (default: estimated from the data)")
     command.add_argument("--exact", action="store_true",
