@@ -21,6 +21,22 @@ def test_one_and_two_point_spikes_are_found_on_a_noisy_curve():
         -((x[[300, 1200, 1201, 1700]] - 900) / 300) ** 2)) < 5)
 
 
+def test_a_dropout_at_either_end_is_a_spike_and_a_peak_there_is_not():
+    """An end point is compared with its mirrored neighbours: a first point recorded as 0 (as
+    in every RRUFF infrared file) is found and replaced; a peak cut by the end is kept."""
+    rng = np.random.default_rng(2)
+    x = np.arange(1000.0)
+    y = 100 + 0.01 * x + rng.normal(0, 1, x.size)
+    y[[0, -1]] = 0.0
+    np.testing.assert_array_equal(np.flatnonzero(find_spikes(y, 1.0)), [0, x.size - 1])
+    clean, where = remove_spikes(x, y, 1.0)
+    np.testing.assert_array_equal(where, [0.0, x.size - 1.0])
+    assert abs(clean[0] - 100) < 5 and abs(clean[-1] - 110) < 5
+    for fwhm in (2.0, 3.0, 6.0):      # narrow peaks centred on the first point
+        peak = y[1:-1] + profile(x[1:-1], 500.0, 1.0, fwhm / 2, 1.0, xp=np)
+        assert not find_spikes(peak, 1.0)[:3].any()
+
+
 def test_narrow_tall_peaks_and_counting_noise_are_not_spikes():
     rng = np.random.default_rng(1)
     x = np.arange(3000.0)
