@@ -311,7 +311,8 @@ def _fit_scaled(spectra: Sequence[tuple[Any, Any]], trained: TrainedModel, names
                                                       trained, chosen, kept, degree, lam)
     if degree >= 0:      # baselines below the data's floor: those windows without the cubic
         fits = floor_round(fits, sunk_fits(fits, refined & removed), functools.partial(
-            _floor_refit, good, batch, policy, fits, refine, trained, chosen, kept, degree))
+            _floor_refit, good, batch, policy, fits, refine, trained, chosen, kept, degree),
+            degree + 1)
     assembled = iter(fits)
     return [next(assembled) if isinstance(prep, Prepared)
             else failed_fit(prep, name, trained.k_max)

@@ -54,6 +54,17 @@ def test_heights_that_trade_off_make_one_band():
     assert list(band_labels(peaks, corr)) == [0, 0, 1]
 
 
+def test_heights_that_trade_off_but_show_two_maxima_are_two_bands():
+    """RRUFF quartz's 777 / 797 cm⁻¹ doublet as fitted: 19.5 cm⁻¹ apart (within the larger
+    FWHM), heights correlated at −0.73, but their sum has two maxima."""
+    pair = lambda second: _table([777.8, second], [20.16, 15.89], [0.1232, 0.1029],
+                                 eta=[0.56, 0.08])
+    corr = np.array([[1.0, -0.73], [-0.73, 1.0]])
+    assert list(band_labels(pair(797.31), corr)) == [0, 1]
+    # the same pair 0.6 FWHM apart: one maximum, one band
+    assert list(band_labels(pair(789.9), corr)) == [0, 0]
+
+
 def test_a_broad_companion_linked_to_two_bands_does_not_join_them():
     """Polystyrene's 1,155 and 1,182 cm⁻¹ bands and a companion at 1,163 that trades height
     with both: single linkage would make one band with two maxima; it is cut at the dip."""

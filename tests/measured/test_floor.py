@@ -6,12 +6,13 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from scipy.spatial import ConvexHull
 
 import peakflow
 from peakflow.measured.floor import (
     EDGE,
     FLOOR_SIGMAS,
-    WORSE,
+    chi2_allowed,
     depth_below,
     floor_round,
     lower_hull,
@@ -41,6 +42,11 @@ def test_the_hull_lies_under_noisy_data_is_convex_and_meets_them_at_the_ends():
     slopes = np.diff(hull) / np.diff(x)
     assert np.all(np.diff(slopes) >= -1e-6 * np.ptp(slopes))
     np.testing.assert_allclose(hull[[0, -1]], y[[0, -1]])
+    # the largest such function: Qhull's lower facets (an independent construction) agree
+    points = np.column_stack([x / np.ptp(x), y / np.ptp(y)])
+    facets = ConvexHull(points)
+    corners = np.unique(facets.simplices[facets.equations[:, 1] < 0])
+    np.testing.assert_allclose(hull, np.interp(x, x[corners], y[corners]), atol=1e-9 * np.ptp(y))
 
 
 def test_depth_counts_noise_sds_below_the_hull_away_from_the_ends():
@@ -66,17 +72,40 @@ def test_the_windows_refitted_are_those_over_the_sunk_stretch_and_their_neighbou
     assert sunk_windows(fit).tolist() == [1, 2, 3, 4]
 
 
+def _windows(fit, width: float = 200.0, step: float = 150.0):
+    starts = np.arange(0.0, fit.x[-1] - width + step, step)
+    fit.windows = SimpleNamespace(start=starts, stop=starts + width)
+    return fit
+
+
 def test_a_refit_is_kept_only_where_its_baseline_sinks_less_and_it_fits_nearly_as_well():
     x = np.arange(500.0)
     flat, sunk = np.zeros(500), np.where(np.abs(x - 250) < 30, -10.0, 0.0)
-    fits = [_fit(x, flat, sunk, chi2=5.0), _fit(x, flat, sunk, chi2=5.0), _fit(x, flat, flat)]
+    fits = [_windows(_fit(x, flat, sunk, chi2=5.0)) for _ in range(2)] + [_fit(x, flat, flat)]
     mask = sunk_fits(fits, np.array([True, True, True]))
     assert mask.tolist() == [True, True, False] and FLOOR_SIGMAS < 10.0
     assert not sunk_fits(fits, np.array([False, False, False])).any()
-    refits = [_fit(x, flat, flat, chi2=WORSE * 5.0), _fit(x, flat, flat, chi2=WORSE * 5.0 + 1.0)]
+    assert sunk_windows(fits[0]).size == 3        # windows at 0, 150 and 300 hold 220-280
+    # 5 + 2 × 4 (twice the misfit) + (12 + 3 √24) / 500 for 3 windows' 4 coefficients
+    most = chi2_allowed(5.0, 500, 12)
+    assert most == pytest.approx(13.0 + (12.0 + 3.0 * np.sqrt(24.0)) / 500)
+    refits = [_fit(x, flat, flat, chi2=most), _fit(x, flat, flat, chi2=most + 0.01)]
     out = floor_round(fits, mask, lambda m: refits[: int(m.sum())])
-    assert out[0] is refits[0]                  # sinks less, χ² at most WORSE times: kept
-    assert out[1] is fits[1] and out[2] is fits[2]    # χ² more than WORSE times; never sunk
+    assert out[0] is refits[0]                  # sinks less, χ² within the allowance: kept
+    assert out[1] is fits[1] and out[2] is fits[2]    # χ² beyond it; never sunk
+
+
+def test_a_fit_at_the_noise_keeps_its_cubic_unless_the_refit_fits_as_well():
+    """χ² 0.99 (the data explained to within their noise): a refit at the floor may raise
+    the spectrum's χ² by about what the dropped coefficients explain, not by WORSE times (a
+    simulated convex baseline: χ² 0.991 → 1.111 over 1,100 points, Δχ² 132)."""
+    x = np.arange(1100.0)
+    flat, sunk = np.zeros(1100), np.where(np.abs(x - 500) < 30, -5.0, 0.0)
+    fits = [_windows(_fit(x, flat, sunk, chi2=0.991)) for _ in range(2)]
+    refits = [_fit(x, flat, flat, chi2=1.111), _fit(x, flat, flat, chi2=1.0)]
+    out = floor_round(fits, np.array([True, True]), lambda m: refits)
+    assert out[0] is fits[0] and out[1] is refits[1]
+    assert chi2_allowed(0.991, 1100, 12) == pytest.approx(0.991 + 26.7 / 1100, abs=1e-4)
 
 
 def test_the_polystyrene_baseline_stays_on_the_data(data_dir, broad_model):
