@@ -9,7 +9,8 @@ coarse second pass and the floor guard's refits, `peakflow.measured.floor`); arP
 length bucket up to `MAX_LENGTH` points and row count, `arpls.warm`), then fits simulated
 measured spectra (`bench_measured.mixed_spectra`) with `peakflow.fit_many` in calls of a few
 sizes for the small programs around them. Everything is compiled into the persistent cache
-and saved as traced programs (`peakflow.runtime.saved_programs`); a later process loads them
+and saved as traced programs and compiled executables (`peakflow.runtime.saved_programs`;
+dropped from memory after each group, `saved_programs.release`); a later process loads them
 instead of tracing and compiling, whatever its mix of spectra (with the default options; a
 doublet, Shirley background, asymmetric shape or `exact=True` compile their own programs
 once). A second warmup only loads.
@@ -20,8 +21,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import jax
-
 import peakflow
 from peakflow.experiments.bench_measured import mixed_spectra
 from peakflow.measured import arpls, refine
@@ -29,6 +28,7 @@ from peakflow.measured.arpls import MIN_LENGTH, padded_length
 from peakflow.measured.options import FitOptions
 from peakflow.measured.pipeline import measured_model
 from peakflow.runtime.compile_cache import enable_compile_cache
+from peakflow.runtime.saved_programs import release
 
 CALLS = (1, 4, 16, 64)  # spectra per fit_many call
 MAX_LENGTH = 16384       # the longest model grid whose arPLS programs are compiled ahead
@@ -47,8 +47,8 @@ def warm_programs(model=None) -> int:
                  lambda: refine.warm(trained.num_points, -1, options.smoothness),
                  lambda: arpls.warm(lengths, options.smoothness)):
         count += part()
-        jax.clear_caches()  # they are in the caches on disk; ~400 executables held at once
-        # exhaust the process's memory mappings (LLVM: "Unable to allocate section memory")
+        release()  # they are in the caches on disk; ~400 executables held at once exhaust
+        # the process's memory mappings (LLVM: "Unable to allocate section memory")
     return count
 
 

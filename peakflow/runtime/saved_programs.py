@@ -11,14 +11,23 @@ first time it meets a new argument signature, writes the serialized program to
 ``jax.jit(exported.call)``: no tracing of peakflow's code, a lowering that only embeds the
 saved module, and an executable the persistent cache already holds.
 
+Beside it, each program's compiled executable is saved too (`jax.experimental.
+serialize_executable`, ``.xla``): a later process on the same machine loads that and runs it
+directly, with no lowering and no cache lookup at all (a filled cache's first 150 mixed
+spectra: lowering the saved modules and computing their cache keys was ~1.2 s of ~5 s, each
+program's load ~25 ms). An executable holds machine code for this host's processor, so its
+digest also covers the processor's model and feature flags (`host_digest`): a cache folder
+shared by different machines (a network home) never runs one machine's code on another;
+there the StableHLO path above is taken.
+
 A saved program is found by a digest of: its name and the static values it closes over, the
 arguments' tree, shapes and dtypes, the x64 setting, the backend, the JAX version, and the
 source of the whole peakflow package (any edit to peakflow makes new entries, so a stale
 program never runs; each source has its own subfolder, and those of other sources that no
 process used for `STALE_DAYS` are removed when a new one is started). Entries are written to
 a temporary name and renamed (processes may share the folder); one that cannot be read is
-exported again. With the cache off (``PEAKFLOW_CACHE_DIR=0``) or more than one device
-(sharded programs), a `Saved` program is the plain jitted function.
+exported (or compiled) again. With the cache off (``PEAKFLOW_CACHE_DIR=0``) or more than one
+device (sharded programs), a `Saved` program is the plain jitted function.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import pickle
+import platform
 import shutil
 import time
 import weakref
@@ -35,6 +46,7 @@ from typing import Any
 
 import jax
 import numpy as np
+from jax.experimental.serialize_executable import deserialize_and_load, serialize
 
 from peakflow.core.amortized import Prediction
 from peakflow.core.correlated import CorrelatedQ
@@ -59,6 +71,23 @@ def source_digest() -> str:
     for path in sorted(root.rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def host_digest() -> str:
+    """sha256 of this machine's architecture and processor (its model and feature flags, from
+    ``/proc/cpuinfo`` where there is one): what a compiled executable's machine code needs."""
+    digest = hashlib.sha256(f"{platform.machine()} {platform.processor()}".encode())
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            for line in info:
+                if line.startswith(("model name", "flags", "Features", "CPU part")):
+                    digest.update(line.encode())
+                if line.strip() == "":      # the first processor's entry is enough
+                    break
+    except OSError:
+        pass
     return digest.hexdigest()
 
 
@@ -101,6 +130,17 @@ def programs_met() -> dict[str, list[tuple[tuple[int, ...], ...]]]:
     for program in list(_ALL):
         out.setdefault(program.name, []).extend(program.shapes())
     return out
+
+
+def release() -> None:
+    """Drops every `Saved` program's executables from this process (with
+    ``jax.clear_caches()``): a loaded executable is held by its `Saved`, not by JAX's caches,
+    and ~400 held at once exhaust the process's memory mappings (`peakflow warmup`). They
+    are loaded again from the disk when next called; `programs_met` forgets them too."""
+    for program in list(_ALL):
+        with LOCK:
+            program._calls.clear()
+    jax.clear_caches()
 
 
 class Saved:
@@ -146,6 +186,11 @@ class Saved:
             source_digest(), jax.__version__, jax.default_backend(), self.name, self.static,
             repr(key)]).encode()).hexdigest()[:32]
         path = folder / f"{self.name}-{digest}.jaxexport"
+        binary = folder / f"{self.name}-{digest}-{host_digest()[:16]}.xla"
+        compiled = _load_compiled(binary)
+        if compiled is not None:
+            _touch(folder)
+            return compiled
         exported = _load(path)
         if exported is not None:
             _touch(folder)
@@ -155,7 +200,42 @@ class Saved:
                 _store(path, exported.serialize())
             except ImportError:  # no flatbuffers: JAX cannot serialize; trace per process
                 return self.jitted
-        return jax.jit(exported.call)
+        call = jax.jit(exported.call)
+        try:
+            compiled = call.lower(*args, **kwargs).compile()
+            _store(binary, pickle.dumps(serialize(compiled)))
+        except Exception:  # a backend that cannot serialize executables: the module only
+            return call
+        return compiled
+
+
+@functools.lru_cache(maxsize=1)
+def _kernels_ready() -> bool:
+    """Whether the CPU's LAPACK kernels are set up. They find their routines when a program
+    that uses them is first lowered, which a loaded executable never is (it then crashed in
+    the refinement's solve); `jax.export` sets them up the same way for its CPU programs.
+    False where this JAX has no such step: then no executable is loaded."""
+    try:
+        from jax._src.lax import linalg
+        linalg.initialize_lapack()
+    except (ImportError, AttributeError):
+        return False
+    return True
+
+
+def _load_compiled(path: Path):
+    """The compiled executable at `path`, loaded, or None (absent, unreadable, or the
+    kernels it may call not set up: `_kernels_ready`)."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if not _kernels_ready():
+        return None
+    try:
+        return deserialize_and_load(*pickle.loads(data))
+    except Exception:  # corrupt or from another JAX build: compiled again
+        return None
 
 
 def _load(path: Path):

@@ -58,13 +58,31 @@ def test_other_static_values_or_sources_make_other_programs(folder, monkeypatch)
     assert len(list(folder.rglob('*.jaxexport'))) == 3
 
 
-def test_a_corrupt_file_is_saved_again(folder):
+@pytest.mark.parametrize("kind", ["module", "executable"])
+def test_a_corrupt_file_is_saved_again(folder, kind):
     Saved(jax.jit(_curve), "curve")(*_args(50))
-    (path,) = folder.rglob("*.jaxexport")
-    path.write_bytes(b"not a program")
+    (module,) = folder.rglob("*.jaxexport")
+    (binary,) = folder.rglob("*.xla")
+    if kind == "module":
+        binary.unlink()                     # else the executable is loaded, the module unread
+    corrupt = module if kind == "module" else binary
+    corrupt.write_bytes(b"not a program")
     np.testing.assert_array_equal(Saved(jax.jit(_curve), "curve")(*_args(50)),
                                   jax.jit(_curve)(*_args(50)))
-    assert path.read_bytes() != b"not a program"
+    assert corrupt.read_bytes() != b"not a program"
+
+
+def test_an_executable_is_loaded_only_on_the_processor_it_was_compiled_for(folder,
+                                                                            monkeypatch):
+    Saved(jax.jit(_curve), "curve")(*_args(50))
+    (binary,) = folder.rglob("*.xla")
+    assert saved_programs.host_digest()[:16] in binary.name
+    loaded = Saved(jax.jit(_curve), "curve")
+    loaded(*_args(50))
+    assert isinstance(next(iter(loaded._calls.values())), jax.stages.Compiled)
+    monkeypatch.setattr(saved_programs, "host_digest", lambda: "another processor")
+    Saved(jax.jit(_curve), "curve")(*_args(50))      # compiled (from the module), not loaded
+    assert len(list(folder.rglob("*.xla"))) == 2 and len(list(folder.rglob("*.jaxexport"))) == 1
 
 
 def test_other_sources_programs_unused_for_a_month_are_removed(folder):
@@ -77,6 +95,15 @@ def test_other_sources_programs_unused_for_a_month_are_removed(folder):
     Saved(jax.jit(_curve), "curve")(*_args(50))       # this source's first program
     assert not old.exists() and recent.exists()
     assert saved_programs.program_folder().is_dir()
+
+
+def test_released_programs_are_loaded_again_when_called(folder):
+    saved = Saved(jax.jit(_curve), "curve")
+    expected = saved(*_args(50))
+    saved_programs.release()
+    assert saved.signatures == 0
+    np.testing.assert_array_equal(saved(*_args(50)), expected)
+    assert saved.signatures == 1 and len(list(folder.rglob("*.xla"))) == 1
 
 
 def test_without_a_cache_it_is_the_jitted_function(monkeypatch):
@@ -105,4 +132,6 @@ def test_a_second_process_loads_every_program_and_fits_the_same(tmp_path):
     runs = [run_python(["-c", CHILD, mode], env=env) for mode in ("save", "forbid")]
     first, second = (json.loads(r.stdout.split("RESULT")[1]) for r in runs)
     assert first == second and sum(len(f) for f in first) > 20
-    assert len(list((tmp_path / "cache" / saved_programs.SUBFOLDER).rglob("*.jaxexport"))) >= 5
+    saved = tmp_path / "cache" / saved_programs.SUBFOLDER
+    assert len(list(saved.rglob("*.jaxexport"))) >= 5
+    assert len(list(saved.rglob("*.xla"))) == len(list(saved.rglob("*.jaxexport")))
