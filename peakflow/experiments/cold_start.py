@@ -8,7 +8,8 @@ and on with the folder the second one filled (`peakflow.runtime.compile_cache`).
 seconds, the programs it compiled (JAX's ``/jax/core/compile/backend_compile_duration`` events,
 which a program loaded from the cache also records, less the cache hits
 ``/jax/compilation_cache/cache_hits``), the seconds those events took (compiling or loading)
-and the programs loaded from the cache.
+and the programs loaded: from JAX's cache, or as saved executables
+(`peakflow.runtime.saved_programs`, which bypass JAX's cache and its events).
 
 ``--mixes 150 150 37 90 12 230`` instead runs one process, cache off, that fits a new mix of
 each size in turn: how many programs each new mix still compiles once others were fitted
@@ -56,12 +57,15 @@ def _timed(pairs: list, counts: dict) -> dict:
     cache hits it caused."""
     import peakflow
 
-    before = dict(counts)
+    from peakflow.runtime.saved_programs import LOADED
+
+    before, loaded = dict(counts), LOADED["executables"]
     start = time.perf_counter()
     peakflow.fit_many(pairs)
     spent = {k: counts[k] - before[k] for k in counts}
     spent["compiles"] -= spent["hits"]          # a load from the cache records one too
-    return {"spectra": len(pairs), "seconds": time.perf_counter() - start, **spent}
+    return {"spectra": len(pairs), "seconds": time.perf_counter() - start, **spent,
+            "executables": LOADED["executables"] - loaded}
 
 
 def child(first: int, n: int, seed: int) -> dict:
@@ -115,11 +119,12 @@ def main(argv: list[str] | None = None) -> dict:
             rows = {"cache off": run("0", calls), "empty cache": run(folder, calls),
                     "cache filled by the process before": run(folder, calls)}
     print(f"{'process':>36} {'call':>6} {'spectra':>7} {'seconds':>8} {'compiled':>8} "
-          f"{'compile/load s':>14} {'from cache':>10}")
+          f"{'compile/load s':>14} {'from cache':>10} {'executables':>11}")
     for process, calls in rows.items():
         for call, row in calls.items():
             print(f"{process:>36} {call:>6} {row['spectra']:>7} {row['seconds']:>8.2f} "
-                  f"{row['compiles']:>8} {row['compile_s']:>14.2f} {row['hits']:>10}")
+                  f"{row['compiles']:>8} {row['compile_s']:>14.2f} {row['hits']:>10} "
+                  f"{row['executables']:>11}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     return rows

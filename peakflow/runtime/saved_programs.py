@@ -58,6 +58,7 @@ from peakflow.runtime.serial import LOCK, run
 SUBFOLDER = "peakflow-programs"
 _ALL: "weakref.WeakSet[Saved]" = weakref.WeakSet()  # every `Saved` alive (`programs_met`)
 STALE_DAYS = 30  # other sources' programs unused this long are removed
+LOADED = {"executables": 0}  # compiled executables this process loaded from the disk
 for _tuple in (Prediction, CorrelatedQ, Peaks, PeakQ):  # the containers programs exchange
     jax.export.register_namedtuple_serialization(
         _tuple, serialized_name=f"{_tuple.__module__}.{_tuple.__name__}")
@@ -233,9 +234,11 @@ def _load_compiled(path: Path):
     if not _kernels_ready():
         return None
     try:
-        return deserialize_and_load(*pickle.loads(data))
+        compiled = deserialize_and_load(*pickle.loads(data))
     except Exception:  # corrupt or from another JAX build: compiled again
         return None
+    LOADED["executables"] += 1
+    return compiled
 
 
 def _load(path: Path):

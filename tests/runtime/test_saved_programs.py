@@ -77,8 +77,9 @@ def test_an_executable_is_loaded_only_on_the_processor_it_was_compiled_for(folde
     Saved(jax.jit(_curve), "curve")(*_args(50))
     (binary,) = folder.rglob("*.xla")
     assert saved_programs.host_digest()[:16] in binary.name
-    loaded = Saved(jax.jit(_curve), "curve")
+    loaded, before = Saved(jax.jit(_curve), "curve"), saved_programs.LOADED["executables"]
     loaded(*_args(50))
+    assert saved_programs.LOADED["executables"] == before + 1
     assert isinstance(next(iter(loaded._calls.values())), jax.stages.Compiled)
     monkeypatch.setattr(saved_programs, "host_digest", lambda: "another processor")
     Saved(jax.jit(_curve), "curve")(*_args(50))      # compiled (from the module), not loaded
