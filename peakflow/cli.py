@@ -340,7 +340,7 @@ def run_check(args: argparse.Namespace) -> int:
 
     folder = enable_compile_cache()
     print(f"compilation cache: {folder if folder else 'off'} (move or turn off with {ENV}); "
-          f"traced programs in {folder / SUBFOLDER if folder else '-'}")
+          f"saved programs in {folder / SUBFOLDER if folder else '-'}")
     failed = 0
     for model in args.models or [GRID_MODEL, MEASURED_MODEL]:
         try:
