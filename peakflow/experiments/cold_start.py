@@ -56,7 +56,6 @@ def _timed(pairs: list, counts: dict) -> dict:
     """One `fit_many` call: its spectra, seconds, and the compilations, their seconds and
     cache hits it caused."""
     import peakflow
-
     from peakflow.runtime.saved_programs import LOADED
 
     before, loaded = dict(counts), LOADED["executables"]

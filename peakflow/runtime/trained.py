@@ -260,17 +260,20 @@ class TrainedModel:
                 chunk_noise = noise[start:stop]
             chunk_key = None if key is None else jax.random.fold_in(key, start)
             pred = self.predict_chunk(chunk, chunk_noise, chunk_key, pad_to=pad_to)
+            family = type(pred.q)
             for name, value in pred.q._asdict().items():
                 fields.setdefault(name, np.empty((n,) + value.shape[1:], value.dtype))
                 fields[name][start:stop] = value
             out.k_probs[start:stop] = pred.k_probs
             out.num_peaks[start:stop] = pred.num_peaks
             out.log_lik[start:stop] = pred.log_lik
+        if n:
+            return out._replace(q=family(**fields))
+        # no rows: the family's empty q (decoded eagerly: ~20 small programs, so only here)
         model = self.config.model
         empty, _ = decode_heads(jnp.zeros((0, k_max, num_raw(model.family)), jnp.float32),
                                 jnp.zeros((0, k_max), jnp.float32), model.heads, model.family)
-        q = type(empty)(**fields) if n else jax.tree.map(np.asarray, empty)
-        return out._replace(q=q)
+        return out._replace(q=jax.tree.map(np.asarray, empty))
 
 
 @functools.lru_cache(maxsize=8)
