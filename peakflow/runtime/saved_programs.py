@@ -18,7 +18,10 @@ spectra: lowering the saved modules and computing their cache keys was ~1.2 s of
 program's load ~25 ms). An executable holds machine code for this host's processor, so its
 digest also covers the processor's model and feature flags (`host_digest`): a cache folder
 shared by different machines (a network home) never runs one machine's code on another;
-there the StableHLO path above is taken.
+there the StableHLO path above is taken. Only an executable compiled in the process is saved:
+one JAX loaded from its own cache would be saved without its kernels (`_count_cache_hits`);
+a loaded executable that XLA still cannot run is deleted and the program built from its
+module.
 
 A saved program is found by a digest of: its name and the static values it closes over, the
 arguments' tree, shapes and dtypes, the x64 setting, the backend, the JAX version, and the
@@ -157,6 +160,8 @@ class Saved:
     def __init__(self, jitted: Any, name: str, static: Any = None):
         self.jitted, self.name, self.static = jitted, name, repr(static)
         self._calls: dict[tuple, Callable] = {}  # argument signature → program
+        self._loaded: set[tuple] = set()         # the signatures run from a saved executable
+        _count_cache_hits()
         _ALL.add(self)
 
     @property
@@ -177,20 +182,37 @@ class Saved:
             call = self._calls.get(key)
             if call is None:
                 call = self._calls[key] = self._program(key, args, kwargs)
+            try:
+                return run(call, *args, **kwargs)
+            except jax.errors.JaxRuntimeError:
+                if key not in self._loaded:
+                    raise
+            # a loaded executable that XLA cannot run: dropped, and built from the module
+            self._loaded.discard(key)
+            self._files(key)[1].unlink(missing_ok=True)
+            call = self._calls[key] = self._program(key, args, kwargs, executable=False)
             return run(call, *args, **kwargs)
 
-    def _program(self, key: tuple, args: tuple, kwargs: dict) -> Callable:
+    def _files(self, key: tuple) -> tuple[Path, Path]:
+        """(the traced module's path, the compiled executable's path) of a signature."""
         folder = program_folder()
-        if folder is None:
-            return self.jitted
+        assert folder is not None
         digest = hashlib.sha256("\n".join([
             source_digest(), jax.__version__, jax.default_backend(), self.name, self.static,
             repr(key)]).encode()).hexdigest()[:32]
-        path = folder / f"{self.name}-{digest}.jaxexport"
-        binary = folder / f"{self.name}-{digest}-{host_digest()[:16]}.xla"
-        compiled = _load_compiled(binary)
+        return (folder / f"{self.name}-{digest}.jaxexport",
+                folder / f"{self.name}-{digest}-{host_digest()[:16]}.xla")
+
+    def _program(self, key: tuple, args: tuple, kwargs: dict,
+                 executable: bool = True) -> Callable:
+        folder = program_folder()
+        if folder is None:
+            return self.jitted
+        path, binary = self._files(key)
+        compiled = _load_compiled(binary) if executable else None
         if compiled is not None:
             _touch(folder)
+            self._loaded.add(key)
             return compiled
         exported = _load(path)
         if exported is not None:
@@ -202,12 +224,30 @@ class Saved:
             except ImportError:  # no flatbuffers: JAX cannot serialize; trace per process
                 return self.jitted
         call = jax.jit(exported.call)
+        hits = CACHE_HITS[0]
         try:
             compiled = call.lower(*args, **kwargs).compile()
-            _store(binary, pickle.dumps(serialize(compiled)))
+            if CACHE_HITS[0] == hits and executable:  # compiled here, not loaded: see below
+                _store(binary, pickle.dumps(serialize(compiled)))
         except Exception:  # a backend that cannot serialize executables: the module only
             return call
         return compiled
+
+
+CACHE_HITS = [0]  # JAX's persistent-cache hits in this process (`_count_cache_hits`)
+
+
+@functools.lru_cache(maxsize=1)
+def _count_cache_hits() -> None:
+    """Counts JAX's persistent-cache hits into `CACHE_HITS` (registered once). An executable
+    JAX loaded from its cache is not saved again: XLA:CPU serializes a loaded executable
+    without its kernels (in a later process: "NOT_FOUND: Function wrapped_subtract not
+    found"), so only one compiled in this process is."""
+    def on_event(event: str, **_) -> None:
+        if event == "/jax/compilation_cache/cache_hits":
+            CACHE_HITS[0] += 1
+
+    jax.monitoring.register_event_listener(on_event)
 
 
 @functools.lru_cache(maxsize=1)

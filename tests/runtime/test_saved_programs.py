@@ -98,6 +98,41 @@ def test_other_sources_programs_unused_for_a_month_are_removed(folder):
     assert saved_programs.program_folder().is_dir()
 
 
+def test_an_executable_jax_loaded_from_its_cache_is_not_saved(folder, monkeypatch):
+    """XLA:CPU re-serializes a loaded executable without its kernels; only one compiled in
+    the process is saved (a JAX cache hit during the compile: the module only)."""
+    compile_ = jax.stages.Lowered.compile
+
+    def from_cache(self, *args, **kwargs):
+        saved_programs.CACHE_HITS[0] += 1        # as JAX's cache-hit event does
+        return compile_(self, *args, **kwargs)
+
+    monkeypatch.setattr(jax.stages.Lowered, "compile", from_cache)
+    saved = Saved(jax.jit(_curve), "curve")
+    np.testing.assert_array_equal(saved(*_args(50)), jax.jit(_curve)(*_args(50)))
+    assert len(list(folder.rglob("*.jaxexport"))) == 1 and not list(folder.rglob("*.xla"))
+
+
+def test_a_loaded_executable_that_cannot_run_is_deleted_and_rebuilt(folder, monkeypatch):
+    Saved(jax.jit(_curve), "curve")(*_args(50))
+    (binary,) = folder.rglob("*.xla")
+    later, real, calls = Saved(jax.jit(_curve), "curve"), saved_programs.run, []
+
+    def fails_once(call, *args, **kwargs):
+        calls.append(call)
+        if len(calls) == 1:
+            raise jax.errors.JaxRuntimeError("NOT_FOUND: Function wrapped_subtract not found")
+        return real(call, *args, **kwargs)
+
+    monkeypatch.setattr(saved_programs, "run", fails_once)
+    np.testing.assert_array_equal(later(*_args(50)), jax.jit(_curve)(*_args(50)))
+    assert len(calls) == 2 and not later._loaded and not binary.exists()
+    monkeypatch.setattr(saved_programs, "run", lambda *_, **__: (_ for _ in ()).throw(
+        jax.errors.JaxRuntimeError("a program's own error")))
+    with pytest.raises(jax.errors.JaxRuntimeError):     # not a loaded one: raised as is
+        later(*_args(50))
+
+
 def test_released_programs_are_loaded_again_when_called(folder):
     saved = Saved(jax.jit(_curve), "curve")
     expected = saved(*_args(50))
