@@ -25,7 +25,10 @@ def test_a_new_process_writes_its_programs_to_the_user_cache_folder(tmp_path):
     out = run_python(["-c", FIT], env=env | {"XDG_CACHE_HOME": str(tmp_path / "home")})
     folder = tmp_path / "home" / "peakflow" / "xla"
     assert out.stdout.strip() == str(folder)
-    assert len(list(folder.iterdir())) >= 20          # every program of the fit, one file each
+    compiled = [p for p in folder.iterdir() if p.name.endswith("-cache")]   # JAX's entries
+    saved = folder / "peakflow-programs"     # peakflow's programs: a module and an executable
+    modules, executables = list(saved.rglob("*.jaxexport")), list(saved.rglob("*.xla"))
+    assert len(compiled) >= 4 and len(modules) == len(executables) >= 4   # policy, refinement
 
 
 @pytest.fixture
